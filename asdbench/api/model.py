@@ -1,0 +1,77 @@
+"""Model contracts: frontend -> backbone -> (loss, scorer).
+
+The same four pieces carry both families of ASD methods:
+classifier-style (ID classification; ``ModelOutput.embedding``/``logits``) and
+reconstruction-style (autoencoders; ``ModelOutput.reconstruction``/``target``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+
+@dataclass
+class ModelOutput:
+    """What a backbone returns; each method fills the fields it has."""
+
+    embedding: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    reconstruction: torch.Tensor | None = None
+    target: torch.Tensor | None = None
+
+
+class Frontend(nn.Module):
+    """Waveform batch ``(B, L)`` to features ``(B, ...)``.
+
+    May hold trainable weights (e.g. TgramNet); a frontend without weights lets
+    the runner compute its features once and cache them.
+    """
+
+    sample_rate: int
+
+    def output_shape(self, num_samples: int) -> tuple[int, ...]:
+        """Feature shape of one clip of ``num_samples`` samples (without the batch axis)."""
+        with torch.no_grad():
+            return tuple(self(torch.zeros(1, num_samples)).shape[1:])
+
+    @property
+    def has_weights(self) -> bool:
+        return any(True for _ in self.parameters())
+
+
+class Backbone(nn.Module):
+    """Features ``(B, ...)`` to a :class:`ModelOutput`. ``embedding_dim`` is 0 if it has no embedding."""
+
+    embedding_dim: int = 0
+
+    def forward(self, features: torch.Tensor) -> ModelOutput:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Loss(nn.Module):
+    """Training objective. May own weights (an ArcFace head), which are trained too.
+
+    ``forward`` returns the scalar to minimise. ``logits`` returns the class scores
+    as this loss sees them (ArcFace: with its margin), for scorers that need them.
+    """
+
+    def forward(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def logits(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
+        if output.logits is None:
+            raise TypeError(f"{type(self).__name__} has no class logits for this backbone's output")
+        return output.logits
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """One anomaly score per clip, higher = more anomalous."""
+
+    def score(self, output: ModelOutput, target: torch.Tensor, loss: Loss) -> torch.Tensor:
+        """Return a ``(B,)`` tensor of scores for the clips of the batch."""
+        ...

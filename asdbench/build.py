@@ -1,0 +1,52 @@
+"""Turn a resolved config into components: the one place factories are called."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from asdbench.api import Backbone, Frontend, Loss, ModelOutput, Scorer
+from asdbench.config import RunConfig
+from asdbench.errors import AsdbenchError
+from asdbench.plugins import Plugins
+
+
+def instantiate(plugins: Plugins, config: RunConfig, kind: str, **context: Any) -> Any:
+    """Call the configured factory of ``kind`` with the runner's context and the config's params."""
+    entry = plugins.registry(kind).get(config.component(kind))
+    params = {k: v for k, v in config.params(kind).items() if v is not None}
+    try:
+        return entry.factory(**context, **params)
+    except TypeError as exc:
+        raise AsdbenchError(f"cannot build {kind} '{entry.name}' (package {entry.package}): {exc}") from None
+
+
+class AnomalyModel(nn.Module):
+    """Frontend, backbone and loss as one module, so one optimiser and one state dict hold them all."""
+
+    def __init__(self, frontend: Frontend, backbone: Backbone, loss: Loss) -> None:
+        super().__init__()
+        self.frontend = frontend
+        self.backbone = backbone
+        self.loss = loss
+
+    def forward(self, inputs: torch.Tensor, features_ready: bool) -> ModelOutput:
+        features = inputs if features_ready else self.frontend(inputs)
+        return self.backbone(features)
+
+
+def build_model(
+    plugins: Plugins, config: RunConfig, frontend: Frontend, input_shape: tuple[int, ...], num_classes: int
+) -> tuple[AnomalyModel, Scorer]:
+    backbone = instantiate(plugins, config, "backbone", input_shape=input_shape, num_classes=num_classes)
+    loss = instantiate(plugins, config, "loss", num_classes=num_classes, embedding_dim=backbone.embedding_dim)
+    scorer = instantiate(plugins, config, "scorer")
+    if not callable(getattr(scorer, "score", None)):
+        raise AsdbenchError(f"scorer '{config.component('scorer')}' has no score() method")
+    return AnomalyModel(frontend, backbone, loss), scorer
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,55 @@
+"""The ``asdbench`` command line: click commands, rich output, one-line errors."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from asdbench import __version__
+from asdbench.cli.config_cmd import config_group
+from asdbench.cli.data import data_group
+from asdbench.cli.list_cmd import list_command
+from asdbench.cli.output import err_console
+from asdbench.cli.run import run_command
+from asdbench.errors import AsdbenchError
+
+EPILOG = """\b
+Quick start:
+  asdbench run dcase-ae --dataset synthetic       train and evaluate on generated data
+  asdbench list                                   every plugin, by kind
+  asdbench config show dcase-ae                   the resolved config and its keys
+"""
+
+
+class AsdbenchGroup(click.Group):
+    """Turns :class:`AsdbenchError` into one ``Error: ...`` line, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except AsdbenchError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=AsdbenchGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="asdbench")
+def cli() -> None:
+    """Benchmark suite for unsupervised anomalous sound detection."""
+
+
+cli.add_command(run_command)
+cli.add_command(list_command)
+cli.add_command(data_group)
+cli.add_command(config_group)
+
+
+def main() -> None:
+    from asdbench.plugins import get_plugins
+
+    try:
+        get_plugins().manager.hook.register_commands(cli=cli)
+    except AsdbenchError as exc:
+        err_console.print(f"[red]Error:[/red] {exc}", highlight=False)
+        sys.exit(1)
+    cli()

@@ -1,0 +1,39 @@
+"""Options shared by every command that resolves a config, so ``run`` and ``config show`` agree."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from asdbench.config import RunConfig, load_toml, parse_assignments, resolve
+from asdbench.plugins import get_plugins
+
+
+def config_options(fn: Callable) -> Callable:
+    options = [
+        click.option("--dataset", "-d", default=None, help="Dataset plugin (default: synthetic)."),
+        click.option("--root", type=click.Path(path_type=Path), default=None, help="Dataset folder (sets dataset.root)."),
+        click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                     help="TOML file of config keys."),
+        click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+                     help="Override a config key, e.g. --set epochs=3 (repeatable)."),
+        click.option("--device", default=None, help="auto (default), cpu, cuda, cuda:N."),
+        click.option("--seed", type=int, default=None, help="Seed (sets the seed key)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def resolve_from_options(
+    system: str, dataset: str | None, root: Path | None, config_file: Path | None,
+    assignments: tuple[str, ...], device: str | None, seed: int | None,
+) -> RunConfig:
+    file_values = load_toml(config_file) if config_file else {}
+    set_values = parse_assignments(assignments)
+    for key, value in (("dataset", dataset), ("dataset.root", str(root) if root else None), ("device", device), ("seed", seed)):
+        if value is not None:
+            set_values[key] = value
+    return resolve(get_plugins(), system, file_values, set_values)

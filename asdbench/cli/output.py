@@ -1,0 +1,34 @@
+"""Rich consoles and tables shared by the commands: data on stdout, progress and notes on stderr."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from asdbench.metrics import Report
+from asdbench.plugins import Plugins
+from asdbench.results import table_rows
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def metrics_table(report: Report, title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("machine type")
+    for name in ("AUC (%)", "pAUC (%)", "mAUC (%)"):
+        table.add_column(name, justify="right")
+    rows = table_rows(report)
+    for row in rows[:-1]:
+        table.add_row(*row)
+    table.add_row(*rows[-1], style="bold", end_section=True)
+    return table
+
+
+def warn_plugin_failures(plugins: Plugins) -> None:
+    for f in plugins.failures:
+        err_console.print(
+            f"[yellow]Warning:[/yellow] plugin '{f.entry_point}' of package '{f.package}' failed to load: {f.error} "
+            f"(see `asdbench list`; ASDBENCH_LOAD_PLUGINS limits which packages load)",
+            highlight=False,
+        )

@@ -1,0 +1,214 @@
+"""Resolved run configuration: core defaults < system recipe < TOML file < ``--set``.
+
+Keys are flat strings. Core keys (``epochs``, ``lr``...) apply to every system;
+``<kind>.<param>`` keys set a component's constructor argument, and the valid ones
+are read from the component factory's signature, so a plugin's options are
+settable without registering them anywhere. An unknown key is an error listing the
+valid ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asdbench.errors import AsdbenchError
+from asdbench.plugins import Plugins
+from asdbench.registry import normalize
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+COMPONENT_KINDS = ("dataset", "frontend", "backbone", "loss", "scorer")
+
+# Arguments the runner passes itself; never settable from the config.
+CONTEXT_ARGS = {"sample_rate", "input_shape", "num_classes", "embedding_dim"}
+
+CORE_DEFAULTS: dict[str, Any] = {
+    "epochs": 10,
+    "batch_size": 64,
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "seed": 0,
+    "device": "auto",
+    "scheduler": "none",
+    "model_per": "all",
+    "train_unit": "clip",
+    "clip_seconds": 0.0,
+}
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "scheduler": ("none", "cosine"),
+    "model_per": ("all", "type", "id"),
+    "train_unit": ("clip", "frame"),
+}
+
+CORE_HELP = {
+    "epochs": "training epochs",
+    "batch_size": "training batch size (clips, or frames when train_unit=frame)",
+    "lr": "Adam learning rate",
+    "weight_decay": "Adam weight decay",
+    "seed": "seed for weights, shuffling and synthetic data",
+    "device": "auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
+    "scheduler": "learning-rate schedule: none or cosine (annealed to 0 over the epochs)",
+    "model_per": "one model for all machines, per machine type or per machine ID",
+    "train_unit": "train on whole clips, or on each feature frame as an example (weightless frontends)",
+    "clip_seconds": "cut or pad clips to this length; 0 = the dataset's clip length",
+}
+
+
+def parse_value(raw: str) -> Any:
+    """Read a ``--set`` value as TOML (``3``, ``1e-3``, ``true``, ``"x"``); bare words stay strings."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def parse_assignments(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise AsdbenchError(f"--set expects KEY=VALUE, got '{item}'")
+        out[key.strip()] = parse_value(raw.strip())
+    return out
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return _flatten(tomllib.load(fh))
+    except FileNotFoundError:
+        raise AsdbenchError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise AsdbenchError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def factory_params(factory: Any) -> dict[str, Any]:
+    """Settable parameters of a component factory and their defaults (``None`` if required)."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    params = {}
+    for p in inspect.signature(target).parameters.values():
+        if p.name == "self" or p.name in CONTEXT_ARGS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        params[p.name] = None if p.default is inspect.Parameter.empty else p.default
+    return params
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    if key in CHOICES and value not in CHOICES[key]:
+        raise AsdbenchError(f"{key}={value!r} is not one of: {', '.join(CHOICES[key])}")
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif isinstance(default, int) and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+        return list(value)
+    elif isinstance(default, str):
+        return str(value)
+    elif isinstance(value, type(default)):
+        return value
+    raise AsdbenchError(f"{key}={value!r} has the wrong type: expected {type(default).__name__}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The fully resolved configuration of one run: what gets logged and hashed."""
+
+    system: str
+    values: dict[str, Any]
+    overridden: tuple[str, ...]
+
+    def component(self, kind: str) -> str:
+        return self.values[kind]
+
+    def params(self, kind: str) -> dict[str, Any]:
+        prefix = f"{kind}."
+        return {k[len(prefix):]: v for k, v in self.values.items() if k.startswith(prefix)}
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    @property
+    def hash(self) -> str:
+        blob = json.dumps({"system": self.system, **self.values}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def to_toml(self) -> str:
+        """TOML that ``asdbench run SYSTEM --config FILE`` reads back to this same config."""
+        lines = [f"# asdbench resolved config for system {self.system!r}, hash {self.hash}"]
+        tables: dict[str, list[str]] = {}
+        for key, value in sorted(self.values.items()):
+            if value is None:
+                continue
+            head, _, tail = key.rpartition(".")
+            tables.setdefault(head, []).append(f"{tail} = {json.dumps(value)}")
+        lines += tables.pop("", [])
+        for head, rows in sorted(tables.items()):
+            lines += ["", f"[{head}]", *rows]
+        return "\n".join(lines) + "\n"
+
+
+def resolve(
+    plugins: Plugins,
+    system: str,
+    file_values: dict[str, Any] | None = None,
+    set_values: dict[str, Any] | None = None,
+) -> RunConfig:
+    spec = plugins.registry("system").get(system).factory
+    user = {**(file_values or {}), **(set_values or {})}
+    chosen = {
+        "dataset": "synthetic",
+        "frontend": spec.frontend,
+        "backbone": spec.backbone,
+        "loss": spec.loss,
+        "scorer": spec.scorer,
+    }
+    for kind in COMPONENT_KINDS:
+        if kind in spec.defaults:
+            chosen[kind] = spec.defaults[kind]
+        if kind in user:
+            chosen[kind] = user[kind]
+        chosen[kind] = normalize(str(chosen[kind]))
+
+    defaults: dict[str, Any] = {**CORE_DEFAULTS, **chosen}
+    for kind in COMPONENT_KINDS:
+        factory = plugins.registry(kind).get(chosen[kind]).factory
+        defaults.update({f"{kind}.{p}": d for p, d in factory_params(factory).items()})
+
+    values = dict(defaults)
+    for key, value in spec.defaults.items():
+        if key in defaults and key not in COMPONENT_KINDS:
+            values[key] = _coerce(key, value, defaults[key])
+    for key, value in user.items():
+        if key in COMPONENT_KINDS:
+            continue
+        if key not in defaults:
+            valid = ", ".join(sorted(defaults))
+            raise AsdbenchError(f"unknown config key '{key}' for system '{system}'. Valid keys: {valid}")
+        values[key] = _coerce(key, value, defaults[key])
+    return RunConfig(normalize(system), values, tuple(sorted(user)))

@@ -1,0 +1,51 @@
+"""How training data is split into models: one for all machines, one per type, or one per ID."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asdbench.api import Clip
+from asdbench.errors import AsdbenchError
+
+
+@dataclass(frozen=True)
+class Group:
+    """The clips one model trains and scores on, and its class list (machine IDs, label order)."""
+
+    name: str
+    train: tuple[Clip, ...]
+    test: tuple[Clip, ...]
+    classes: tuple[tuple[str, str], ...]
+
+    def target(self, clip: Clip) -> int:
+        return self.classes.index((clip.machine_type, clip.machine_id))
+
+    @property
+    def slug(self) -> str:
+        return self.name.replace("/", "_")
+
+
+def _key(clip: Clip, model_per: str) -> str:
+    if model_per == "all":
+        return "all"
+    if model_per == "type":
+        return clip.machine_type
+    return f"{clip.machine_type}/id_{clip.machine_id}"
+
+
+def make_groups(train: list[Clip], test: list[Clip], model_per: str) -> list[Group]:
+    """Groups in sorted order; a test ID with no training clips is an error naming it."""
+    names = sorted({_key(c, model_per) for c in train})
+    groups = []
+    for name in names:
+        g_train = tuple(c for c in train if _key(c, model_per) == name)
+        g_test = tuple(c for c in test if _key(c, model_per) == name)
+        classes = tuple(sorted({(c.machine_type, c.machine_id) for c in g_train}))
+        groups.append(Group(name, g_train, g_test, classes))
+    trained = {(c.machine_type, c.machine_id) for c in train}
+    for clip in test:
+        if (clip.machine_type, clip.machine_id) not in trained:
+            raise AsdbenchError(
+                f"test clip {clip.path} is of {clip.machine_type} id_{clip.machine_id}, which has no training clips"
+            )
+    return groups

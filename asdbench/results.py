@@ -1,0 +1,89 @@
+"""Result files in the official DCASE 2020 formats, plus a metrics table and JSON.
+
+``anomaly_score_<type>_id_<II>.csv``: ``<file name>,<score>`` rows, no header, sorted
+by file name (the official evaluator pairs rows by sorted name).
+``result.csv``: per machine type ``<type>`` / ``id,AUC,pAUC`` / one row per ID /
+``Average,<auc>,<pauc>`` / an empty line, as the DCASE 2020 baseline's ``save_csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+from asdbench.api import Clip
+from asdbench.metrics import Report
+
+
+def write_score_csvs(folder: Path, scores: list[tuple[Clip, float]]) -> list[Path]:
+    by_id: dict[tuple[str, str], list[tuple[str, float]]] = {}
+    for clip, value in scores:
+        by_id.setdefault((clip.machine_type, clip.machine_id), []).append((clip.name, value))
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for (mtype, mid), rows in sorted(by_id.items()):
+        path = folder / f"anomaly_score_{mtype}_id_{mid}.csv"
+        with open(path, "w", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerows((name, repr(float(value))) for name, value in sorted(rows))
+        paths.append(path)
+    return paths
+
+
+def write_result_csv(path: Path, report: Report) -> None:
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        for t in report.types:
+            writer.writerow([t.machine_type])
+            writer.writerow(["id", "AUC", "pAUC"])
+            for i in t.ids:
+                writer.writerow([i.machine_id, repr(i.auc), repr(i.pauc)])
+            writer.writerow(["Average", repr(t.auc), repr(t.pauc)])
+            writer.writerow([])
+
+
+def _pct(value: float) -> str:
+    return "-" if math.isnan(value) else f"{100 * value:.2f}"
+
+
+def table_rows(report: Report) -> list[tuple[str, str, str, str]]:
+    """(machine type, AUC %, pAUC %, mAUC %) rows, the average last: one source for every table."""
+    rows = [(t.machine_type, _pct(t.auc), _pct(t.pauc), _pct(t.mauc)) for t in report.types]
+    rows.append(("Average", _pct(report.auc), _pct(report.pauc), _pct(report.mauc)))
+    return rows
+
+
+def metrics_markdown(report: Report) -> str:
+    lines = ["| machine type | AUC (%) | pAUC (%) | mAUC (%) |", "|---|---:|---:|---:|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in table_rows(report)]
+    lines += ["", "| machine type | ID | AUC (%) | pAUC (%) | normal | anomaly |", "|---|---|---:|---:|---:|---:|"]
+    for t in report.types:
+        lines += [
+            f"| {t.machine_type} | {i.machine_id} | {_pct(i.auc)} | {_pct(i.pauc)} | {i.n_normal} | {i.n_anomaly} |"
+            for i in t.ids
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def metrics_json(report: Report) -> str:
+    def clean(v: float) -> float | None:
+        return None if math.isnan(v) else v
+
+    data = {
+        "average": {"auc": clean(report.auc), "pauc": clean(report.pauc), "mauc": clean(report.mauc)},
+        "types": {
+            t.machine_type: {
+                "auc": clean(t.auc),
+                "pauc": clean(t.pauc),
+                "mauc": clean(t.mauc),
+                "ids": {
+                    i.machine_id: {"auc": clean(i.auc), "pauc": clean(i.pauc), "n_normal": i.n_normal, "n_anomaly": i.n_anomaly}
+                    for i in t.ids
+                },
+            }
+            for t in report.types
+        },
+    }
+    return json.dumps(data, indent=2) + "\n"

@@ -1,0 +1,1 @@
+"""asdbench's built-in plugins. Each module registers through the ``asdbench`` entry-point group."""

@@ -1,0 +1,69 @@
+"""The DCASE 2020 Task 2 tree: ``<type>/train/normal_id_II_NNNNNNNN.wav``, ``<type>/test/...``.
+
+One parser serves the real data set and the synthetic generator (which writes the same
+names), so both are read by the same code. Names follow the official release:
+development test clips carry ``normal_``/``anomaly_`` in their names; evaluation-set
+test clips are ``id_II_NNNNNNNN.wav``, with labels only in the ground-truth list.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asdbench.api import Clip, Split
+
+LABELLED = re.compile(r"^(normal|anomaly)_id_(\d{2})_(\d{8})\.wav$")
+UNLABELLED = re.compile(r"^id_(\d{2})_(\d{8})\.wav$")
+SPLITS: tuple[Split, ...] = ("train", "test")
+
+
+def clip_name(label: int, machine_id: str, index: int) -> str:
+    return f"{'anomaly' if label else 'normal'}_id_{machine_id}_{index:08d}.wav"
+
+
+def parse_clip(path: Path, machine_type: str, split: Split) -> Clip | None:
+    """The clip a file name describes, or ``None`` if the name is not in the official layout."""
+    m = LABELLED.match(path.name)
+    if m:
+        label = 1 if m.group(1) == "anomaly" else 0
+        if split == "train" and label:
+            return None  # training data is normal only
+        return Clip(path, machine_type, m.group(2), split, label)
+    m = UNLABELLED.match(path.name)
+    if m and split == "test":
+        return Clip(path, machine_type, m.group(1), split, None)
+    return None
+
+
+@dataclass
+class Scan:
+    """What a walk of one tree found: clips per split, and files that do not fit the layout."""
+
+    clips: dict[str, list[Clip]] = field(default_factory=lambda: {s: [] for s in SPLITS})
+    misfits: list[Path] = field(default_factory=list)
+
+    def extend(self, other: Scan) -> None:
+        for split in SPLITS:
+            self.clips[split] += other.clips[split]
+        self.misfits += other.misfits
+
+
+def scan_tree(root: Path) -> Scan:
+    """Read machine types from ``root/<type>/{train,test}`` and IDs and labels from file names."""
+    scan = Scan()
+    for type_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for split in SPLITS:
+            split_dir = type_dir / split
+            if not split_dir.is_dir():
+                continue
+            for path in sorted(split_dir.iterdir()):
+                if path.name.startswith("."):
+                    continue
+                clip = parse_clip(path, type_dir.name, split) if path.suffix.lower() == ".wav" else None
+                if clip is None:
+                    scan.misfits.append(path)
+                else:
+                    scan.clips[split].append(clip)
+    return scan

@@ -1,0 +1,129 @@
+"""``synthetic``: generated machine sounds in the DCASE 2020 Task 2 layout, cached on first use."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from asdbench import hookimpl
+from asdbench.api import Clip, Split
+from asdbench.audio import read_wav, write_wav
+from asdbench.cache import cache_dir
+from asdbench.errors import AsdbenchError
+from asdbench_plugins.datasets.dcase2020_layout import clip_name, scan_tree
+from asdbench_plugins.datasets.machine_sounds import MACHINE_TYPES, SAMPLE_RATE, machine_clip
+
+# Bump when the generator's output changes, so stale caches are not reused.
+GENERATOR_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Size:
+    types: tuple[str, ...]
+    ids: tuple[int, ...]
+    train: int
+    test_normal: int
+    test_anomaly: int
+    seconds: float
+
+
+SIZES = {
+    "tiny": Size(("fan", "valve"), (0, 2), 10, 6, 6, 1.0),
+    "small": Size(MACHINE_TYPES, (0, 2, 4), 60, 30, 30, 2.0),
+    "full": Size(MACHINE_TYPES, (0, 2, 4, 6), 300, 100, 100, 10.0),
+}
+
+
+def _size(name: str) -> Size:
+    if name not in SIZES:
+        raise AsdbenchError(f"unknown synthetic size '{name}'; choose one of: {', '.join(SIZES)}")
+    return SIZES[name]
+
+
+def generate(out: Path, size: str = "small", seed: int = 2020, progress: Callable[[int, int], None] | None = None) -> Path:
+    """Write the tree under ``out`` (which must not exist or be empty), atomically.
+
+    Files go to a temporary sibling folder renamed into place at the end, so an
+    interrupted generation never leaves a half tree that looks complete.
+    """
+    spec = _size(size)
+    if out.exists() and any(out.iterdir()):
+        raise AsdbenchError(f"{out} exists and is not empty; choose a new folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        (mtype, mid, split, label, index)
+        for mtype in spec.types
+        for mid in spec.ids
+        for split, label, count in (("train", 0, spec.train), ("test", 0, spec.test_normal), ("test", 1, spec.test_anomaly))
+        for index in range(count)
+    ]
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        for done, (mtype, mid, split, label, index) in enumerate(jobs, start=1):
+            folder = tmp / mtype / split
+            folder.mkdir(parents=True, exist_ok=True)
+            wave = machine_clip(seed, mtype, mid, index, spec.seconds, bool(label), 0 if split == "train" else 1)
+            write_wav(folder / clip_name(label, f"{mid:02d}", index), wave, SAMPLE_RATE)
+            if progress:
+                progress(done, len(jobs))
+        manifest = {"generator_version": GENERATOR_VERSION, "size": size, "seed": seed, "clips": len(jobs)}
+        (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+class TreeDataset:
+    """Clips of one DCASE-2020-layout tree, read with the official naming rules."""
+
+    name = "tree"
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, root: Path, clip_seconds: float) -> None:
+        self.root = root
+        self.clip_seconds = clip_seconds
+        scan = scan_tree(root)
+        if scan.misfits:
+            raise AsdbenchError(f"{scan.misfits[0]} does not follow the DCASE 2020 layout ({len(scan.misfits)} such files)")
+        self._clips = scan.clips
+        if not self._clips["train"]:
+            raise AsdbenchError(f"no training clips (<type>/train/normal_id_II_NNNNNNNN.wav) under {root}")
+
+    def clips(self, split: Split) -> list[Clip]:
+        return list(self._clips[split])
+
+    def load(self, clip: Clip) -> np.ndarray:
+        return read_wav(clip.path, self.sample_rate)
+
+    def describe(self) -> str:
+        return f"{self.name} at {self.root}: {len(self._clips['train'])} train, {len(self._clips['test'])} test clips"
+
+
+class SyntheticDataset(TreeDataset):
+    """Synthetic machine sounds in the DCASE 2020 layout (no download; sizes tiny, small, full)."""
+
+    name = "synthetic"
+
+    def __init__(self, size: str = "small", seed: int = 2020, root: str = "") -> None:
+        spec = _size(size)
+        path = Path(root) if root else cache_dir() / "synthetic" / f"{size}-seed{seed}-v{GENERATOR_VERSION}"
+        if not (path / "MANIFEST.json").exists():
+            if root:
+                raise AsdbenchError(f"{path} holds no generated data set (no MANIFEST.json); run `asdbench data synth --out {path}`")
+            generate(path, size, seed)
+        super().__init__(path, spec.seconds)
+
+
+@hookimpl
+def register_datasets(register):
+    register("synthetic", SyntheticDataset)

@@ -1,0 +1,77 @@
+"""Log-mel frontends: ``logmel`` (a 1 x M x N image) and ``logmel-frames`` (stacked context frames)."""
+
+from __future__ import annotations
+
+import torch
+import torchaudio
+
+from asdbench import hookimpl
+from asdbench.api import Frontend
+
+
+class LogMel(Frontend):
+    """Log-mel spectrogram (torchaudio) as a 1 x n_mels x frames image; no weights.
+
+    ``db = 20/power * log10(max(mel + offset, amin))``. The defaults are the STgram-MFN
+    code's (torchaudio ``MelSpectrogram`` + ``AmplitudeToDB``: 10·log10, 1e-10 floor, HTK
+    mel scale, no filter normalisation, no top_db); the DCASE 2020 baseline uses librosa's
+    Slaney mel scale and ``log10(mel + machine epsilon)``, one ``--set`` away.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        n_fft: int = 1024,
+        hop_length: int = 512,
+        n_mels: int = 128,
+        power: float = 2.0,
+        mel_scale: str = "htk",
+        norm: str = "",
+        amin: float = 1e-10,
+        offset: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.sample_rate = sample_rate
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=sample_rate,
+            n_fft=n_fft,
+            hop_length=hop_length,
+            n_mels=n_mels,
+            power=power,
+            mel_scale=mel_scale,
+            norm=norm or None,
+        )
+        self.db_scale = 20.0 / power
+        self.amin = amin
+        self.offset = offset
+
+    def log_mel(self, wave: torch.Tensor) -> torch.Tensor:
+        """``(B, L) -> (B, n_mels, frames)``."""
+        mel = self.mel(wave)
+        return self.db_scale * torch.log10(torch.clamp(mel + self.offset, min=self.amin))
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.log_mel(wave).unsqueeze(1)
+
+
+class LogMelFrames(LogMel):
+    """Log-mel with consecutive frames stacked into vectors, as the DCASE 2020 baseline.
+
+    ``(B, L) -> (B, vectors, frames * n_mels)``; vector ``v`` is frames ``v .. v+frames-1``
+    concatenated in time order, and there are ``N - frames + 1`` vectors per clip.
+    """
+
+    def __init__(self, sample_rate: int, frames: int = 5, **kwargs) -> None:
+        super().__init__(sample_rate, **kwargs)
+        self.frames = frames
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        x = self.log_mel(wave)  # (B, M, N)
+        windows = x.unfold(-1, self.frames, 1)  # (B, M, V, frames)
+        return windows.permute(0, 2, 3, 1).reshape(x.shape[0], windows.shape[2], -1)
+
+
+@hookimpl
+def register_frontends(register):
+    register("logmel", LogMel)
+    register("logmel-frames", LogMelFrames)
