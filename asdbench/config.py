@@ -104,13 +104,23 @@ def load_toml(path: Path) -> dict[str, Any]:
 
 
 def factory_params(factory: Any) -> dict[str, Any]:
-    """Settable parameters of a component factory and their defaults (``None`` if required)."""
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    params = {}
-    for p in inspect.signature(target).parameters.values():
-        if p.name == "self" or p.name in CONTEXT_ARGS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        params[p.name] = None if p.default is inspect.Parameter.empty else p.default
+    """Settable parameters of a component factory and their defaults (``None`` if required).
+
+    A class whose ``__init__`` passes ``**kwargs`` on to its base also offers the
+    base's parameters, so a subclass need not repeat them.
+    """
+    targets = [c.__init__ for c in inspect.getmro(factory) if "__init__" in vars(c)] if inspect.isclass(factory) else [factory]
+    params: dict[str, Any] = {}
+    for target in targets:
+        forwards = False
+        for p in inspect.signature(target).parameters.values():
+            if p.kind == p.VAR_KEYWORD:
+                forwards = True
+            if p.name == "self" or p.name in CONTEXT_ARGS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            params.setdefault(p.name, None if p.default is inspect.Parameter.empty else p.default)
+        if not forwards:
+            break
     return params
 
 
@@ -159,17 +169,16 @@ class RunConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def to_toml(self) -> str:
-        """TOML that ``asdbench run SYSTEM --config FILE`` reads back to this same config."""
+        """TOML that ``asdbench run SYSTEM --config FILE`` reads back to this same config.
+
+        Component parameters are written as quoted dotted keys (``"frontend.n_mels" = 128``)
+        because a ``[frontend]`` table could not sit beside ``frontend = "logmel"``.
+        """
         lines = [f"# asdbench resolved config for system {self.system!r}, hash {self.hash}"]
-        tables: dict[str, list[str]] = {}
-        for key, value in sorted(self.values.items()):
-            if value is None:
-                continue
-            head, _, tail = key.rpartition(".")
-            tables.setdefault(head, []).append(f"{tail} = {json.dumps(value)}")
-        lines += tables.pop("", [])
-        for head, rows in sorted(tables.items()):
-            lines += ["", f"[{head}]", *rows]
+        for key, value in sorted(self.values.items(), key=lambda kv: ("." in kv[0], kv[0])):
+            if value is not None:
+                name = f'"{key}"' if "." in key else key
+                lines.append(f"{name} = {json.dumps(value)}")
         return "\n".join(lines) + "\n"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import platform
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 
 import mlflow
 import torch
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
 
 import asdbench
 
@@ -56,28 +59,58 @@ def experiment_name(dataset: str) -> str:
     return f"asdbench/{dataset}"
 
 
+class Tracker:
+    """One MLflow run, written through an explicit client: no global MLflow state is touched,
+    so library callers and tests can use several stores in one process."""
+
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        self.client = client
+        self.run_id = run_id
+
+    def log_params(self, values: dict[str, Any]) -> None:
+        params = [Param(k, "" if v is None else str(v)) for k, v in values.items()]
+        for start in range(0, len(params), 100):
+            self.client.log_batch(self.run_id, params=params[start : start + 100])
+
+    def log_metrics(self, values: dict[str, float], step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, step) for k, v in values.items()]
+        for start in range(0, len(metrics), 1000):
+            self.client.log_batch(self.run_id, metrics=metrics[start : start + 1000])
+
+    def log_epoch(self, group: str, epoch: int, stats: dict[str, float], single_group: bool) -> None:
+        suffix = "" if single_group else f"/{group}"
+        self.log_metrics({f"train/{k}{suffix}": v for k, v in stats.items()}, step=epoch)
+
+    def log_text(self, text: str, path: str) -> None:
+        self.client.log_text(self.run_id, text, path)
+
+    def log_artifacts(self, folder: Path) -> None:
+        self.client.log_artifacts(self.run_id, str(folder))
+
+    def set_tag(self, key: str, value: str) -> None:
+        self.client.set_tag(self.run_id, key, value)
+
+
+def resolve_tracking_uri(tracking_uri: str | None) -> str:
+    """``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else MLflow's default (``sqlite:///mlflow.db``)."""
+    return tracking_uri or mlflow.get_tracking_uri()
+
+
 @contextmanager
-def tracked_run(tracking_uri: str | None, experiment: str, run_name: str, tags: dict[str, str]) -> Iterator[Any]:
+def tracked_run(tracking_uri: str | None, experiment: str, run_name: str, tags: dict[str, str]) -> Iterator[Tracker]:
     """Start a run; end it FINISHED on success, KILLED on Ctrl-C, FAILED on any error."""
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(experiment)
-    run = mlflow.start_run(run_name=run_name, tags=tags)
+    client = MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    run = client.create_run(experiment_id, run_name=run_name, tags=tags)
+    tracker = Tracker(client, run.info.run_id)
     try:
-        yield run
+        yield tracker
     except KeyboardInterrupt:
-        mlflow.end_run(status="KILLED")
+        client.set_terminated(tracker.run_id, status="KILLED")
         raise
     except BaseException:
-        mlflow.end_run(status="FAILED")
+        client.set_terminated(tracker.run_id, status="FAILED")
         raise
-    mlflow.end_run(status="FINISHED")
-
-
-def log_params(values: dict[str, Any]) -> None:
-    mlflow.log_params({k: ("" if v is None else v) for k, v in values.items()})
-
-
-def log_epoch(group: str, epoch: int, stats: dict[str, float], single_group: bool) -> None:
-    suffix = "" if single_group else f"/{group}"
-    mlflow.log_metrics({f"train/{k}{suffix}": v for k, v in stats.items()}, step=epoch)
+    client.set_terminated(tracker.run_id, status="FINISHED")

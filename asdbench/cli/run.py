@@ -72,23 +72,23 @@ def run_command(system: str, tracking_uri: str | None, experiment: str | None, r
     try:
         with tracking.tracked_run(
             tracking_uri, experiment or tracking.experiment_name(dataset.name), run_name or f"{config.system}-{config.hash[:7]}", tags
-        ) as run:
-            run_id = run.info.run_id
-            err_console.print(f"MLflow run {run_id} in {tracking.mlflow.get_tracking_uri()}", highlight=False)
-            tracking.log_params(config.values)
-            tracking.mlflow.log_text(config.to_toml(), "config.resolved.toml")
+        ) as tracker:
+            run_id = tracker.run_id
+            err_console.print(f"MLflow run {run_id} in {tracking.resolve_tracking_uri(tracking_uri)}", highlight=False)
+            tracker.log_params(config.values)
+            tracker.log_text(config.to_toml(), "config.resolved.toml")
             result = execute(
                 plugins, config, dataset, reporter,
-                on_epoch=lambda group, epoch, stats: tracking.log_epoch(group, epoch, stats, single_group),
+                on_epoch=lambda group, epoch, stats: tracker.log_epoch(group, epoch, stats, single_group),
                 checkpoint_dir=cache_dir() / "runs" / run_id / "checkpoints",
             )
-            tracking.log_params({"n_params": result.n_params, "n_models": len(result.models)})
+            tracker.log_params({"n_params": result.n_params, "n_models": len(result.models)})
             with tempfile.TemporaryDirectory() as tmp:
                 write_artifacts(Path(tmp), config, result)
-                tracking.mlflow.log_artifacts(tmp)
+                tracker.log_artifacts(Path(tmp))
             if result.report is not None:
-                tracking.mlflow.log_metrics(result.report.flat())
-                tracking.mlflow.set_tag("mlflow.note.content", results.metrics_markdown(result.report))
+                tracker.log_metrics(result.report.flat())
+                tracker.set_tag("mlflow.note.content", results.metrics_markdown(result.report))
     except KeyboardInterrupt:
         where = f"; MLflow run {run_id} marked KILLED, checkpoints in {cache_dir() / 'runs' / run_id}" if run_id else ""
         err_console.print(f"[red]Interrupted[/red]{where}", highlight=False)

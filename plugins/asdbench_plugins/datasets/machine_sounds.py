@@ -117,12 +117,33 @@ def machine_clip(
     split_code: int,
 ) -> np.ndarray:
     """One clip, float32 in [-1, 1]. Deterministic in all its arguments."""
+    defect_rng = np.random.default_rng([seed, 3, TYPE_INDEX[machine_type], machine_id, split_code, clip_index])
+    kind = ANOMALY_KINDS[machine_type][defect_rng.integers(4)] if anomaly else ""
+    severity = float(np.exp(defect_rng.uniform(np.log(0.15), np.log(1.0)))) if anomaly else 0.0
+    return render(seed, machine_type, machine_id, clip_index, seconds, split_code * 2 + int(anomaly), kind, severity)
+
+
+def render(
+    seed: int,
+    machine_type: str,
+    machine_id: int,
+    clip_index: int,
+    seconds: float,
+    stream: int,
+    kind: str = "",
+    severity: float = 0.0,
+) -> np.ndarray:
+    """A clip of one machine with the given defect (``kind``; empty = healthy) at ``severity`` in (0, 1].
+
+    ``stream`` separates the random streams of train, test-normal and test-anomaly
+    clips; the same arguments with another ``kind`` give the same run of the machine
+    with another defect, which is how the tests check what each defect adds.
+    """
     fp = fingerprint(seed, machine_type, machine_id)
-    rng = np.random.default_rng([seed, 2, TYPE_INDEX[machine_type], machine_id, split_code, int(anomaly), clip_index])
+    rng = np.random.default_rng([seed, 2, TYPE_INDEX[machine_type], machine_id, stream, clip_index])
+    drng = np.random.default_rng([seed, 4, TYPE_INDEX[machine_type], machine_id, stream, clip_index])  # defect draws
     n = int(round(seconds * SAMPLE_RATE))
     t = np.arange(n) / SAMPLE_RATE
-    kind = ANOMALY_KINDS[machine_type][rng.integers(4)] if anomaly else ""
-    severity = float(np.exp(rng.uniform(np.log(0.15), np.log(1.0)))) if anomaly else 0.0
 
     # Run-to-run variation of a healthy machine.
     speed = fp.f0 * (1.0 + rng.normal(0.0, 0.006))
@@ -134,16 +155,16 @@ def machine_clip(
     jitter = 0.01
 
     if kind == "speed_shift":
-        speed *= 1.0 + rng.choice([-1, 1]) * 0.06 * severity
+        speed *= 1.0 + drng.choice([-1, 1]) * 0.06 * severity
     elif kind == "harmonic":
-        k = rng.integers(1, 6)
+        k = drng.integers(1, 6)
         weights = weights.copy()
         weights[k] += 0.8 * severity * weights.max()
     elif kind == "pulsation":
         mod_depth = min(0.95, mod_depth + 0.5 * severity)
         mod_rate *= 1.0 + 0.3 * severity
     elif kind == "resonance":
-        resonance *= 1.0 + rng.choice([-1, 1]) * 0.25 * severity
+        resonance *= 1.0 + drng.choice([-1, 1]) * 0.25 * severity
     elif kind == "timing":
         jitter = 0.01 + 0.12 * severity
 
@@ -172,15 +193,15 @@ def machine_clip(
 
     level = _rms(signal)
     if kind == "hf_whine":
-        f = rng.uniform(4500.0, 7000.0)
-        signal = signal + level * 0.12 * severity * np.sin(2 * np.pi * f * t * (1 + 0.002 * np.sin(2 * np.pi * 3 * t)))
+        f = drng.uniform(4500.0, 7000.0)
+        signal = signal + level * 0.3 * severity * np.sin(2 * np.pi * f * t * (1 + 0.002 * np.sin(2 * np.pi * 3 * t)))
     elif kind == "hf_friction":
-        burst = _shaped_noise(rng, n, _band(n, rng.uniform(4500.0, 6500.0), 0.12))
-        gate = (np.sin(2 * np.pi * rng.uniform(0.5, 3.0) * t) > 0.3).astype(float)
+        burst = _shaped_noise(drng, n, _band(n, drng.uniform(4500.0, 6500.0), 0.12))
+        gate = (np.sin(2 * np.pi * drng.uniform(0.5, 3.0) * t) > 0.3).astype(float)
         signal = signal + level * 0.5 * severity * burst * gate
     elif kind == "rattle":
-        times = np.sort(rng.uniform(0, seconds, int(rng.integers(3, 12))))
-        signal = signal + level * 1.5 * severity * _impulses(rng, n, times, rng.uniform(2500.0, 6000.0), 0.002)
+        times = np.sort(drng.uniform(0, seconds, int(drng.integers(3, 12))))
+        signal = signal + level * 1.5 * severity * _impulses(drng, n, times, drng.uniform(2500.0, 6000.0), 0.002)
 
     # Background: pink noise plus a mains hum, at a per-clip signal-to-noise ratio.
     snr = fp.snr_db + rng.normal(0.0, 2.0)

@@ -1,0 +1,83 @@
+import pytest
+from click.testing import CliRunner
+
+from asdbench.cli import cli
+from asdbench.config import load_toml, parse_assignments, resolve
+from asdbench.errors import AsdbenchError
+from asdbench.plugins import build_plugins
+
+
+@pytest.fixture
+def plugins():
+    return build_plugins()
+
+
+def test_system_defaults_then_file_then_set(plugins, tmp_path):
+    base = resolve(plugins, "dcase-ae")
+    assert base["epochs"] == 100 and base["batch_size"] == 512 and base["model_per"] == "type"
+    assert base["frontend.frames"] == 5 and base["frontend.n_mels"] == 128
+    toml = tmp_path / "c.toml"
+    toml.write_text('epochs = 7\nlr = 0.01\n[frontend]\nn_mels = 64\n')
+    cfg = resolve(plugins, "dcase-ae", load_toml(toml), parse_assignments(["epochs=3", "seed=5"]))
+    assert cfg["epochs"] == 3 and cfg["lr"] == 0.01 and cfg["seed"] == 5 and cfg["frontend.n_mels"] == 64
+    assert cfg.overridden == ("epochs", "frontend.n_mels", "lr", "seed")
+
+
+def test_set_values_are_read_as_toml(plugins):
+    vals = parse_assignments(["lr=1e-3", "epochs=3", "device=cpu", 'scheduler="cosine"', "x=true"])
+    assert vals == {"lr": 1e-3, "epochs": 3, "device": "cpu", "scheduler": "cosine", "x": True}
+    assert resolve(plugins, "dcase-ae", set_values={"lr": 1})["lr"] == 1.0  # int accepted for a float
+
+
+def test_unknown_key_lists_valid_keys(plugins):
+    with pytest.raises(AsdbenchError) as err:
+        resolve(plugins, "dcase-ae", set_values={"epoch": 3})
+    message = str(err.value)
+    assert "unknown config key 'epoch'" in message
+    for key in ("epochs", "batch_size", "lr", "seed", "device", "frontend.n_mels"):
+        assert key in message
+
+
+@pytest.mark.parametrize(
+    "key,value,match",
+    [("epochs", "three", "wrong type"), ("scheduler", "step", "not one of"), ("model_per", "machine", "not one of")],
+)
+def test_bad_values_are_errors(plugins, key, value, match):
+    with pytest.raises(AsdbenchError, match=match):
+        resolve(plugins, "dcase-ae", set_values={key: value})
+
+
+def test_bad_set_syntax_and_bad_file(tmp_path):
+    with pytest.raises(AsdbenchError, match="KEY=VALUE"):
+        parse_assignments(["epochs"])
+    bad = tmp_path / "bad.toml"
+    bad.write_text("epochs = = 3")
+    with pytest.raises(AsdbenchError, match="not valid TOML"):
+        load_toml(bad)
+    with pytest.raises(AsdbenchError, match="not found"):
+        load_toml(tmp_path / "missing.toml")
+
+
+def test_component_swap_brings_its_own_keys(plugins):
+    cfg = resolve(plugins, "dcase-ae", set_values={"frontend": "logmel"})
+    assert cfg.component("frontend") == "logmel"
+    assert "frontend.frames" not in cfg.values
+    with pytest.raises(AsdbenchError, match="unknown frontend"):
+        resolve(plugins, "dcase-ae", set_values={"frontend": "nope"})
+
+
+def test_resolved_toml_round_trips(plugins, tmp_path):
+    cfg = resolve(plugins, "dcase-ae", set_values={"epochs": 4, "dataset.size": "tiny"})
+    path = tmp_path / "resolved.toml"
+    path.write_text(cfg.to_toml())
+    again = resolve(plugins, "dcase-ae", load_toml(path))
+    assert again.values == cfg.values and again.hash == cfg.hash
+
+
+def test_config_show_cli():
+    result = CliRunner().invoke(cli, ["config", "show", "dcase-ae", "--set", "epochs=2"])
+    assert result.exit_code == 0, result.output
+    assert "epochs = 2" in result.output and "\"frontend.frames\" = 5" in result.output
+    bad = CliRunner().invoke(cli, ["config", "show", "dcase-ae", "--set", "nope=1"])
+    assert bad.exit_code != 0 and "unknown config key 'nope'" in bad.output
+    assert "Traceback" not in bad.output

@@ -1,0 +1,125 @@
+"""`asdbench run dcase-ae --dataset synthetic` on the tiny set, checked through MLflow."""
+
+import csv
+from pathlib import Path
+
+import mlflow
+import pytest
+import torch
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+from sklearn.metrics import roc_auc_score
+
+import asdbench
+from asdbench import plugins as plugin_mod
+from asdbench.cli import cli
+from asdbench.config import resolve
+from asdbench.plugins import build_plugins
+from asdbench.progress import Reporter
+from asdbench.runner import execute, load_dataset
+
+TINY = ["--dataset", "synthetic", "--set", "dataset.size=tiny", "--set", "epochs=2", "--set", "batch_size=64"]
+
+
+def _only_run(uri):
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert len(runs) == 1
+    return client, runs[0]
+
+
+@pytest.mark.slow
+def test_run_logs_metrics_params_tags_and_artifacts(tracking_uri, tmp_path):
+    result = CliRunner().invoke(cli, ["run", "dcase-ae", *TINY, "--tracking-uri", tracking_uri])
+    assert result.exit_code == 0, result.output
+    assert "Average" in result.output and "AUC (%)" in result.output
+
+    client, run = _only_run(tracking_uri)
+    assert run.info.status == "FINISHED"
+    assert client.get_experiment(run.info.experiment_id).name == "asdbench/synthetic"
+    tags = run.data.tags
+    assert tags["asdbench.system"] == "dcase-ae" and tags["asdbench.dataset"] == "synthetic"
+    assert tags["asdbench.version"] == asdbench.__version__ and tags["asdbench.device"] == "cpu"
+    params = run.data.params
+    assert params["epochs"] == "2" and params["frontend.frames"] == "5" and params["model_per"] == "type"
+    assert params["n_params"] == "267928" and params["n_models"] == "2"
+    assert len(client.get_metric_history(run.info.run_id, "train/loss/fan")) == 2
+
+    metrics = run.data.metrics
+    for key in ("auc/fan/id_00", "pauc/valve/id_02", "auc/fan", "pauc/fan", "mauc/valve", "auc/avg", "pauc/avg", "mauc/avg"):
+        assert key in metrics
+
+    out = Path(client.download_artifacts(run.info.run_id, "", str(tmp_path)))
+    names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert {"config.resolved.toml", "result.csv", "metrics.md", "metrics.json", "model/fan.pt", "model/valve.pt",
+            "scores/anomaly_score_fan_id_00.csv", "scores/anomaly_score_valve_id_02.csv"} <= names
+
+    # The logged metrics are sklearn's on the logged per-clip scores, labels read from file names.
+    for mtype, mid in (("fan", "00"), ("valve", "02")):
+        rows = list(csv.reader(open(out / "scores" / f"anomaly_score_{mtype}_id_{mid}.csv")))
+        assert [r[0] for r in rows] == sorted(r[0] for r in rows)
+        y = [int(r[0].startswith("anomaly_")) for r in rows]
+        s = [float(r[1]) for r in rows]
+        assert metrics[f"auc/{mtype}/id_{mid}"] == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+        assert metrics[f"pauc/{mtype}/id_{mid}"] == pytest.approx(roc_auc_score(y, s, max_fpr=0.1), abs=1e-12)
+
+    lines = (out / "result.csv").read_text().split("\n")
+    assert lines[:2] == ["fan", "id,AUC,pAUC"]
+    assert lines[2].split(",")[0] == "00" and float(lines[2].split(",")[1]) == pytest.approx(metrics["auc/fan/id_00"])
+    assert lines[4].startswith("Average,") and lines[5] == ""
+    state = torch.load(out / "model" / "fan.pt", weights_only=True)
+    assert "backbone.encoder.0.weight" in state
+
+
+def test_same_seed_same_scores():
+    plugins = build_plugins()
+    cfg = resolve(plugins, "dcase-ae", set_values={"dataset.size": "tiny", "epochs": 2, "seed": 3})
+    dataset = load_dataset(plugins, cfg)
+    first = execute(plugins, cfg, dataset, Reporter())
+    second = execute(plugins, cfg, dataset, Reporter())
+    assert [s for _, s in first.scores] == [s for _, s in second.scores]
+    other = execute(plugins, resolve(plugins, "dcase-ae", set_values={"dataset.size": "tiny", "epochs": 2, "seed": 4}), dataset, Reporter())
+    assert [s for _, s in first.scores] != [s for _, s in other.scores]
+
+
+class _Exploding:
+    def __init__(self, error: type[BaseException]) -> None:
+        self.error = error
+
+    @asdbench.hookimpl
+    def register_scorers(self, register):
+        error = self.error
+
+        class Explodes:
+            """Raises while scoring."""
+
+            def score(self, output, target, loss):
+                raise error("scorer exploded")
+
+        register("explodes", Explodes)
+
+
+@pytest.mark.parametrize("error,status,code", [(RuntimeError, "FAILED", 1), (KeyboardInterrupt, "KILLED", 130)])
+def test_crashed_or_interrupted_runs_are_not_left_running(monkeypatch, tracking_uri, error, status, code):
+    monkeypatch.setattr(plugin_mod, "_loaded", build_plugins(extra={"boom": ("asdbench-boom", _Exploding(error))}))
+    result = CliRunner().invoke(cli, ["run", "dcase-ae", *TINY, "--set", "scorer=explodes", "--set", "epochs=1",
+                                      "--tracking-uri", tracking_uri])
+    assert result.exit_code == code
+    _, run = _only_run(tracking_uri)
+    assert run.info.status == status
+    assert "auc/avg" not in run.data.metrics
+
+
+def test_unknown_system_and_bad_key_are_one_line_errors(tracking_uri):
+    result = CliRunner().invoke(cli, ["run", "no-such-system", "--tracking-uri", tracking_uri])
+    assert result.exit_code == 1 and "unknown system 'no-such-system'" in result.output
+    result = CliRunner().invoke(cli, ["run", "dcase-ae", "--set", "epoch=1", "--tracking-uri", tracking_uri])
+    assert result.exit_code == 1 and "Valid keys:" in result.output and "Traceback" not in result.output
+
+
+def test_tracking_uri_from_environment(monkeypatch, tracking_uri):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    result = CliRunner().invoke(cli, ["run", "dcase-ae", *TINY, "--set", "epochs=1"])
+    assert result.exit_code == 0, result.output
+    _, run = _only_run(tracking_uri)
+    assert run.info.status == "FINISHED"
