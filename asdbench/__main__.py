@@ -1,0 +1,5 @@
+"""``python -m asdbench`` is the ``asdbench`` command."""
+
+from asdbench.cli import main
+
+main()

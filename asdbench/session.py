@@ -1,0 +1,83 @@
+"""One tracked run: the runner inside an MLflow run, with every artifact logged at the end.
+
+The CLI's ``asdbench run`` and the scripts in ``benchmarks/`` both call
+:func:`tracked_execute`, so a benchmark run is logged exactly like a user's run.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from asdbench import results, tracking
+from asdbench.api import Dataset
+from asdbench.cache import cache_dir
+from asdbench.config import RunConfig
+from asdbench.plugins import Plugins
+from asdbench.progress import Reporter
+from asdbench.runner import RunResult, execute
+from asdbench.runtime import describe_device, pick_device
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    run_id: str
+    tracking_uri: str
+    result: RunResult
+
+
+def checkpoint_dir(run_id: str) -> Path:
+    return cache_dir() / "runs" / run_id / "checkpoints"
+
+
+def write_artifacts(folder: Path, result: RunResult) -> None:
+    """Everything a run leaves behind, in one folder logged at the end (a failed run logs none of it)."""
+    results.write_score_csvs(folder / "scores", result.scores)
+    if result.report is not None:
+        results.write_result_csv(folder / "result.csv", result.report)
+        (folder / "metrics.md").write_text(results.metrics_markdown(result.report))
+        (folder / "metrics.json").write_text(results.metrics_json(result.report))
+    (folder / "model").mkdir()
+    for slug, state in result.models.items():
+        torch.save(state, folder / "model" / f"{slug}.pt")
+
+
+def tracked_execute(
+    plugins: Plugins,
+    config: RunConfig,
+    dataset: Dataset,
+    reporter: Reporter,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    run_name: str | None = None,
+    on_start: Callable[[str], None] = lambda run_id: None,
+) -> TrackedRun:
+    """Train and evaluate inside an MLflow run that ends FINISHED, FAILED or KILLED."""
+    device = describe_device(pick_device(config["device"]))
+    tags = tracking.run_tags(config.system, dataset.name, device, config.hash)
+    uri = tracking.resolve_tracking_uri(tracking_uri)
+    single_group = config["model_per"] == "all"
+    with tracking.tracked_run(
+        uri, experiment or tracking.experiment_name(dataset.name), run_name or f"{config.system}-{config.hash[:7]}", tags
+    ) as tracker:
+        reporter.info(f"MLflow run {tracker.run_id} in {uri}")
+        on_start(tracker.run_id)
+        tracker.log_params(config.values)
+        tracker.log_text(config.to_toml(), "config.resolved.toml")
+        result = execute(
+            plugins, config, dataset, reporter,
+            on_epoch=lambda group, epoch, stats: tracker.log_epoch(group, epoch, stats, single_group),
+            checkpoint_dir=checkpoint_dir(tracker.run_id),
+        )
+        tracker.log_params({"n_params": result.n_params, "n_models": len(result.models)})
+        with tempfile.TemporaryDirectory() as tmp:
+            write_artifacts(Path(tmp), result)
+            tracker.log_artifacts(Path(tmp))
+        if result.report is not None:
+            tracker.log_metrics(result.report.flat())
+            tracker.set_tag("mlflow.note.content", results.metrics_markdown(result.report))
+    return TrackedRun(tracker.run_id, uri, result)
