@@ -129,7 +129,7 @@ def execute(
         del train_data
         if group.test:
             test_data = _examples(dataset, frontend, group, group.test, num_samples, device, reporter, f"{group.name} test")
-            group_scores = score(model, scorer, test_data, device, FEATURE_BATCH).tolist()
+            group_scores = score(model, scorer, test_data, device, FEATURE_BATCH, reporter, group.name).tolist()
             scores += list(zip(group.test, group_scores))
         models[group.slug] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
 

@@ -112,12 +112,16 @@ def train(
 
 
 @torch.no_grad()
-def score(model: AnomalyModel, scorer, data: Examples, device: torch.device, batch_size: int) -> torch.Tensor:
+def score(
+    model: AnomalyModel, scorer, data: Examples, device: torch.device, batch_size: int, reporter: Reporter, label: str
+) -> torch.Tensor:
     """Anomaly scores of all examples, in order, computed in batches in eval mode."""
     model.to(device).eval()
     out = []
-    for start in range(0, len(data), batch_size):
-        x = data.inputs[start : start + batch_size].to(device)
-        y = data.targets[start : start + batch_size].to(device)
-        out.append(scorer.score(model(x, data.features_ready), y, model.loss).float().cpu())
-    return torch.cat(out) if out else torch.zeros(0)
+    with reporter.task(f"Scoring {label}", len(data)) as step:
+        for start in range(0, len(data), batch_size):
+            x = data.inputs[start : start + batch_size].to(device)
+            y = data.targets[start : start + batch_size].to(device)
+            out.append(scorer.score(model(x, data.features_ready), y, model.loss).float())
+            step.advance(len(x))
+    return torch.cat(out).cpu() if out else torch.zeros(0)

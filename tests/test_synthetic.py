@@ -102,3 +102,25 @@ def test_dataset_plugin_generates_once_and_reads_the_tree():
 def test_dataset_root_without_manifest_is_a_clear_error(tmp_path):
     with pytest.raises(AsdbenchError, match="asdbench data synth"):
         SyntheticDataset(size="tiny", root=str(tmp_path))
+
+
+def test_data_synth_command_writes_the_tree(tmp_path):
+    from click.testing import CliRunner
+
+    from asdbench.cli import cli
+
+    out = tmp_path / "synth"
+    result = CliRunner().invoke(cli, ["data", "synth", "--out", str(out), "--size", "tiny", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert (out / "MANIFEST.json").exists() and len(list(out.rglob("*.wav"))) == 2 * 2 * (10 + 6 + 6)
+    ds = SyntheticDataset(size="tiny", root=str(out))
+    assert len(ds.clips("train")) == 40
+    again = CliRunner().invoke(cli, ["data", "synth", "--out", str(out), "--size", "tiny"])
+    assert again.exit_code == 1 and "not empty" in again.output
+
+
+def test_missing_root_is_a_clear_error(tmp_path):
+    from asdbench_plugins.datasets.synthetic import TreeDataset
+
+    with pytest.raises(AsdbenchError, match="does not exist"):
+        TreeDataset(tmp_path / "nope", 1.0)

@@ -92,6 +92,8 @@ class TreeDataset:
     def __init__(self, root: Path, clip_seconds: float) -> None:
         self.root = root
         self.clip_seconds = clip_seconds
+        if not root.is_dir():
+            raise AsdbenchError(f"dataset folder {root} does not exist or is not a folder")
         scan = scan_tree(root)
         if scan.misfits:
             raise AsdbenchError(f"{scan.misfits[0]} does not follow the DCASE 2020 layout ({len(scan.misfits)} such files)")
