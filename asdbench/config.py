@@ -29,7 +29,7 @@ else:  # pragma: no cover
 COMPONENT_KINDS = ("dataset", "frontend", "backbone", "loss", "scorer")
 
 # Arguments the runner passes itself; never settable from the config.
-CONTEXT_ARGS = {"sample_rate", "input_shape", "num_classes", "embedding_dim"}
+CONTEXT_ARGS = {"sample_rate", "num_samples", "input_shape", "num_classes", "embedding_dim"}
 
 CORE_DEFAULTS: dict[str, Any] = {
     "epochs": 10,
@@ -42,10 +42,15 @@ CORE_DEFAULTS: dict[str, Any] = {
     "model_per": "all",
     "train_unit": "clip",
     "clip_seconds": 0.0,
+    "precision": "auto",
+    "select": "last",
+    "select_every": 2,
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "scheduler": ("none", "cosine"),
+    "scheduler": ("none", "cosine", "cosine-official"),
+    "precision": ("auto", "fp32", "bf16"),
+    "select": ("last", "oracle"),
     "model_per": ("all", "type", "id"),
     "train_unit": ("clip", "frame"),
 }
@@ -57,7 +62,11 @@ CORE_HELP = {
     "weight_decay": "Adam weight decay",
     "seed": "seed for weights, shuffling and synthetic data",
     "device": "auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
-    "scheduler": "learning-rate schedule: none or cosine (annealed to 0 over the epochs)",
+    "scheduler": "none; cosine (annealed to 0 over the epochs); cosine-official (the STgram-MFN code: "
+    "T_max = batches per epoch, stepped once per epoch after epoch 20)",
+    "precision": "auto (bf16 autocast on CUDA cards that support it, else fp32), fp32, bf16",
+    "select": "last (keep the last epoch) or oracle (best AUC+pAUC on the test set: the authors' protocol, optimistic)",
+    "select_every": "with select=oracle, evaluate every N epochs",
     "model_per": "one model for all machines, per machine type or per machine ID",
     "train_unit": "train on whole clips, or on each feature frame as an example (weightless frontends)",
     "clip_seconds": "cut or pad clips to this length; 0 = the dataset's clip length",
@@ -209,15 +218,25 @@ def resolve(
         factory = plugins.registry(kind).get(chosen[kind]).factory
         defaults.update({f"{kind}.{p}": d for p, d in factory_params(factory).items()})
 
-    values = dict(defaults)
-    for key, value in spec.defaults.items():
-        if key in defaults and key not in COMPONENT_KINDS:
-            values[key] = _coerce(key, value, defaults[key])
-    for key, value in user.items():
+    recipe = {k: v for k, v in spec.defaults.items() if k in defaults and k not in COMPONENT_KINDS}
+    values = _layer(_layer(dict(defaults), recipe, f"system '{system}'"), user, f"system '{system}'")
+    return RunConfig(normalize(system), values, tuple(sorted(user)))
+
+
+def _layer(values: dict[str, Any], layer: dict[str, Any], context: str) -> dict[str, Any]:
+    """Apply ``layer`` over ``values``: every key must exist already, and values keep their defaults' types."""
+    for key, value in layer.items():
         if key in COMPONENT_KINDS:
             continue
-        if key not in defaults:
-            valid = ", ".join(sorted(defaults))
-            raise AsdbenchError(f"unknown config key '{key}' for system '{system}'. Valid keys: {valid}")
-        values[key] = _coerce(key, value, defaults[key])
-    return RunConfig(normalize(system), values, tuple(sorted(user)))
+        if key not in values:
+            raise AsdbenchError(f"unknown config key '{key}' for {context}. Valid keys: {', '.join(sorted(values))}")
+        values[key] = _coerce(key, value, values[key])
+    return values
+
+
+def resolve_dataset(plugins: Plugins, user: dict[str, Any]) -> RunConfig:
+    """A config of the dataset keys alone, for commands that only read data (``asdbench data check``)."""
+    name = normalize(str(user.get("dataset", "synthetic")))
+    factory = plugins.registry("dataset").get(name).factory
+    defaults = {"dataset": name, **{f"dataset.{p}": d for p, d in factory_params(factory).items()}}
+    return RunConfig("", _layer(defaults, user, f"dataset '{name}'"), tuple(sorted(user)))

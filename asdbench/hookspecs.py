@@ -31,7 +31,7 @@ def register_datasets(register: Register) -> None:
 
 @hookspec
 def register_frontends(register: Register) -> None:
-    """Register frontend factories: ``factory(sample_rate, **params) -> asdbench.api.Frontend``."""
+    """Register frontend factories: ``factory(sample_rate, num_samples, **params) -> asdbench.api.Frontend``."""
 
 
 @hookspec

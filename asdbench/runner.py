@@ -1,4 +1,4 @@
-"""``run``: dataset -> groups -> (features) -> train -> score -> metrics, for any system."""
+"""``execute``: dataset -> groups -> (features) -> train -> score -> metrics, for any system."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import torch
 
 from asdbench import metrics
 from asdbench.api import Clip, Dataset, Frontend
-from asdbench.audio import fit_length
 from asdbench.build import build_model, count_parameters, instantiate
 from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError
@@ -20,7 +19,7 @@ from asdbench.groups import Group, make_groups
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.runtime import pick_device, seed_everything
-from asdbench.train import Examples, TrainSettings, score, train
+from asdbench.train import INT16_SCALE, Examples, TrainSettings, score, train
 
 FEATURE_BATCH = 64
 
@@ -31,6 +30,9 @@ class RunResult:
     report: metrics.Report | None
     n_params: int
     models: dict[str, dict] = field(default_factory=dict)
+    label_maps: dict[str, list[str]] = field(default_factory=dict)
+    selected_epochs: dict[str, int] = field(default_factory=dict)
+    clip_seconds: tuple[float, float] = (0.0, 0.0)  # shortest and longest clip decoded
 
 
 def load_dataset(plugins: Plugins, config: RunConfig) -> Dataset:
@@ -39,24 +41,41 @@ def load_dataset(plugins: Plugins, config: RunConfig) -> Dataset:
 
 def clip_summary(train: list[Clip], test: list[Clip]) -> dict[tuple[str, str], dict[str, int]]:
     """Counts per (type, ID): train, test normal, test anomaly, test unlabelled."""
-    out: dict[tuple[str, str], dict[str, int]] = {}
-    counts = Counter()
+    counts: Counter = Counter()
     for c in train:
         counts[(c.machine_type, c.machine_id, "train")] += 1
     for c in test:
         kind = {0: "test_normal", 1: "test_anomaly", None: "test_unlabelled"}[c.label]
         counts[(c.machine_type, c.machine_id, kind)] += 1
+    out: dict[tuple[str, str], dict[str, int]] = {}
     for (mtype, mid, kind), n in counts.items():
         row = out.setdefault((mtype, mid), {"train": 0, "test_normal": 0, "test_anomaly": 0, "test_unlabelled": 0})
         row[kind] = n
     return dict(sorted(out.items()))
 
 
-def _waves(dataset: Dataset, clips: tuple[Clip, ...], num_samples: int, reporter: Reporter, label: str) -> torch.Tensor:
-    waves = np.zeros((len(clips), num_samples), dtype=np.float32)
+class _Lengths:
+    """Shortest and longest decoded clip, for the sanity report."""
+
+    def __init__(self) -> None:
+        self.shortest, self.longest = None, 0
+
+    def add(self, n: int) -> None:
+        self.shortest = n if self.shortest is None else min(self.shortest, n)
+        self.longest = max(self.longest, n)
+
+
+def _waves(dataset: Dataset, clips: tuple[Clip, ...], num_samples: int, reporter: Reporter, label: str,
+           lengths: _Lengths) -> torch.Tensor:
+    """Decode each clip once into an int16 matrix (half the memory of float32, exact for 16-bit PCM),
+    cut to its first ``num_samples`` samples or zero-padded."""
+    waves = np.zeros((len(clips), num_samples), dtype=np.int16)
     with reporter.task(f"Reading {label}", len(clips)) as step:
         for i, clip in enumerate(clips):
-            waves[i] = fit_length(dataset.load(clip), num_samples)
+            wave = dataset.load(clip)
+            lengths.add(wave.shape[0])
+            n = min(num_samples, wave.shape[0])
+            waves[i, :n] = np.clip(np.round(wave[:n] * 32768.0), -32768, 32767)
             step.advance()
     return torch.from_numpy(waves)
 
@@ -66,19 +85,18 @@ def _features(frontend: Frontend, waves: torch.Tensor, device: torch.device, rep
     frontend.to(device).eval()
     chunks = []
     with reporter.task(f"Features {label}", len(waves)) as step:
-        for start in range(0, len(waves), FEATURE_BATCH):
-            batch = waves[start : start + FEATURE_BATCH]
-            chunks.append(frontend(batch.to(device)).cpu())
+        for batch in waves.split(FEATURE_BATCH):
+            chunks.append(frontend(batch.to(device).float().mul_(INT16_SCALE)).cpu())
             step.advance(len(batch))
     return torch.cat(chunks)
 
 
 def _examples(
     dataset: Dataset, frontend: Frontend, group: Group, clips: tuple[Clip, ...], num_samples: int,
-    device: torch.device, reporter: Reporter, label: str,
+    device: torch.device, reporter: Reporter, label: str, lengths: _Lengths,
 ) -> Examples:
     targets = torch.tensor([group.target(c) for c in clips], dtype=torch.long)
-    waves = _waves(dataset, clips, num_samples, reporter, label)
+    waves = _waves(dataset, clips, num_samples, reporter, label, lengths)
     if frontend.has_weights:
         return Examples(waves, targets, features_ready=False)
     return Examples(_features(frontend, waves, device, reporter, label), targets, features_ready=True)
@@ -90,50 +108,6 @@ def _as_frames(data: Examples) -> Examples:
         raise AsdbenchError("train_unit=frame needs a frontend without weights that returns (clips, frames, dim) features")
     n, v, d = data.inputs.shape
     return Examples(data.inputs.reshape(n * v, 1, d), data.targets.repeat_interleave(v), True)
-
-
-def execute(
-    plugins: Plugins,
-    config: RunConfig,
-    dataset: Dataset,
-    reporter: Reporter,
-    on_epoch: Callable[[str, int, dict[str, float]], None] = lambda group, epoch, stats: None,
-    checkpoint_dir: Path | None = None,
-) -> RunResult:
-    """Train one model per group and score its test clips; metrics where labels exist."""
-    device = pick_device(config["device"])
-    generator = seed_everything(config["seed"])
-    seconds = config["clip_seconds"] or dataset.clip_seconds
-    num_samples = int(round(seconds * dataset.sample_rate))
-    train_clips, test_clips = dataset.clips("train"), dataset.clips("test")
-    groups = make_groups(train_clips, test_clips, config["model_per"])
-    settings = TrainSettings(config["epochs"], config["batch_size"], config["lr"], config["weight_decay"], config["scheduler"])
-
-    scores: list[tuple[Clip, float]] = []
-    models: dict[str, dict] = {}
-    n_params = 0
-    for group in groups:
-        frontend = instantiate(plugins, config, "frontend", sample_rate=dataset.sample_rate)
-        train_data = _examples(dataset, frontend, group, group.train, num_samples, device, reporter, f"{group.name} train")
-        input_shape = tuple(train_data.inputs.shape[1:]) if train_data.features_ready else frontend.output_shape(num_samples)
-        if config["train_unit"] == "frame":
-            train_data = _as_frames(train_data)
-            input_shape = tuple(train_data.inputs.shape[1:])
-        model, scorer = build_model(plugins, config, frontend, input_shape, len(group.classes))
-        n_params = max(n_params, count_parameters(model))
-        checkpoint = checkpoint_dir / f"{group.slug}.pt" if checkpoint_dir else None
-        train(
-            model, train_data, settings, device, generator, reporter, group.name,
-            lambda epoch, stats, _g=group.name: on_epoch(_g, epoch, stats), checkpoint,
-        )
-        del train_data
-        if group.test:
-            test_data = _examples(dataset, frontend, group, group.test, num_samples, device, reporter, f"{group.name} test")
-            group_scores = score(model, scorer, test_data, device, FEATURE_BATCH, reporter, group.name).tolist()
-            scores += list(zip(group.test, group_scores))
-        models[group.slug] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-
-    return RunResult(scores, evaluate(scores), n_params, models)
 
 
 def evaluate(scores: list[tuple[Clip, float]]) -> metrics.Report | None:
@@ -149,3 +123,70 @@ def evaluate(scores: list[tuple[Clip, float]]) -> metrics.Report | None:
         for (mtype, mid), rows in sorted(by_id.items())
     ]
     return metrics.report(per_id)
+
+
+def execute(
+    plugins: Plugins,
+    config: RunConfig,
+    dataset: Dataset,
+    reporter: Reporter,
+    on_epoch: Callable[[str, int, dict[str, float]], None] = lambda group, epoch, stats: None,
+    checkpoint_dir: Path | None = None,
+) -> RunResult:
+    """Train one model per group and score its test clips; metrics where labels exist."""
+    device = pick_device(config["device"])
+    generator = seed_everything(config["seed"])
+    seconds = config["clip_seconds"] or dataset.clip_seconds
+    num_samples = int(round(seconds * dataset.sample_rate))
+    groups = make_groups(dataset.clips("train"), dataset.clips("test"), config["model_per"])
+    settings = TrainSettings(
+        config["epochs"], config["batch_size"], config["lr"], config["weight_decay"], config["scheduler"],
+        config["precision"], config["select"], config["select_every"],
+    )
+    if settings.select == "oracle":
+        reporter.info("[yellow]select=oracle: the kept checkpoint is chosen on the test set (the authors' protocol); "
+                      "its metrics are an upper bound[/yellow]")
+    result = RunResult([], None, 0)
+    lengths = _Lengths()
+    for group in groups:
+        labels = [f"{t}/id_{i}" for t, i in group.classes]
+        result.label_maps[group.name] = labels
+        reporter.info(f"Model '{group.name}': {len(labels)} classes: " + ", ".join(f"{k}={v}" for k, v in enumerate(labels)))
+        frontend = instantiate(plugins, config, "frontend", sample_rate=dataset.sample_rate, num_samples=num_samples)
+        train_data = _examples(dataset, frontend, group, group.train, num_samples, device, reporter, f"{group.name} train", lengths)
+        test_data = (
+            _examples(dataset, frontend, group, group.test, num_samples, device, reporter, f"{group.name} test", lengths)
+            if group.test else None
+        )
+        reporter.info(
+            f"Clips: {lengths.shortest / dataset.sample_rate:.2f}-{lengths.longest / dataset.sample_rate:.2f} s at "
+            f"{dataset.sample_rate} Hz, cut or padded to {seconds:.2f} s ({num_samples} samples)"
+        )
+        input_shape = tuple(train_data.inputs.shape[1:]) if train_data.features_ready else frontend.output_shape(num_samples)
+        if config["train_unit"] == "frame":
+            train_data = _as_frames(train_data)
+            input_shape = tuple(train_data.inputs.shape[1:])
+        model, scorer = build_model(plugins, config, frontend, input_shape, len(group.classes))
+        result.n_params = max(result.n_params, count_parameters(model))
+
+        def group_scores(_model=model, _scorer=scorer, _data=test_data) -> list[float]:
+            return score(_model, _scorer, _data, device, FEATURE_BATCH, settings.precision).tolist()
+
+        def selection_score(_group=group) -> float:
+            rep = evaluate(list(zip(_group.test, group_scores())))
+            return float("nan") if rep is None else rep.auc + rep.pauc
+
+        result.selected_epochs[group.name] = train(
+            model, train_data, settings, device, generator, reporter, group.name,
+            lambda epoch, stats, _g=group.name: on_epoch(_g, epoch, stats),
+            checkpoint_dir / f"{group.slug}.pt" if checkpoint_dir else None,
+            evaluate=selection_score if test_data is not None else None,
+        )
+        del train_data
+        if test_data is not None:
+            result.scores += list(zip(group.test, score(
+                model, scorer, test_data, device, FEATURE_BATCH, settings.precision, reporter, group.name).tolist()))
+        result.models[group.slug] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    result.report = evaluate(result.scores)
+    result.clip_seconds = ((lengths.shortest or 0) / dataset.sample_rate, lengths.longest / dataset.sample_rate)
+    return result

@@ -1,10 +1,11 @@
-"""The one training loop every system shares."""
+"""The one training loop every system shares, and batched scoring."""
 
 from __future__ import annotations
 
 import math
 import os
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,10 +15,13 @@ from asdbench.build import AnomalyModel
 from asdbench.errors import AsdbenchError
 from asdbench.progress import Reporter
 
+INT16_SCALE = 1.0 / 32768.0
+OFFICIAL_COSINE_START = 20  # the STgram-MFN code steps its cosine schedule only after epoch 20
+
 
 @dataclass
 class Examples:
-    """Training or scoring inputs: waveforms, or features when the frontend has no weights."""
+    """Training or scoring inputs: int16 waveforms, or float features when the frontend has no weights."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
@@ -25,6 +29,27 @@ class Examples:
 
     def __len__(self) -> int:
         return self.targets.shape[0]
+
+    def nbytes(self) -> int:
+        return self.inputs.numel() * self.inputs.element_size()
+
+    def to(self, device: torch.device) -> Examples:
+        return Examples(self.inputs.to(device), self.targets.to(device), self.features_ready)
+
+    def batch(self, idx: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The examples ``idx`` on ``device`` as float32; waveforms are stored as int16 and scaled here."""
+        if self.inputs.device != device:
+            idx = idx.to(self.inputs.device)
+            x, y = self.inputs[idx], self.targets[idx]
+            if device.type == "cuda":
+                x, y = x.pin_memory(), y.pin_memory()
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        else:
+            idx = idx.to(device)
+            x, y = self.inputs[idx], self.targets[idx]
+        if x.dtype == torch.int16:
+            x = x.float().mul_(INT16_SCALE)
+        return x, y
 
 
 @dataclass(frozen=True)
@@ -34,6 +59,33 @@ class TrainSettings:
     lr: float
     weight_decay: float
     scheduler: str
+    precision: str
+    select: str
+    select_every: int
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """``auto``: bf16 autocast on CUDA cards that support it, float32 elsewhere. ``None`` = no autocast."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def place(data: Examples, device: torch.device, fraction: float = 0.5) -> Examples:
+    """Keep the whole set on the GPU when it takes under ``fraction`` of free memory: no copies per batch."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if data.nbytes() < fraction * free:
+            return data.to(device)
+    return data
 
 
 def save_atomic(obj: object, path: Path) -> None:
@@ -52,6 +104,14 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.
     return batches
 
 
+def _scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, batches_per_epoch: int):
+    if settings.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs)
+    if settings.scheduler == "cosine-official":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=batches_per_epoch)
+    return None
+
+
 def train(
     model: AnomalyModel,
     data: Examples,
@@ -62,66 +122,80 @@ def train(
     label: str,
     on_epoch: Callable[[int, dict[str, float]], None],
     checkpoint: Path | None,
-) -> None:
-    """Adam (+ optional cosine annealing) over model, frontend and loss weights; a checkpoint each epoch.
+    evaluate: Callable[[], float] | None = None,
+) -> int:
+    """Adam over frontend, backbone and loss weights; a checkpoint each epoch. Returns the kept epoch.
 
-    Losses are summed on the device and read back once per epoch, so the step never
-    waits on the host.
+    ``select="oracle"`` calls ``evaluate`` (a score on the test set, higher is better)
+    every ``select_every`` epochs and restores the best weights at the end, as the
+    STgram-MFN authors selected their checkpoint; the default keeps the last epoch.
+    Losses are summed on the device and read once per epoch: no host sync per step.
     """
     model.to(device)
+    data = place(data, device)
+    amp = resolve_precision(settings.precision, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    scheduler = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs)
-        if settings.scheduler == "cosine"
-        else None
-    )
+    scheduler = _scheduler(optimizer, settings, max(1, math.ceil(len(data) / settings.batch_size)))
+    best: tuple[float, int, dict] | None = None
+    kept = settings.epochs
     with reporter.task(f"Training {label}", settings.epochs) as step:
         for epoch in range(1, settings.epochs + 1):
             model.train()
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device)
-            seen = 0
-            has_logits = False
+            seen, classifier = 0, False
             for idx in _batches(len(data), settings.batch_size, generator):
-                x = data.inputs[idx].to(device, non_blocking=True)
-                y = data.targets[idx].to(device, non_blocking=True)
-                output = model(x, data.features_ready)
-                loss = model.loss(output, y)
+                x, y = data.batch(idx, device)
+                with autocast(device, amp):
+                    output = model(x, data.features_ready)
+                    loss = model.loss(output, y)
+                    class_scores = model.loss.class_scores(output)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                loss_sum += loss.detach() * len(idx)
+                loss_sum += loss.detach().float() * len(idx)
                 seen += len(idx)
-                if output.logits is not None:
-                    has_logits = True
-                    correct += (output.logits.detach().argmax(dim=1) == y).sum()
-            if scheduler is not None:
+                if class_scores is not None:
+                    classifier = True
+                    correct += (class_scores.detach().argmax(dim=1) == y).sum()
+            if scheduler is not None and (settings.scheduler != "cosine-official" or epoch > OFFICIAL_COSINE_START):
                 scheduler.step()
             stats = {"loss": (loss_sum / max(seen, 1)).item(), "lr": optimizer.param_groups[0]["lr"]}
-            if has_logits:
+            if classifier:
                 stats["accuracy"] = (correct / max(seen, 1)).item()
             if not math.isfinite(stats["loss"]):
                 raise AsdbenchError(f"training of {label} diverged at epoch {epoch} (loss {stats['loss']}); try a lower lr")
+            if settings.select == "oracle" and evaluate is not None and (epoch % settings.select_every == 0 or epoch == settings.epochs):
+                stats["select_score"] = evaluate()
+                if best is None or stats["select_score"] > best[0]:
+                    best = (stats["select_score"], epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
             on_epoch(epoch, stats)
             if checkpoint is not None:
-                save_atomic(
-                    {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict()}, checkpoint
-                )
-            status = f"loss {stats['loss']:.4g}" + (f" acc {stats['accuracy']:.3f}" if has_logits else "")
+                save_atomic({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict()}, checkpoint)
+            status = f"loss {stats['loss']:.4g}" + (f" acc {stats['accuracy']:.3f}" if classifier else "")
             step.advance(status=status)
+    if best is not None:
+        model.load_state_dict(best[2])
+        kept = best[1]
+    return kept
 
 
 @torch.no_grad()
 def score(
-    model: AnomalyModel, scorer, data: Examples, device: torch.device, batch_size: int, reporter: Reporter, label: str
+    model: AnomalyModel, scorer, data: Examples, device: torch.device, batch_size: int, precision: str,
+    reporter: Reporter | None = None, label: str = "",
 ) -> torch.Tensor:
     """Anomaly scores of all examples, in order, computed in batches in eval mode."""
     model.to(device).eval()
+    amp = resolve_precision(precision, device)
     out = []
-    with reporter.task(f"Scoring {label}", len(data)) as step:
-        for start in range(0, len(data), batch_size):
-            x = data.inputs[start : start + batch_size].to(device)
-            y = data.targets[start : start + batch_size].to(device)
-            out.append(scorer.score(model(x, data.features_ready), y, model.loss).float())
-            step.advance(len(x))
+    order = torch.arange(len(data))
+    task = reporter.task(f"Scoring {label}", len(data)) if reporter else nullcontext(None)
+    with task as step:
+        for idx in order.split(batch_size):
+            x, y = data.batch(idx, device)
+            with autocast(device, amp):
+                out.append(scorer.score(model(x, data.features_ready), y, model.loss).float())
+            if step is not None:
+                step.advance(len(idx))
     return torch.cat(out).cpu() if out else torch.zeros(0)

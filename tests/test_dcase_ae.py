@@ -23,7 +23,7 @@ def test_parameter_count_matches_the_keras_baseline():
 
 def test_logmel_is_10log10_of_torchaudio_mel_with_floor():
     wave = torch.randn(2, 16000)
-    frontend = LogMel(16000)
+    frontend = LogMel(16000, 16000)
     mel = torchaudio.transforms.MelSpectrogram(16000, n_fft=1024, hop_length=512, n_mels=128)(wave)
     expected = 10 * torch.log10(torch.clamp(mel, min=1e-10))
     assert torch.allclose(frontend(wave)[:, 0], expected, atol=1e-4)
@@ -31,7 +31,7 @@ def test_logmel_is_10log10_of_torchaudio_mel_with_floor():
 
 
 def test_frames_are_stacked_in_time_order():
-    frontend = LogMelFrames(16000, frames=5, n_mels=8)
+    frontend = LogMelFrames(16000, 8000, frames=5, n_mels=8)
     wave = torch.randn(1, 8000)
     logmel = frontend.log_mel(wave)[0]  # (8, N)
     vectors = frontend(wave)[0]  # (N-4, 40)
@@ -44,7 +44,7 @@ def test_dcase_ae_system_reproduces_baseline_features():
     cfg = resolve(build_plugins(), "dcase-ae")
     assert cfg["frontend.mel_scale"] == "slaney" and cfg["frontend.norm"] == "slaney"
     assert cfg["frontend.offset"] == np.finfo(float).eps and cfg["frontend.amin"] == 0.0
-    frontend = LogMelFrames(16000, **{k: v for k, v in cfg.params("frontend").items()})
+    frontend = LogMelFrames(16000, 160000, **cfg.params("frontend"))
     assert frontend.output_shape(160000) == (309, 640)  # 313 frames - 5 + 1 vectors of 5 x 128
 
 

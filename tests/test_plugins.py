@@ -93,10 +93,9 @@ def test_list_command_shows_kind_package_and_description():
         assert title in result.output
     assert "dcase-ae" in result.output and "asdbench" in result.output
     data = CliRunner().invoke(cli, ["list", "scorer", "--json"])
-    parsed = __import__("json").loads(data.output)
-    assert parsed["scorer"][0]["name"] == "recon-error"
-    assert parsed["scorer"][0]["package"] == "asdbench"
-    assert parsed["scorer"][0]["description"].startswith("Mean squared reconstruction error")
+    scorers = {e["name"]: e for e in __import__("json").loads(data.output)["scorer"]}
+    assert scorers["recon-error"]["package"] == "asdbench"
+    assert scorers["recon-error"]["description"].startswith("Mean squared reconstruction error")
 
 
 def test_every_hook_is_documented_in_contributing():

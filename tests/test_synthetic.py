@@ -120,7 +120,7 @@ def test_data_synth_command_writes_the_tree(tmp_path):
 
 
 def test_missing_root_is_a_clear_error(tmp_path):
-    from asdbench_plugins.datasets.synthetic import TreeDataset
+    from asdbench_plugins.datasets.dcase2020_layout import scan_tree
 
     with pytest.raises(AsdbenchError, match="does not exist"):
-        TreeDataset(tmp_path / "nope", 1.0)
+        scan_tree(tmp_path / "nope")

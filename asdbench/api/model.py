@@ -56,7 +56,9 @@ class Loss(nn.Module):
     """Training objective. May own weights (an ArcFace head), which are trained too.
 
     ``forward`` returns the scalar to minimise. ``logits`` returns the class scores
-    as this loss sees them (ArcFace: with its margin), for scorers that need them.
+    as this loss sees them for the given targets (ArcFace: with its margin on the
+    target class), for scorers; ``class_scores`` the target-free scores, for the
+    training accuracy the runner reports (``None``: not a classifier).
     """
 
     def forward(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:  # pragma: no cover
@@ -65,6 +67,9 @@ class Loss(nn.Module):
     def logits(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
         if output.logits is None:
             raise TypeError(f"{type(self).__name__} has no class logits for this backbone's output")
+        return output.logits
+
+    def class_scores(self, output: ModelOutput) -> torch.Tensor | None:
         return output.logits
 
 

@@ -6,13 +6,16 @@ from pathlib import Path
 
 import click
 
-from asdbench.cli.output import console, err_console
+from asdbench.cli.options import config_options, resolve_from_options
+from asdbench.cli.output import console, err_console, summary_table
+from asdbench.plugins import get_plugins
 from asdbench.progress import RichReporter
+from asdbench.runner import load_dataset
 
 
 @click.group("data")
 def data_group() -> None:
-    """Data sets: generate the synthetic one."""
+    """Data sets: check what a dataset finds, generate the synthetic one."""
 
 
 @data_group.command("synth")
@@ -27,3 +30,26 @@ def synth_command(out: Path, size: str, seed: int) -> None:
         generate(out, size, seed, progress=lambda done, total: step.advance(status=f"{done}/{total}"))
     console.print(f"Wrote the synthetic '{size}' set to {out}; use it with "
                   f"`asdbench run SYSTEM --dataset synthetic --set dataset.root={out} --set dataset.size={size}`")
+
+
+@data_group.command("check")
+@config_options
+def check_command(**options) -> None:
+    """Print what a dataset finds, per machine type and ID, and the files that do not fit its layout."""
+    plugins = get_plugins()
+    config = resolve_from_options(None, **options)
+    if "dataset.strict" in config.values:
+        config = resolve_from_options(None, **{**options, "assignments": (*options["assignments"], "dataset.strict=false")})
+    dataset = load_dataset(plugins, config)
+    console.print(summary_table(dataset))
+    for part in getattr(dataset, "parts", ()):
+        console.print(f"  {part.summary()}", highlight=False)
+    misfits = getattr(dataset, "misfits", [])
+    if misfits:
+        console.print(f"[red]{len(misfits)} files do not fit the layout:[/red]")
+        for path in misfits[:50]:
+            console.print(f"  {path}", highlight=False)
+        if len(misfits) > 50:
+            console.print(f"  ... and {len(misfits) - 50} more")
+        raise SystemExit(1)
+    console.print("[green]All files fit the layout.[/green]")

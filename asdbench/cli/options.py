@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from asdbench.config import RunConfig, load_toml, parse_assignments, resolve
+from asdbench.config import RunConfig, load_toml, parse_assignments, resolve, resolve_dataset
 from asdbench.plugins import get_plugins
 
 
@@ -15,6 +15,8 @@ def config_options(fn: Callable) -> Callable:
     options = [
         click.option("--dataset", "-d", default=None, help="Dataset plugin (default: synthetic)."),
         click.option("--root", type=click.Path(path_type=Path), default=None, help="Dataset folder (sets dataset.root)."),
+        click.option("--eval-labels", type=click.Path(path_type=Path), default=None,
+                     help="Evaluation-set ground truth, eval_data_list.csv or its folder (sets dataset.eval_labels)."),
         click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
                      help="TOML file of config keys."),
         click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
@@ -28,12 +30,20 @@ def config_options(fn: Callable) -> Callable:
 
 
 def resolve_from_options(
-    system: str, dataset: str | None, root: Path | None, config_file: Path | None,
+    system: str | None, dataset: str | None, root: Path | None, eval_labels: Path | None, config_file: Path | None,
     assignments: tuple[str, ...], device: str | None, seed: int | None,
 ) -> RunConfig:
     file_values = load_toml(config_file) if config_file else {}
     set_values = parse_assignments(assignments)
-    for key, value in (("dataset", dataset), ("dataset.root", str(root) if root else None), ("device", device), ("seed", seed)):
+    for key, value in (
+        ("dataset", dataset),
+        ("dataset.root", str(root) if root else None),
+        ("dataset.eval_labels", str(eval_labels) if eval_labels else None),
+        ("device", device),
+        ("seed", seed),
+    ):
         if value is not None:
             set_values[key] = value
+    if system is None:
+        return resolve_dataset(get_plugins(), {**file_values, **set_values})
     return resolve(get_plugins(), system, file_values, set_values)

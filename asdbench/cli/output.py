@@ -8,6 +8,7 @@ from rich.table import Table
 from asdbench.metrics import Report
 from asdbench.plugins import Plugins
 from asdbench.results import table_rows
+from asdbench.runner import clip_summary
 
 console = Console()
 err_console = Console(stderr=True)
@@ -32,3 +33,13 @@ def warn_plugin_failures(plugins: Plugins) -> None:
             f"(see `asdbench list`; ASDBENCH_LOAD_PLUGINS limits which packages load)",
             highlight=False,
         )
+
+
+def summary_table(dataset) -> Table:
+    """Clips per machine type and ID: the first thing to check before training."""
+    table = Table(title=f"Data: {dataset.describe()}", title_justify="left", show_edge=False)
+    for col in ("machine type", "ID", "train", "test normal", "test anomaly", "test unlabelled"):
+        table.add_column(col, justify="left" if col in ("machine type", "ID") else "right")
+    for (mtype, mid), row in clip_summary(dataset.clips("train"), dataset.clips("test")).items():
+        table.add_row(mtype, mid, *(str(row[k]) for k in ("train", "test_normal", "test_anomaly", "test_unlabelled")))
+    return table

@@ -6,24 +6,13 @@ import sys
 import time
 
 import click
-from rich.table import Table
-
 from asdbench.cli.options import config_options, resolve_from_options
-from asdbench.cli.output import console, err_console, metrics_table, warn_plugin_failures
+from asdbench.cli.output import console, err_console, metrics_table, summary_table, warn_plugin_failures
 from asdbench.plugins import get_plugins
 from asdbench.progress import RichReporter
-from asdbench.runner import clip_summary, load_dataset
+from asdbench.runner import load_dataset
 from asdbench.runtime import describe_device, pick_device
 from asdbench.session import checkpoint_dir, tracked_execute
-
-
-def _summary_table(dataset) -> Table:
-    table = Table(title=f"Data: {dataset.describe()}", title_justify="left", show_edge=False)
-    for col in ("machine type", "ID", "train", "test normal", "test anomaly", "test unlabelled"):
-        table.add_column(col, justify="left" if col in ("machine type", "ID") else "right")
-    for (mtype, mid), row in clip_summary(dataset.clips("train"), dataset.clips("test")).items():
-        table.add_row(mtype, mid, *(str(row[k]) for k in ("train", "test_normal", "test_anomaly", "test_unlabelled")))
-    return table
 
 
 @click.command("run")
@@ -46,7 +35,7 @@ def run_command(system: str, tracking_uri: str | None, experiment: str | None, r
         f"device {describe_device(device)} | seed {config['seed']}",
         highlight=False,
     )
-    err_console.print(_summary_table(dataset))
+    err_console.print(summary_table(dataset))
     started_runs: list[str] = []
     try:
         run = tracked_execute(

@@ -12,7 +12,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from asdbench.api import Clip, Split
+from asdbench.audio import read_wav
+from asdbench.errors import AsdbenchError
 
 LABELLED = re.compile(r"^(normal|anomaly)_id_(\d{2})_(\d{8})\.wav$")
 UNLABELLED = re.compile(r"^id_(\d{2})_(\d{8})\.wav$")
@@ -52,6 +56,8 @@ class Scan:
 
 def scan_tree(root: Path) -> Scan:
     """Read machine types from ``root/<type>/{train,test}`` and IDs and labels from file names."""
+    if not root.is_dir():
+        raise AsdbenchError(f"dataset folder {root} does not exist or is not a folder")
     scan = Scan()
     for type_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for split in SPLITS:
@@ -67,3 +73,34 @@ def scan_tree(root: Path) -> Scan:
                 else:
                     scan.clips[split].append(clip)
     return scan
+
+
+def misfit_error(misfits: list[Path]) -> AsdbenchError:
+    more = f" (and {len(misfits) - 1} more; `asdbench data check` lists them)" if len(misfits) > 1 else ""
+    return AsdbenchError(
+        f"{misfits[0]} does not follow the DCASE 2020 layout "
+        f"(<type>/train/normal_id_II_NNNNNNNN.wav, <type>/test/{{normal,anomaly}}_id_II_NNNNNNNN.wav or id_II_NNNNNNNN.wav){more}"
+    )
+
+
+class LayoutDataset:
+    """Clips of DCASE-2020-layout trees, read as 16 kHz mono float32 (the official format)."""
+
+    name = "dcase-layout"
+    sample_rate = 16_000
+
+    def __init__(self, root: Path, clips: dict[str, list[Clip]], clip_seconds: float) -> None:
+        self.root = root
+        self.clip_seconds = clip_seconds
+        self._clips = clips
+        if not clips["train"]:
+            raise AsdbenchError(f"no training clips (<type>/train/normal_id_II_NNNNNNNN.wav) under {root}")
+
+    def clips(self, split: Split) -> list[Clip]:
+        return list(self._clips[split])
+
+    def load(self, clip: Clip) -> np.ndarray:
+        return read_wav(clip.path, self.sample_rate)
+
+    def describe(self) -> str:
+        return f"{self.name} at {self.root}: {len(self._clips['train'])} train, {len(self._clips['test'])} test clips"

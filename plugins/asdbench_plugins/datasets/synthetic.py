@@ -10,14 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from asdbench import hookimpl
-from asdbench.api import Clip, Split
-from asdbench.audio import read_wav, write_wav
+from asdbench.audio import write_wav
 from asdbench.cache import cache_dir
 from asdbench.errors import AsdbenchError
-from asdbench_plugins.datasets.dcase2020_layout import clip_name, scan_tree
+from asdbench_plugins.datasets.dcase2020_layout import LayoutDataset, clip_name, misfit_error, scan_tree
 from asdbench_plugins.datasets.machine_sounds import MACHINE_TYPES, SAMPLE_RATE, machine_clip
 
 # Bump when the generator's output changes, so stale caches are not reused.
@@ -83,35 +80,7 @@ def generate(out: Path, size: str = "small", seed: int = 2020, progress: Callabl
     return out
 
 
-class TreeDataset:
-    """Clips of one DCASE-2020-layout tree, read with the official naming rules."""
-
-    name = "tree"
-    sample_rate = SAMPLE_RATE
-
-    def __init__(self, root: Path, clip_seconds: float) -> None:
-        self.root = root
-        self.clip_seconds = clip_seconds
-        if not root.is_dir():
-            raise AsdbenchError(f"dataset folder {root} does not exist or is not a folder")
-        scan = scan_tree(root)
-        if scan.misfits:
-            raise AsdbenchError(f"{scan.misfits[0]} does not follow the DCASE 2020 layout ({len(scan.misfits)} such files)")
-        self._clips = scan.clips
-        if not self._clips["train"]:
-            raise AsdbenchError(f"no training clips (<type>/train/normal_id_II_NNNNNNNN.wav) under {root}")
-
-    def clips(self, split: Split) -> list[Clip]:
-        return list(self._clips[split])
-
-    def load(self, clip: Clip) -> np.ndarray:
-        return read_wav(clip.path, self.sample_rate)
-
-    def describe(self) -> str:
-        return f"{self.name} at {self.root}: {len(self._clips['train'])} train, {len(self._clips['test'])} test clips"
-
-
-class SyntheticDataset(TreeDataset):
+class SyntheticDataset(LayoutDataset):
     """Synthetic machine sounds in the DCASE 2020 layout (no download; sizes tiny, small, full)."""
 
     name = "synthetic"
@@ -123,7 +92,10 @@ class SyntheticDataset(TreeDataset):
             if root:
                 raise AsdbenchError(f"{path} holds no generated data set (no MANIFEST.json); run `asdbench data synth --out {path}`")
             generate(path, size, seed)
-        super().__init__(path, spec.seconds)
+        scan = scan_tree(path)
+        if scan.misfits:
+            raise misfit_error(scan.misfits)
+        super().__init__(path, scan.clips, spec.seconds)
 
 
 @hookimpl

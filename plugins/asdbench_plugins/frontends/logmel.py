@@ -21,6 +21,7 @@ class LogMel(Frontend):
     def __init__(
         self,
         sample_rate: int,
+        num_samples: int,
         n_fft: int = 1024,
         hop_length: int = 512,
         n_mels: int = 128,
@@ -61,8 +62,8 @@ class LogMelFrames(LogMel):
     concatenated in time order, and there are ``N - frames + 1`` vectors per clip.
     """
 
-    def __init__(self, sample_rate: int, frames: int = 5, **kwargs) -> None:
-        super().__init__(sample_rate, **kwargs)
+    def __init__(self, sample_rate: int, num_samples: int, frames: int = 5, **kwargs) -> None:
+        super().__init__(sample_rate, num_samples, **kwargs)
         self.frames = frames
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
