@@ -6,6 +6,7 @@ The CLI's ``asdbench run`` and the scripts in ``benchmarks/`` both call
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ def write_artifacts(folder: Path, result: RunResult) -> None:
         results.write_result_csv(folder / "result.csv", result.report)
         (folder / "metrics.md").write_text(results.metrics_markdown(result.report))
         (folder / "metrics.json").write_text(results.metrics_json(result.report))
+    (folder / "label_map.json").write_text(json.dumps(result.label_maps, indent=2) + "\n")
     (folder / "model").mkdir()
     for slug, state in result.models.items():
         torch.save(state, folder / "model" / f"{slug}.pt")
@@ -58,7 +60,7 @@ def tracked_execute(
 ) -> TrackedRun:
     """Train and evaluate inside an MLflow run that ends FINISHED, FAILED or KILLED."""
     device = describe_device(pick_device(config["device"]))
-    tags = tracking.run_tags(config.system, dataset.name, device, config.hash)
+    tags = tracking.run_tags(config.system, dataset.name, device, config.hash, {"asdbench.select": config["select"]})
     uri = tracking.resolve_tracking_uri(tracking_uri)
     single_group = config["model_per"] == "all"
     with tracking.tracked_run(
@@ -73,7 +75,14 @@ def tracked_execute(
             on_epoch=lambda group, epoch, stats: tracker.log_epoch(group, epoch, stats, single_group),
             checkpoint_dir=checkpoint_dir(tracker.run_id),
         )
-        tracker.log_params({"n_params": result.n_params, "n_models": len(result.models)})
+        tracker.log_params({
+            "n_params": result.n_params,
+            "n_models": len(result.models),
+            "n_classes": max(len(labels) for labels in result.label_maps.values()),
+            "data.shortest_clip_s": round(result.clip_seconds[0], 3),
+            "data.longest_clip_s": round(result.clip_seconds[1], 3),
+        })
+        tracker.log_metrics({f"selected_epoch/{group}": epoch for group, epoch in result.selected_epochs.items()})
         with tempfile.TemporaryDirectory() as tmp:
             write_artifacts(Path(tmp), result)
             tracker.log_artifacts(Path(tmp))

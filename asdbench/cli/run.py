@@ -50,7 +50,8 @@ def run_command(system: str, tracking_uri: str | None, experiment: str | None, r
         sys.exit(130)
 
     if run.result.report is not None:
-        console.print(metrics_table(run.result.report, f"{config.system} on {dataset.name}"))
+        oracle = " [yellow](checkpoint selected on the test set: select=oracle)[/yellow]" if config["select"] == "oracle" else ""
+        console.print(metrics_table(run.result.report, f"{config.system} on {dataset.name}{oracle}"))
     else:
         console.print("No labelled test clips: scores written, no metrics computed.")
     err_console.print(f"Done in {time.perf_counter() - started:.1f} s; MLflow run {run.run_id}", highlight=False)
