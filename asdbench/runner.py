@@ -19,7 +19,7 @@ from asdbench.groups import Group, make_groups
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.runtime import pick_device, seed_everything
-from asdbench.train import INT16_SCALE, Examples, TrainSettings, score, train
+from asdbench.train import INT16_SCALE, Examples, score, settings_from, train
 
 FEATURE_BATCH = 64
 
@@ -139,10 +139,7 @@ def execute(
     seconds = config["clip_seconds"] or dataset.clip_seconds
     num_samples = int(round(seconds * dataset.sample_rate))
     groups = make_groups(dataset.clips("train"), dataset.clips("test"), config["model_per"])
-    settings = TrainSettings(
-        config["epochs"], config["batch_size"], config["lr"], config["weight_decay"], config["scheduler"],
-        config["precision"], config["select"], config["select_every"],
-    )
+    settings = settings_from(config)
     if settings.select == "oracle":
         reporter.info("[yellow]select=oracle: the kept checkpoint is chosen on the test set (the authors' protocol); "
                       "its metrics are an upper bound[/yellow]")

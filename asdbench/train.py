@@ -64,6 +64,11 @@ class TrainSettings:
     select_every: int
 
 
+def settings_from(config) -> TrainSettings:
+    keys = ("epochs", "batch_size", "lr", "weight_decay", "scheduler", "precision", "select", "select_every")
+    return TrainSettings(*(config[k] for k in keys))
+
+
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """``auto``: bf16 autocast on CUDA cards that support it, float32 elsewhere. ``None`` = no autocast."""
     if precision == "fp32":
@@ -112,6 +117,25 @@ def _scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, batche
     return None
 
 
+def train_step(
+    model: AnomalyModel, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+    features_ready: bool, amp: torch.dtype | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One forward, backward and Adam step; returns the loss and the class scores (no host sync)."""
+    with autocast(x.device, amp):
+        output = model(x, features_ready)
+        loss = model.loss(output, y)
+        class_scores = model.loss.class_scores(output)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), None if class_scores is None else class_scores.detach()
+
+
+def make_optimizer(model: AnomalyModel, settings: TrainSettings) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+
+
 def train(
     model: AnomalyModel,
     data: Examples,
@@ -134,7 +158,7 @@ def train(
     model.to(device)
     data = place(data, device)
     amp = resolve_precision(settings.precision, device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    optimizer = make_optimizer(model, settings)
     scheduler = _scheduler(optimizer, settings, max(1, math.ceil(len(data) / settings.batch_size)))
     best: tuple[float, int, dict] | None = None
     kept = settings.epochs
@@ -146,18 +170,12 @@ def train(
             seen, classifier = 0, False
             for idx in _batches(len(data), settings.batch_size, generator):
                 x, y = data.batch(idx, device)
-                with autocast(device, amp):
-                    output = model(x, data.features_ready)
-                    loss = model.loss(output, y)
-                    class_scores = model.loss.class_scores(output)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                loss_sum += loss.detach().float() * len(idx)
+                loss, class_scores = train_step(model, optimizer, x, y, data.features_ready, amp)
+                loss_sum += loss.float() * len(idx)
                 seen += len(idx)
                 if class_scores is not None:
                     classifier = True
-                    correct += (class_scores.detach().argmax(dim=1) == y).sum()
+                    correct += (class_scores.argmax(dim=1) == y).sum()
             if scheduler is not None and (settings.scheduler != "cosine-official" or epoch > OFFICIAL_COSINE_START):
                 scheduler.step()
             stats = {"loss": (loss_sum / max(seen, 1)).item(), "lr": optimizer.param_groups[0]["lr"]}

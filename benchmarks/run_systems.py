@@ -19,8 +19,7 @@ from rich.table import Table
 from asdbench.config import parse_assignments, resolve
 from asdbench.plugins import get_plugins
 from asdbench.progress import Reporter, RichReporter
-from asdbench.runner import load_dataset
-from asdbench.session import tracked_execute
+from asdbench.runner import execute, load_dataset
 
 
 @click.command()
@@ -31,19 +30,28 @@ from asdbench.session import tracked_execute
 @click.option("--tracking-uri", default=None)
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def main(systems: str, size: str, seed: int, assignments: tuple[str, ...], tracking_uri: str | None, json_path: Path | None, quiet: bool) -> None:
+@click.option("--no-tracking", is_flag=True, help="Do not log to MLflow (for machines without an MLflow install).")
+def main(systems: str, size: str, seed: int, assignments: tuple[str, ...], tracking_uri: str | None, json_path: Path | None,
+         quiet: bool, no_tracking: bool) -> None:
     console = Console(stderr=True)
     plugins = get_plugins()
     rows = []
     for system in [s.strip() for s in systems.split(",") if s.strip()]:
         config = resolve(plugins, system, set_values={"dataset.size": size, "seed": seed, **parse_assignments(assignments)})
         dataset = load_dataset(plugins, config)
+        reporter = Reporter() if quiet else RichReporter(console)
         started = time.perf_counter()
-        run = tracked_execute(plugins, config, dataset, Reporter() if quiet else RichReporter(console), tracking_uri,
-                              run_name=f"bench-{system}-seed{seed}")
-        report = run.result.report
+        if no_tracking:
+            run_id, result = None, execute(plugins, config, dataset, reporter)
+        else:
+            from asdbench.session import tracked_execute  # imports MLflow
+
+            run = tracked_execute(plugins, config, dataset, reporter, tracking_uri, run_name=f"bench-{system}-seed{seed}")
+            run_id, result = run.run_id, run.result
+        report = result.report
         rows.append({
-            "system": system, "run_id": run.run_id, "wall_s": round(time.perf_counter() - started, 1),
+            "system": system, "run_id": run_id, "wall_s": round(time.perf_counter() - started, 1),
+            "device": config["device"], "epochs": config["epochs"],
             "auc_avg": report.auc, "pauc_avg": report.pauc, "mauc_avg": report.mauc,
             "auc_per_type": {t.machine_type: t.auc for t in report.types},
             "mauc_per_type": {t.machine_type: t.mauc for t in report.types},
@@ -57,7 +65,7 @@ def main(systems: str, size: str, seed: int, assignments: tuple[str, ...], track
         per_type = [f"{100 * r['auc_per_type'][t]:.1f} / {100 * r['mauc_per_type'][t]:.1f}" for t in types]
         table.add_row(r["system"], *per_type, f"{100 * r['auc_avg']:.2f}", f"{100 * r['pauc_avg']:.2f}",
                       f"{100 * r['mauc_avg']:.2f}", f"{r['wall_s']:.1f}")
-    Console().print(table)
+    Console(width=160).print(table)
     if json_path:
         json_path.write_text(json.dumps(rows, indent=2) + "\n")
 
