@@ -13,13 +13,16 @@ from asdbench.errors import AsdbenchError
 def pick_device(name: str) -> torch.device:
     """``auto``: CUDA when present, else CPU. An unavailable device is an error, not a silent fallback."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except RuntimeError:
         raise AsdbenchError(f"device '{name}' is not a valid torch device (auto, cpu, cuda, cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise AsdbenchError(f"device '{name}' was asked for, but torch sees no CUDA device here")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise AsdbenchError(f"device '{name}' was asked for, but torch sees no CUDA device here")
+        # An explicit index, so that tensors' devices compare equal to it.
+        device = torch.device("cuda", device.index if device.index is not None else torch.cuda.current_device())
     return device
 
 

@@ -41,7 +41,7 @@ class Examples:
         if self.inputs.device != device:
             idx = idx.to(self.inputs.device)
             x, y = self.inputs[idx], self.targets[idx]
-            if device.type == "cuda":
+            if device.type == "cuda" and x.device.type == "cpu":
                 x, y = x.pin_memory(), y.pin_memory()
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         else:

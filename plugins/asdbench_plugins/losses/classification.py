@@ -19,7 +19,13 @@ from asdbench.api import Loss, ModelOutput
 def _embedding(output: ModelOutput) -> torch.Tensor:
     if output.embedding is None:
         raise TypeError("classification losses need a backbone that returns an embedding")
-    return output.embedding
+    return output.embedding.float()
+
+
+def _full_precision(tensor: torch.Tensor):
+    """The heads run in float32 even under bf16 autocast: a bf16 cosine has ~3 significant
+    digits, which s = 30 turns into ties between anomaly scores. Their cost is negligible."""
+    return torch.autocast(tensor.device.type, enabled=False)
 
 
 class ArcFace(Loss):
@@ -40,10 +46,12 @@ class ArcFace(Loss):
         self.mm = math.sin(math.pi - margin) * margin
 
     def cosine(self, output: ModelOutput) -> torch.Tensor:
-        return F.linear(F.normalize(_embedding(output)), F.normalize(self.weight))
+        embedding = _embedding(output)
+        with _full_precision(embedding):
+            return F.linear(F.normalize(embedding), F.normalize(self.weight.float()))
 
     def logits(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
-        cosine = self.cosine(output).float()
+        cosine = self.cosine(output)
         sine = torch.sqrt((1.0 - cosine.pow(2)).clamp(0.0, 1.0))
         phi = cosine * self.cos_m - sine * self.sin_m
         phi = torch.where(cosine > self.th, phi, cosine - self.mm)
@@ -68,7 +76,9 @@ class CrossEntropy(Loss):
         return self.class_scores(output)
 
     def class_scores(self, output: ModelOutput) -> torch.Tensor:
-        return self.head(_embedding(output)).float()
+        embedding = _embedding(output)
+        with _full_precision(embedding):
+            return self.head(embedding)
 
     def forward(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(self.class_scores(output), target)
