@@ -18,7 +18,7 @@ from asdbench_plugins.datasets.dcase2020_layout import LayoutDataset, clip_name,
 from asdbench_plugins.datasets.machine_sounds import MACHINE_TYPES, SAMPLE_RATE, machine_clip
 
 # Bump when the generator's output changes, so stale caches are not reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 
 @dataclass(frozen=True)
