@@ -56,4 +56,4 @@ class RichReporter(Reporter):
             yield _Step()
 
     def info(self, message: str) -> None:
-        self.console.print(message)
+        self.console.print(message, soft_wrap=True, highlight=False)

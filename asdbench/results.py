@@ -32,6 +32,15 @@ def write_score_csvs(folder: Path, scores: list[tuple[Clip, float]]) -> list[Pat
     return paths
 
 
+def write_clip_summary(path: Path, summary: dict[tuple[str, str], dict[str, int]]) -> None:
+    """Clips per machine type and ID, as the run found them: the data behind every number of the run."""
+    columns = ("train", "test_normal", "test_anomaly", "test_unlabelled")
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["machine_type", "machine_id", *columns])
+        writer.writerows([mtype, mid, *(row[c] for c in columns)] for (mtype, mid), row in summary.items())
+
+
 def write_result_csv(path: Path, report: Report) -> None:
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")

@@ -20,7 +20,7 @@ from asdbench.cache import cache_dir
 from asdbench.config import RunConfig
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
-from asdbench.runner import RunResult, execute
+from asdbench.runner import RunResult, clip_summary, execute
 from asdbench.runtime import describe_device, pick_device
 
 
@@ -35,9 +35,10 @@ def checkpoint_dir(run_id: str) -> Path:
     return cache_dir() / "runs" / run_id / "checkpoints"
 
 
-def write_artifacts(folder: Path, result: RunResult) -> None:
+def write_artifacts(folder: Path, result: RunResult, dataset: Dataset) -> None:
     """Everything a run leaves behind, in one folder logged at the end (a failed run logs none of it)."""
     results.write_score_csvs(folder / "scores", result.scores)
+    results.write_clip_summary(folder / "data_summary.csv", clip_summary(dataset.clips("train"), dataset.clips("test")))
     if result.report is not None:
         results.write_result_csv(folder / "result.csv", result.report)
         (folder / "metrics.md").write_text(results.metrics_markdown(result.report))
@@ -84,7 +85,7 @@ def tracked_execute(
         })
         tracker.log_metrics({f"selected_epoch/{group}": epoch for group, epoch in result.selected_epochs.items()})
         with tempfile.TemporaryDirectory() as tmp:
-            write_artifacts(Path(tmp), result)
+            write_artifacts(Path(tmp), result, dataset)
             tracker.log_artifacts(Path(tmp))
         if result.report is not None:
             tracker.log_metrics(result.report.flat())

@@ -51,6 +51,8 @@ def test_run_logs_metrics_params_tags_and_artifacts(tracking_uri, tmp_path):
 
     out = Path(client.download_artifacts(run.info.run_id, "", str(tmp_path)))
     names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert (out / "data_summary.csv").read_text().splitlines()[:2] == [
+        "machine_type,machine_id,train,test_normal,test_anomaly,test_unlabelled", "fan,00,10,6,6,0"]
     assert {"config.resolved.toml", "result.csv", "metrics.md", "metrics.json", "model/fan.pt", "model/valve.pt",
             "scores/anomaly_score_fan_id_00.csv", "scores/anomaly_score_valve_id_02.csv"} <= names
 
@@ -123,3 +125,16 @@ def test_tracking_uri_from_environment(monkeypatch, tracking_uri):
     assert result.exit_code == 0, result.output
     _, run = _only_run(tracking_uri)
     assert run.info.status == "FINISHED"
+
+
+@pytest.mark.slow
+def test_stgram_mfn_runs_on_synthetic(tracking_uri):
+    result = CliRunner().invoke(cli, ["run", "stgram-mfn", *TINY, "--set", "epochs=1", "--set", "batch_size=16",
+                                      "--tracking-uri", tracking_uri])
+    assert result.exit_code == 0, result.output
+    assert "4 classes: 0=fan/id_00, 1=fan/id_02, 2=valve/id_00, 3=valve/id_02" in result.output
+    client, run = _only_run(tracking_uri)
+    assert run.info.status == "FINISHED" and run.data.tags["asdbench.select"] == "last"
+    assert run.data.params["loss"] == "arcface" and run.data.params["loss.margin"] == "0.7"
+    assert run.data.params["data.shortest_clip_s"] == "1.0"
+    assert "train/accuracy" in run.data.metrics and "mauc/valve" in run.data.metrics
