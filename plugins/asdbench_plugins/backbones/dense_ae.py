@@ -14,31 +14,36 @@ def _dense_block(n_in: int, n_out: int) -> list[nn.Module]:
     return [nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out, eps=1e-3, momentum=0.01), nn.ReLU()]
 
 
+def dense_autoencoder(in_dim: int, out_dim: int, hidden: int, layers: int, bottleneck: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """Encoder ``layers`` x hidden -> bottleneck and decoder bottleneck -> ``layers`` x hidden -> linear ``out_dim``,
+    every hidden layer Dense + BatchNorm + ReLU, Glorot-uniform weights and zero biases as Keras initialises them."""
+    encoder = _dense_block(in_dim, hidden)
+    for _ in range(layers - 1):
+        encoder += _dense_block(hidden, hidden)
+    encoder += _dense_block(hidden, bottleneck)
+    decoder = _dense_block(bottleneck, hidden)
+    for _ in range(layers - 1):
+        decoder += _dense_block(hidden, hidden)
+    decoder.append(nn.Linear(hidden, out_dim))
+    encoder, decoder = nn.Sequential(*encoder), nn.Sequential(*decoder)
+    for module in (*encoder, *decoder):
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+    return encoder, decoder
+
+
 class DenseAutoencoder(Backbone):
     """Dense autoencoder on stacked log-mel frames: 4 x 128, an 8-d bottleneck, 4 x 128, linear output.
 
     Works on the last axis, so ``(B, V, D)`` inputs are reconstructed vector by vector.
-    Glorot-uniform weights and zero biases, as Keras initialises the baseline.
     """
 
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, hidden: int = 128, layers: int = 4, bottleneck: int = 8) -> None:
         super().__init__()
         dim = input_shape[-1]
-        encoder = _dense_block(dim, hidden)
-        for _ in range(layers - 1):
-            encoder += _dense_block(hidden, hidden)
-        encoder += _dense_block(hidden, bottleneck)
-        decoder = _dense_block(bottleneck, hidden)
-        for _ in range(layers - 1):
-            decoder += _dense_block(hidden, hidden)
-        decoder.append(nn.Linear(hidden, dim))
-        self.encoder = nn.Sequential(*encoder)
-        self.decoder = nn.Sequential(*decoder)
+        self.encoder, self.decoder = dense_autoencoder(dim, dim, hidden, layers, bottleneck)
         self.embedding_dim = bottleneck
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
 
     def forward(self, features: torch.Tensor) -> ModelOutput:
         flat = features.reshape(-1, features.shape[-1])

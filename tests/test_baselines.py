@@ -1,0 +1,88 @@
+import math
+
+import pytest
+import torch
+
+from asdbench.build import build_model, count_parameters, instantiate
+from asdbench.config import resolve
+from asdbench.plugins import build_plugins
+from asdbench.progress import Reporter
+from asdbench.runner import execute, load_dataset
+from asdbench_plugins.backbones.idnn import InterpolationDNN
+from asdbench_plugins.frontends.logspec import LogSpectrogram
+from asdbench_plugins.losses.mse import MSELoss
+from asdbench_plugins.scorers.recon_error import ReconstructionError
+
+
+def test_idnn_predicts_the_removed_centre_frame():
+    model = InterpolationDNN((309, 640), num_classes=1)
+    x = torch.randn(2, 7, 640)
+    out = model(x)
+    assert out.reconstruction.shape == (2, 7, 128) and out.target.shape == (2, 7, 128)
+    assert torch.equal(out.target, x[..., 256:384])  # frame 2 of frames 0..4
+    # The centre frame is not an input: changing it changes the target only.
+    y = x.clone()
+    y[..., 256:384] += 5.0
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(model(x).reconstruction, model(y).reconstruction)
+    # AE-ASD sizes: 512 -> 4 x 128 -> 8 -> 4 x 128 -> 128, BatchNorm on every hidden layer.
+    dense = 512 * 128 + 128 + 3 * (128 * 128 + 128) + 128 * 8 + 8 + 8 * 128 + 128 + 3 * (128 * 128 + 128) + 128 * 128 + 128
+    assert count_parameters(model) == dense + 2 * (8 * 128 + 8)
+    with pytest.raises(ValueError, match="odd number of stacked frames"):
+        InterpolationDNN((10, 512), num_classes=1)
+
+
+def test_idnn_loss_falls_and_scores_a_broken_centre_higher():
+    torch.manual_seed(0)
+    t = torch.linspace(0, 1, 128)
+    base = torch.stack([torch.sin(2 * math.pi * (3 + k) * t) for k in range(5)]).flatten()
+    x = base + 0.05 * torch.randn(64, 6, 640)
+    model = InterpolationDNN((6, 640), 1, hidden=64)
+    loss_fn = MSELoss(1, 8)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(80):
+        loss = loss_fn(model(x), torch.zeros(64))
+        first = first or loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.3 * first
+    model.eval()
+    broken = x[:4].clone()
+    broken[..., 256:384] = torch.randn(4, 6, 128)
+    with torch.no_grad():
+        normal = ReconstructionError().score(model(x[:4]), None, loss_fn)
+        odd = ReconstructionError().score(model(broken), None, loss_fn)
+    assert odd.min() > normal.max()
+
+
+def test_spec_mfn_feeds_513_bins_and_the_head_follows():
+    plugins = build_plugins()
+    cfg = resolve(plugins, "spec-mfn")
+    frontend = instantiate(plugins, cfg, "frontend", sample_rate=16000, num_samples=160_000)
+    assert isinstance(frontend, LogSpectrogram) and frontend.output_shape(160_000) == (1, 513, 313)
+    model, _ = build_model(plugins, cfg, frontend, (1, 513, 313), num_classes=41)
+    assert model.backbone.gdc_kernel == (33, 20)
+
+
+@pytest.mark.parametrize("system,frontend", [("logmel-mfn", "logmel"), ("tgram-mfn", "tgram"), ("spec-mfn", "logspec")])
+def test_ablations_are_stgram_mfn_with_another_frontend(system, frontend):
+    plugins = build_plugins()
+    cfg, ref = resolve(plugins, system), resolve(plugins, "stgram-mfn-cee")
+    assert cfg.component("frontend") == frontend
+    for kind in ("backbone", "loss", "scorer"):
+        assert cfg.component(kind) == ref.component(kind)
+    for key in ("epochs", "batch_size", "lr", "scheduler", "model_per"):
+        assert cfg[key] == ref[key]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("system", sorted(e.name for e in build_plugins().registry("system")))
+def test_every_system_trains_and_scores_on_tiny_data(system):
+    plugins = build_plugins()
+    cfg = resolve(plugins, system, set_values={"dataset.size": "tiny", "epochs": 1, "batch_size": 16})
+    result = execute(plugins, cfg, load_dataset(plugins, cfg), Reporter())
+    assert len(result.scores) == 48 and all(math.isfinite(s) for _, s in result.scores)
+    assert result.report is not None and 0.0 <= result.report.auc <= 1.0
