@@ -32,9 +32,18 @@ class AnomalyModel(nn.Module):
         self.backbone = backbone
         self.loss = loss
 
-    def forward(self, inputs: torch.Tensor, features_ready: bool) -> ModelOutput:
+    def forward(self, inputs: torch.Tensor, features_ready: bool, frame_axis: bool = False) -> ModelOutput:
+        """``frame_axis``: inputs are ``(clips, frames, *example)``; the backbone sees each frame (or
+        patch) as an example and the outputs come back as ``(clips, frames, ...)`` for the scorer."""
         features = inputs if features_ready else self.frontend(inputs)
-        return self.backbone(features)
+        if not frame_axis:
+            return self.backbone(features)
+        clips, frames = features.shape[:2]
+        output = self.backbone(features.flatten(0, 1))
+        for name, value in vars(output).items():
+            if value is not None:
+                setattr(output, name, value.reshape(clips, frames, *value.shape[1:]))
+        return output
 
 
 def build_model(

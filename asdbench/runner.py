@@ -103,11 +103,11 @@ def _examples(
 
 
 def _as_frames(data: Examples) -> Examples:
-    """Each feature vector of each clip becomes one training example (``train_unit=frame``)."""
-    if not data.features_ready or data.inputs.dim() != 3:
-        raise AsdbenchError("train_unit=frame needs a frontend without weights that returns (clips, frames, dim) features")
-    n, v, d = data.inputs.shape
-    return Examples(data.inputs.reshape(n * v, 1, d), data.targets.repeat_interleave(v), True)
+    """Each frame (or patch) of each clip becomes one training example (``train_unit=frame``)."""
+    if not data.features_ready or data.inputs.dim() < 3:
+        raise AsdbenchError("train_unit=frame needs a frontend without weights that returns (clips, frames, ...) features")
+    frames = data.inputs.shape[1]
+    return Examples(data.inputs.flatten(0, 1), data.targets.repeat_interleave(frames), True)
 
 
 def evaluate(scores: list[tuple[Clip, float]]) -> metrics.Report | None:
@@ -166,8 +166,10 @@ def execute(
         model, scorer = build_model(plugins, config, frontend, input_shape, len(group.classes))
         result.n_params = max(result.n_params, count_parameters(model))
 
+        framed = config["train_unit"] == "frame"
+
         def group_scores(_model=model, _scorer=scorer, _data=test_data) -> list[float]:
-            return score(_model, _scorer, _data, device, FEATURE_BATCH, settings.precision).tolist()
+            return score(_model, _scorer, _data, device, FEATURE_BATCH, settings.precision, framed).tolist()
 
         def selection_score(_group=group) -> float:
             rep = evaluate(list(zip(_group.test, group_scores())))
@@ -182,7 +184,7 @@ def execute(
         del train_data
         if test_data is not None:
             result.scores += list(zip(group.test, score(
-                model, scorer, test_data, device, FEATURE_BATCH, settings.precision, reporter, group.name).tolist()))
+                model, scorer, test_data, device, FEATURE_BATCH, settings.precision, framed, reporter, group.name).tolist()))
         result.models[group.slug] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     result.report = evaluate(result.scores)
     result.clip_seconds = ((lengths.shortest or 0) / dataset.sample_rate, lengths.longest / dataset.sample_rate)

@@ -201,9 +201,9 @@ def train(
 @torch.no_grad()
 def score(
     model: AnomalyModel, scorer, data: Examples, device: torch.device, batch_size: int, precision: str,
-    reporter: Reporter | None = None, label: str = "",
+    frame_axis: bool = False, reporter: Reporter | None = None, label: str = "",
 ) -> torch.Tensor:
-    """Anomaly scores of all examples, in order, computed in batches in eval mode."""
+    """Anomaly scores of all clips, in order, computed in batches in eval mode (see ``AnomalyModel.forward``)."""
     model.to(device).eval()
     amp = resolve_precision(precision, device)
     out = []
@@ -213,7 +213,7 @@ def score(
         for idx in order.split(batch_size):
             x, y = data.batch(idx, device)
             with autocast(device, amp):
-                out.append(scorer.score(model(x, data.features_ready), y, model.loss).float())
+                out.append(scorer.score(model(x, data.features_ready, frame_axis), y, model.loss).float())
             if step is not None:
                 step.advance(len(idx))
     return torch.cat(out).cpu() if out else torch.zeros(0)

@@ -86,3 +86,66 @@ def test_every_system_trains_and_scores_on_tiny_data(system):
     result = execute(plugins, cfg, load_dataset(plugins, cfg), Reporter())
     assert len(result.scores) == 48 and all(math.isfinite(s) for _, s in result.scores)
     assert result.report is not None and 0.0 <= result.report.auc <= 1.0
+
+
+def test_logmel_patches_every_8_frames():
+    from asdbench_plugins.frontends.logmel import LogMelPatches
+
+    frontend = LogMelPatches(16000, 160_000)
+    patches = frontend(torch.randn(2, 160_000))
+    assert patches.shape == (2, (313 - 64) // 8 + 1, 1, 128, 64)
+    short = LogMelPatches(16000, 8000)(torch.randn(1, 8000))
+    assert short.shape == (1, 1, 1, 128, 16)  # shorter than a patch: one patch of all frames
+
+
+def test_mobilenetv2_backbone_is_torchvisions():
+    from torchvision.models import mobilenet_v2
+
+    from asdbench_plugins.backbones.mobilenetv2 import MobileNetV2
+
+    model = MobileNetV2((1, 128, 64), num_classes=7)
+    reference = mobilenet_v2(weights=None, width_mult=0.5)
+    assert count_parameters(model) == count_parameters(reference.features) == 687_680
+    assert model.embedding_dim == 1280 and model(torch.randn(3, 1, 128, 64)).embedding.shape == (3, 1280)
+
+
+def test_patch_scores_are_the_mean_over_patches():
+    from asdbench.api import ModelOutput
+    from asdbench_plugins.losses.classification import CrossEntropy
+    from asdbench_plugins.scorers.neg_log_prob import NegativeLogProbability
+
+    head = CrossEntropy(3, 4)
+    emb = torch.randn(2, 5, 4)  # 2 clips x 5 patches
+    target = torch.tensor([1, 2])
+    scores = NegativeLogProbability().score(ModelOutput(embedding=emb), target, head)
+    per_patch = -torch.log_softmax(head.class_scores(ModelOutput(embedding=emb.flatten(0, 1))), 1)
+    expected = per_patch[torch.arange(10), target.repeat_interleave(5)].reshape(2, 5).mean(1)
+    assert torch.allclose(scores, expected)
+
+
+def test_mobilenetv2_learns_ids_and_scores_an_odd_clip_higher():
+    torch.manual_seed(0)
+    plugins = build_plugins()
+    cfg = resolve(plugins, "mobilenetv2")
+    n = 16000
+    frontend = instantiate(plugins, cfg, "frontend", sample_rate=16000, num_samples=n)
+    t = torch.arange(n) / 16000
+    waves = torch.cat([0.3 * torch.sin(2 * math.pi * f * t) + 0.02 * torch.randn(8, n) for f in (500.0, 1500.0)])
+    feats = frontend(waves)  # (16, patches, 1, 128, 32)
+    x, y = feats.flatten(0, 1), torch.tensor([0] * 8 + [1] * 8).repeat_interleave(feats.shape[1])
+    model, scorer = build_model(plugins, cfg, frontend, tuple(x.shape[1:]), num_classes=2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(60):
+        loss = model.loss(model(x, True), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    model.eval()
+    with torch.no_grad():
+        own = scorer.score(model(feats[:4], True, frame_axis=True), torch.zeros(4, dtype=torch.long), model.loss)
+        odd_waves = 0.3 * torch.sin(2 * math.pi * 1500.0 * t) + 0.02 * torch.randn(4, n)  # sounds like ID 1
+        odd = scorer.score(model(frontend(odd_waves), True, frame_axis=True), torch.zeros(4, dtype=torch.long), model.loss)
+    assert odd.min() > own.max()

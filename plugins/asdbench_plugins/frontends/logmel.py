@@ -72,7 +72,26 @@ class LogMelFrames(LogMel):
         return windows.permute(0, 2, 3, 1).reshape(x.shape[0], windows.shape[2], -1)
 
 
+class LogMelPatches(LogMel):
+    """Log-mel cut into patches of consecutive frames, for classifiers that see a clip piece by piece.
+
+    ``(B, L) -> (B, patches, 1, n_mels, patch_frames)`` with a patch every ``patch_hop``
+    frames; a clip shorter than one patch gives one patch of all its frames.
+    """
+
+    def __init__(self, sample_rate: int, num_samples: int, patch_frames: int = 64, patch_hop: int = 8, **kwargs) -> None:
+        super().__init__(sample_rate, num_samples, **kwargs)
+        self.patch_frames, self.patch_hop = patch_frames, patch_hop
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        x = self.log_mel(wave)  # (B, M, N)
+        size = min(self.patch_frames, x.shape[-1])
+        patches = x.unfold(-1, size, self.patch_hop)  # (B, M, V, size)
+        return patches.permute(0, 2, 1, 3).unsqueeze(2)
+
+
 @hookimpl
 def register_frontends(register):
     register("logmel", LogMel)
     register("logmel-frames", LogMelFrames)
+    register("logmel-patches", LogMelPatches)
