@@ -143,6 +143,9 @@ def test_mobilenetv2_learns_ids_and_scores_an_odd_clip_higher():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+    with torch.no_grad():  # settle the batch-norm running statistics on the trained weights
+        for _ in range(30):
+            model(x, True)
     model.eval()
     with torch.no_grad():
         own = scorer.score(model(feats[:4], True, frame_axis=True), torch.zeros(4, dtype=torch.long), model.loss)
