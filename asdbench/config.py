@@ -51,7 +51,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "scheduler": ("none", "cosine", "cosine-official"),
     "precision": ("auto", "fp32", "bf16"),
     "select": ("last", "oracle"),
-    "model_per": ("all", "type", "id"),
+    "model_per": ("all", "type", "id", "id-vs-others"),
     "train_unit": ("clip", "frame"),
 }
 
@@ -67,7 +67,8 @@ CORE_HELP = {
     "precision": "auto (bf16 autocast on CUDA cards that support it, else fp32), fp32, bf16",
     "select": "last (keep the last epoch) or oracle (best AUC+pAUC on the test set: the authors' protocol, optimistic)",
     "select_every": "with select=oracle, evaluate every N epochs",
-    "model_per": "one model for all machines, per machine type or per machine ID",
+    "model_per": "one model for all machines (all), per machine type, per machine ID, or per ID trained on its "
+    "type's clips with the other IDs as outliers, class 0 = the ID (id-vs-others)",
     "train_unit": "train on whole clips, or on each feature frame as an example (weightless frontends)",
     "clip_seconds": "cut or pad clips to this length; 0 = the dataset's clip length",
 }

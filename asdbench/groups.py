@@ -33,15 +33,31 @@ def _key(clip: Clip, model_per: str) -> str:
     return f"{clip.machine_type}/id_{clip.machine_id}"
 
 
+def _id_vs_others(train: list[Clip], test: list[Clip]) -> list[Group]:
+    """One group per machine ID, trained on all clips of its type: class 0 is the ID, the rest its outliers."""
+    groups = []
+    for mtype, mid in sorted({(c.machine_type, c.machine_id) for c in train}):
+        same_type = tuple(c for c in train if c.machine_type == mtype)
+        others = sorted({(mtype, c.machine_id) for c in same_type if c.machine_id != mid})
+        groups.append(Group(
+            f"{mtype}/id_{mid}", same_type,
+            tuple(c for c in test if (c.machine_type, c.machine_id) == (mtype, mid)),
+            ((mtype, mid), *others),
+        ))
+    return groups
+
+
 def make_groups(train: list[Clip], test: list[Clip], model_per: str) -> list[Group]:
     """Groups in sorted order; a test ID with no training clips is an error naming it."""
-    names = sorted({_key(c, model_per) for c in train})
-    groups = []
-    for name in names:
-        g_train = tuple(c for c in train if _key(c, model_per) == name)
-        g_test = tuple(c for c in test if _key(c, model_per) == name)
-        classes = tuple(sorted({(c.machine_type, c.machine_id) for c in g_train}))
-        groups.append(Group(name, g_train, g_test, classes))
+    if model_per == "id-vs-others":
+        groups = _id_vs_others(train, test)
+    else:
+        groups = []
+        for name in sorted({_key(c, model_per) for c in train}):
+            g_train = tuple(c for c in train if _key(c, model_per) == name)
+            g_test = tuple(c for c in test if _key(c, model_per) == name)
+            classes = tuple(sorted({(c.machine_type, c.machine_id) for c in g_train}))
+            groups.append(Group(name, g_train, g_test, classes))
     trained = {(c.machine_type, c.machine_id) for c in train}
     for clip in test:
         if (clip.machine_type, clip.machine_id) not in trained:

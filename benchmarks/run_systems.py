@@ -9,6 +9,7 @@ wall time, and writes the same figures as JSON with ``--json FILE``.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -56,6 +57,10 @@ def main(systems: str, size: str, seed: int, assignments: tuple[str, ...], track
             "auc_per_type": {t.machine_type: t.auc for t in report.types},
             "mauc_per_type": {t.machine_type: t.mauc for t in report.types},
         })
+        if json_path:  # after every system, atomically: an interrupted benchmark keeps what it measured
+            tmp = json_path.with_name(f".{json_path.name}.partial")
+            tmp.write_text(json.dumps(rows, indent=2) + "\n")
+            os.replace(tmp, json_path)
 
     types = sorted({t for r in rows for t in r["auc_per_type"]})
     table = Table(title=f"synthetic {size}, seed {seed} (AUC / mAUC %, wall time)")
@@ -66,8 +71,6 @@ def main(systems: str, size: str, seed: int, assignments: tuple[str, ...], track
         table.add_row(r["system"], *per_type, f"{100 * r['auc_avg']:.2f}", f"{100 * r['pauc_avg']:.2f}",
                       f"{100 * r['mauc_avg']:.2f}", f"{r['wall_s']:.1f}")
     Console(width=160).print(table)
-    if json_path:
-        json_path.write_text(json.dumps(rows, indent=2) + "\n")
 
 
 if __name__ == "__main__":

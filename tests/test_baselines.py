@@ -152,3 +152,79 @@ def test_mobilenetv2_learns_ids_and_scores_an_odd_clip_higher():
         odd_waves = 0.3 * torch.sin(2 * math.pi * 1500.0 * t) + 0.02 * torch.randn(4, n)  # sounds like ID 1
         odd = scorer.score(model(frontend(odd_waves), True, frame_axis=True), torch.zeros(4, dtype=torch.long), model.loss)
     assert odd.min() > own.max()
+
+
+def test_glow_is_invertible_bookkeeping_and_its_likelihood_is_exact():
+    from asdbench_plugins.backbones.glow import Glow
+
+    torch.manual_seed(0)
+    flow = Glow((6,), num_classes=1, steps=3, hidden=16)
+    x = torch.randn(256, 6) * 3 + 1
+    flow(x)  # data-dependent ActNorm initialisation
+    for p in flow.parameters():  # move off the identity-like initialisation
+        p.data += 0.05 * torch.randn_like(p)
+    ll = flow(x[:4]).log_likelihood * 6
+    # Exact log-likelihood by change of variables: log N(f(x)) + log|det df/dx|.
+    jac = torch.autograd.functional.jacobian(lambda v: flow(v.unsqueeze(0)).embedding[0], x[0])
+    z = flow(x[:1]).embedding[0]
+    expected = -0.5 * (z.pow(2).sum() + 6 * math.log(2 * math.pi)) + torch.linalg.slogdet(jac)[1]
+    assert ll[0].item() == pytest.approx(expected.item(), abs=1e-3)
+
+
+def test_flow_outlier_loss_is_bounded_and_pushes_outliers_down():
+    from asdbench.api import ModelOutput
+    from asdbench_plugins.losses.flow import FlowOutlierLoss
+
+    loss = FlowOutlierLoss(3, 6, margin=1.0)
+    target = torch.tensor([0, 0, 1, 2])
+    # Outliers far less likely than the target data: only the target NLL remains.
+    far = ModelOutput(log_likelihood=torch.tensor([-1.0, -1.0, -50.0, -80.0]))
+    assert loss(far, target).item() == pytest.approx(1.0)
+    # Outliers as likely as the target data: the hinge adds exactly the margin.
+    close = ModelOutput(log_likelihood=torch.tensor([-1.0, -1.0, -1.0, -1.0]))
+    assert loss(close, target).item() == pytest.approx(2.0)
+    # Bounded below: pushing outliers ever less likely earns nothing, so the loss cannot run to -inf.
+    ll = torch.tensor([-1.0, -1.0, -1e9, -1e9], requires_grad=True)
+    value = loss(ModelOutput(log_likelihood=ll), target)
+    value.backward()
+    assert value.item() == pytest.approx(1.0) and ll.grad[2:].abs().sum() == 0
+
+
+def test_glow_aff_trains_one_flow_per_id_against_its_types_other_ids():
+    from asdbench.groups import make_groups
+    from asdbench_plugins.datasets.synthetic import SyntheticDataset
+
+    ds = SyntheticDataset(size="tiny")
+    groups = make_groups(ds.clips("train"), ds.clips("test"), "id-vs-others")
+    assert [g.name for g in groups] == ["fan/id_00", "fan/id_02", "valve/id_00", "valve/id_02"]
+    fan02 = groups[1]
+    assert fan02.classes == (("fan", "02"), ("fan", "00"))
+    assert {c.machine_type for c in fan02.train} == {"fan"} and len(fan02.train) == 20
+    assert {c.machine_id for c in fan02.test} == {"02"}
+    assert sum(fan02.target(c) == 0 for c in fan02.train) == 10
+
+
+def test_glow_scores_an_off_distribution_vector_higher():
+    from asdbench_plugins.backbones.glow import Glow
+    from asdbench_plugins.losses.flow import FlowOutlierLoss
+    from asdbench_plugins.scorers.nll import NegativeLogLikelihood
+
+    torch.manual_seed(0)
+    own = torch.randn(512, 1, 8) * 0.5 + 2.0
+    other = torch.randn(512, 1, 8) * 0.5 - 2.0
+    x, y = torch.cat([own, other]), torch.tensor([0] * 512 + [1] * 512)
+    flow, loss_fn = Glow((8,), 2, steps=2, hidden=32), FlowOutlierLoss(2, 8)
+    opt = torch.optim.Adam(flow.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(60):
+        loss = loss_fn(flow(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+    with torch.no_grad():
+        scorer = NegativeLogLikelihood()
+        normal = scorer.score(flow(own[:8].transpose(0, 1)), None, loss_fn)
+        odd = scorer.score(flow((torch.randn(8, 8) * 0.5 + 6.0).unsqueeze(0)), None, loss_fn)
+    assert odd.item() > normal.item()

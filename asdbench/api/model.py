@@ -22,6 +22,7 @@ class ModelOutput:
     logits: torch.Tensor | None = None
     reconstruction: torch.Tensor | None = None
     target: torch.Tensor | None = None
+    log_likelihood: torch.Tensor | None = None  # per example, for density models (flows)
 
 
 class Frontend(nn.Module):
