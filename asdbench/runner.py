@@ -91,15 +91,25 @@ def _features(frontend: Frontend, waves: torch.Tensor, device: torch.device, rep
     return torch.cat(chunks)
 
 
+class _LastInputs:
+    """The inputs of the last clip list read: groups that share their training clips (``id-vs-others``:
+    every ID of a type) decode and featurise them once. One entry, so memory stays that of one group."""
+
+    def __init__(self) -> None:
+        self.clips: tuple[Clip, ...] | None = None
+        self.inputs: torch.Tensor | None = None
+
+
 def _examples(
     dataset: Dataset, frontend: Frontend, group: Group, clips: tuple[Clip, ...], num_samples: int,
-    device: torch.device, reporter: Reporter, label: str, lengths: _Lengths,
+    device: torch.device, reporter: Reporter, label: str, lengths: _Lengths, last: _LastInputs,
 ) -> Examples:
     targets = torch.tensor([group.target(c) for c in clips], dtype=torch.long)
-    waves = _waves(dataset, clips, num_samples, reporter, label, lengths)
-    if frontend.has_weights:
-        return Examples(waves, targets, features_ready=False)
-    return Examples(_features(frontend, waves, device, reporter, label), targets, features_ready=True)
+    if last.clips != clips:
+        waves = _waves(dataset, clips, num_samples, reporter, label, lengths)
+        last.clips = clips
+        last.inputs = waves if frontend.has_weights else _features(frontend, waves, device, reporter, label)
+    return Examples(last.inputs, targets, features_ready=not frontend.has_weights)
 
 
 def _as_frames(data: Examples) -> Examples:
@@ -144,15 +154,17 @@ def execute(
         reporter.info("[yellow]select=oracle: the kept checkpoint is chosen on the test set (the authors' protocol); "
                       "its metrics are an upper bound[/yellow]")
     result = RunResult([], None, 0)
-    lengths = _Lengths()
+    lengths, last_train = _Lengths(), _LastInputs()
     for group in groups:
         labels = [f"{t}/id_{i}" for t, i in group.classes]
         result.label_maps[group.name] = labels
         reporter.info(f"Model '{group.name}': {len(labels)} classes: " + ", ".join(f"{k}={v}" for k, v in enumerate(labels)))
         frontend = instantiate(plugins, config, "frontend", sample_rate=dataset.sample_rate, num_samples=num_samples)
-        train_data = _examples(dataset, frontend, group, group.train, num_samples, device, reporter, f"{group.name} train", lengths)
+        train_data = _examples(dataset, frontend, group, group.train, num_samples, device, reporter,
+                               f"{group.name} train", lengths, last_train)
         test_data = (
-            _examples(dataset, frontend, group, group.test, num_samples, device, reporter, f"{group.name} test", lengths)
+            _examples(dataset, frontend, group, group.test, num_samples, device, reporter, f"{group.name} test",
+                      lengths, _LastInputs())
             if group.test else None
         )
         reporter.info(
