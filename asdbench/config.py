@@ -36,6 +36,7 @@ CORE_DEFAULTS: dict[str, Any] = {
     "batch_size": 64,
     "lr": 1e-3,
     "weight_decay": 0.0,
+    "grad_clip": 0.0,
     "seed": 0,
     "device": "auto",
     "scheduler": "none",
@@ -60,6 +61,7 @@ CORE_HELP = {
     "batch_size": "training batch size (clips, or frames when train_unit=frame)",
     "lr": "Adam learning rate",
     "weight_decay": "Adam weight decay",
+    "grad_clip": "clip the gradient norm to this value before each step; 0 = no clipping",
     "seed": "seed for weights, shuffling and synthetic data",
     "device": "auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
     "scheduler": "none; cosine (annealed to 0 over the epochs); cosine-official (the STgram-MFN code: "

@@ -58,6 +58,7 @@ class TrainSettings:
     batch_size: int
     lr: float
     weight_decay: float
+    grad_clip: float
     scheduler: str
     precision: str
     select: str
@@ -65,7 +66,7 @@ class TrainSettings:
 
 
 def settings_from(config) -> TrainSettings:
-    keys = ("epochs", "batch_size", "lr", "weight_decay", "scheduler", "precision", "select", "select_every")
+    keys = ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "scheduler", "precision", "select", "select_every")
     return TrainSettings(*(config[k] for k in keys))
 
 
@@ -119,7 +120,7 @@ def _scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, batche
 
 def train_step(
     model: AnomalyModel, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-    features_ready: bool, amp: torch.dtype | None,
+    features_ready: bool, amp: torch.dtype | None, grad_clip: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One forward, backward and Adam step; returns the loss and the class scores (no host sync)."""
     with autocast(x.device, amp):
@@ -128,6 +129,8 @@ def train_step(
         class_scores = model.loss.class_scores(output)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
     return loss.detach(), None if class_scores is None else class_scores.detach()
 
@@ -170,7 +173,7 @@ def train(
             seen, classifier = 0, False
             for idx in _batches(len(data), settings.batch_size, generator):
                 x, y = data.batch(idx, device)
-                loss, class_scores = train_step(model, optimizer, x, y, data.features_ready, amp)
+                loss, class_scores = train_step(model, optimizer, x, y, data.features_ready, amp, settings.grad_clip)
                 loss_sum += loss.float() * len(idx)
                 seen += len(idx)
                 if class_scores is not None:

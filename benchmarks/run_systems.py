@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from asdbench.config import parse_assignments, resolve
+from asdbench.errors import AsdbenchError
 from asdbench.plugins import get_plugins
 from asdbench.progress import Reporter, RichReporter
 from asdbench.runner import execute, load_dataset
@@ -36,19 +37,24 @@ def main(systems: str, size: str, seed: int, assignments: tuple[str, ...], track
          quiet: bool, no_tracking: bool) -> None:
     console = Console(stderr=True)
     plugins = get_plugins()
-    rows = []
+    rows, failures = [], []
     for system in [s.strip() for s in systems.split(",") if s.strip()]:
         config = resolve(plugins, system, set_values={"dataset.size": size, "seed": seed, **parse_assignments(assignments)})
         dataset = load_dataset(plugins, config)
         reporter = Reporter() if quiet else RichReporter(console)
         started = time.perf_counter()
-        if no_tracking:
-            run_id, result = None, execute(plugins, config, dataset, reporter)
-        else:
-            from asdbench.session import tracked_execute  # imports MLflow
+        try:
+            if no_tracking:
+                run_id, result = None, execute(plugins, config, dataset, reporter)
+            else:
+                from asdbench.session import tracked_execute  # imports MLflow
 
-            run = tracked_execute(plugins, config, dataset, reporter, tracking_uri, run_name=f"bench-{system}-seed{seed}")
-            run_id, result = run.run_id, run.result
+                run = tracked_execute(plugins, config, dataset, reporter, tracking_uri, run_name=f"bench-{system}-seed{seed}")
+                run_id, result = run.run_id, run.result
+        except AsdbenchError as exc:  # one system failing (e.g. diverging) does not lose the others' figures
+            console.print(f"[red]{system} failed:[/red] {exc}", highlight=False)
+            failures.append(system)
+            continue
         report = result.report
         rows.append({
             "system": system, "run_id": run_id, "wall_s": round(time.perf_counter() - started, 1),
@@ -71,6 +77,8 @@ def main(systems: str, size: str, seed: int, assignments: tuple[str, ...], track
         table.add_row(r["system"], *per_type, f"{100 * r['auc_avg']:.2f}", f"{100 * r['pauc_avg']:.2f}",
                       f"{100 * r['mauc_avg']:.2f}", f"{r['wall_s']:.1f}")
     Console(width=160).print(table)
+    if failures:
+        raise SystemExit(f"failed: {', '.join(failures)}")
 
 
 if __name__ == "__main__":

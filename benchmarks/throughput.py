@@ -60,11 +60,11 @@ def measure(system: str, seconds: float, batch_size: int, classes: int, steps: i
 
     model.train()
     for _ in range(warmup):
-        train_step(model, optimizer, x, y, False, amp)
+        train_step(model, optimizer, x, y, False, amp, settings.grad_clip)
     _sync(device)
     start = time.perf_counter()
     for _ in range(steps):
-        train_step(model, optimizer, x, y, False, amp)
+        train_step(model, optimizer, x, y, False, amp, settings.grad_clip)
     _sync(device)
     train_rate = steps * batch_size / (time.perf_counter() - start)
 
