@@ -138,3 +138,24 @@ def test_stgram_mfn_runs_on_synthetic(tracking_uri):
     assert run.data.params["loss"] == "arcface" and run.data.params["loss.margin"] == "0.7"
     assert run.data.params["data.shortest_clip_s"] == "1.0"
     assert "train/accuracy" in run.data.metrics and "mauc/valve" in run.data.metrics
+
+
+def test_grad_clip_bounds_the_gradient_norm_of_a_step():
+    from asdbench.train import train_step
+
+    plugins = build_plugins()
+    cfg = resolve(plugins, "stgram-mfn-cee")
+    frontend = plugins.registry("frontend").get("logmel").factory(16000, 4000)
+    from asdbench.build import build_model
+
+    model, _ = build_model(plugins, cfg, frontend, frontend.output_shape(4000), num_classes=3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = torch.randn(4, 4000) * 100, torch.tensor([0, 1, 2, 0])
+
+    def grad_norm():
+        return torch.sqrt(sum(p.grad.pow(2).sum() for p in model.parameters() if p.grad is not None)).item()
+
+    train_step(model, optimizer, x, y, False, None, grad_clip=0.0)
+    assert grad_norm() > 0.5
+    train_step(model, optimizer, x, y, False, None, grad_clip=0.5)
+    assert grad_norm() <= 0.5 + 1e-5
