@@ -175,6 +175,10 @@ class RunConfig:
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
 
+    def replace(self, **values: Any) -> RunConfig:
+        """The same config with some core values changed (``seed`` for each run of ``--seeds``)."""
+        return RunConfig(self.system, {**self.values, **values}, self.overridden)
+
     @property
     def hash(self) -> str:
         blob = json.dumps({"system": self.system, **self.values}, sort_keys=True, default=str)

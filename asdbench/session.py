@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from asdbench import results, tracking
@@ -29,6 +30,12 @@ class TrackedRun:
     run_id: str
     tracking_uri: str
     result: RunResult
+
+
+def _tags(config: RunConfig, dataset: Dataset, role: str) -> dict[str, str]:
+    device = describe_device(pick_device(config["device"]))
+    extra = {"asdbench.select": config["select"], "asdbench.role": role}
+    return tracking.run_tags(config.system, dataset.name, device, config.hash, extra)
 
 
 def checkpoint_dir(run_id: str) -> Path:
@@ -58,14 +65,15 @@ def tracked_execute(
     experiment: str | None = None,
     run_name: str | None = None,
     on_start: Callable[[str], None] = lambda run_id: None,
+    parent_run_id: str | None = None,
 ) -> TrackedRun:
     """Train and evaluate inside an MLflow run that ends FINISHED, FAILED or KILLED."""
-    device = describe_device(pick_device(config["device"]))
-    tags = tracking.run_tags(config.system, dataset.name, device, config.hash, {"asdbench.select": config["select"]})
+    tags = _tags(config, dataset, "run")
     uri = tracking.resolve_tracking_uri(tracking_uri)
     single_group = config["model_per"] == "all"
     with tracking.tracked_run(
-        uri, experiment or tracking.experiment_name(dataset.name), run_name or f"{config.system}-{config.hash[:7]}", tags
+        uri, experiment or tracking.experiment_name(dataset.name), run_name or f"{config.system}-{config.hash[:7]}", tags,
+        parent_run_id,
     ) as tracker:
         reporter.info(f"MLflow run {tracker.run_id} in {uri}")
         on_start(tracker.run_id)
@@ -91,3 +99,50 @@ def tracked_execute(
             tracker.log_metrics(result.report.flat())
             tracker.set_tag("mlflow.note.content", results.metrics_markdown(result.report))
     return TrackedRun(tracker.run_id, uri, result)
+
+
+@dataclass(frozen=True)
+class TrackedSeeds:
+    parent_run_id: str
+    runs: tuple[TrackedRun, ...]
+    mean: dict[str, float]
+    std: dict[str, float]
+
+
+def aggregate(reports: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean and sample standard deviation (ddof 1; 0 for one run) of every metric the runs share."""
+    keys = set.intersection(*(set(r) for r in reports)) if reports else set()
+    mean = {k: float(np.mean([r[k] for r in reports])) for k in sorted(keys)}
+    std = {k: float(np.std([r[k] for r in reports], ddof=1)) if len(reports) > 1 else 0.0 for k in sorted(keys)}
+    return mean, std
+
+
+def tracked_seeds(
+    plugins: Plugins,
+    config: RunConfig,
+    dataset: Dataset,
+    reporter: Reporter,
+    seeds: list[int],
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    run_name: str | None = None,
+    on_start: Callable[[str], None] = lambda run_id: None,
+) -> TrackedSeeds:
+    """One parent MLflow run with a child run per seed; the parent gets ``mean/<metric>`` and ``std/<metric>``
+    (MLflow does not aggregate runs by itself) and ``n_runs``."""
+    uri = tracking.resolve_tracking_uri(tracking_uri)
+    name = run_name or f"{config.system}-{config.hash[:7]}-seeds"
+    with tracking.tracked_run(uri, experiment or tracking.experiment_name(dataset.name), name,
+                              _tags(config, dataset, "seeds")) as parent:
+        on_start(parent.run_id)
+        parent.log_params({**{k: v for k, v in config.values.items() if k != "seed"},
+                           "seeds": ",".join(map(str, seeds)), "n_runs": len(seeds)})
+        runs = tuple(
+            tracked_execute(plugins, config.replace(seed=seed), dataset, reporter, uri, experiment,
+                            f"seed-{seed}", parent_run_id=parent.run_id)
+            for seed in seeds
+        )
+        mean, std = aggregate([r.result.report.flat() for r in runs if r.result.report is not None])
+        parent.log_metrics({f"mean/{k}": v for k, v in mean.items()})
+        parent.log_metrics({f"std/{k}": v for k, v in std.items()})
+    return TrackedSeeds(parent.run_id, runs, mean, std)

@@ -98,11 +98,15 @@ def resolve_tracking_uri(tracking_uri: str | None) -> str:
 
 
 @contextmanager
-def tracked_run(tracking_uri: str | None, experiment: str, run_name: str, tags: dict[str, str]) -> Iterator[Tracker]:
+def tracked_run(
+    tracking_uri: str | None, experiment: str, run_name: str, tags: dict[str, str], parent_run_id: str | None = None
+) -> Iterator[Tracker]:
     """Start a run; end it FINISHED on success, KILLED on Ctrl-C, FAILED on any error."""
     client = MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    if parent_run_id:
+        tags = {**tags, "mlflow.parentRunId": parent_run_id}
     run = client.create_run(experiment_id, run_name=run_name, tags=tags)
     tracker = Tracker(client, run.info.run_id)
     try:

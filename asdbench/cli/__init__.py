@@ -7,6 +7,7 @@ import sys
 import click
 
 from asdbench import __version__
+from asdbench.cli.compare_cmd import compare_command
 from asdbench.cli.config_cmd import config_group
 from asdbench.cli.data import data_group
 from asdbench.cli.list_cmd import list_command
@@ -42,6 +43,7 @@ cli.add_command(run_command)
 cli.add_command(list_command)
 cli.add_command(data_group)
 cli.add_command(config_group)
+cli.add_command(compare_command)
 
 
 def main() -> None:

@@ -43,3 +43,19 @@ def summary_table(dataset) -> Table:
     for (mtype, mid), row in clip_summary(dataset.clips("train"), dataset.clips("test")).items():
         table.add_row(mtype, mid, *(str(row[k]) for k in ("train", "test_normal", "test_anomaly", "test_unlabelled")))
     return table
+
+
+def seeds_table(mean: dict[str, float], std: dict[str, float], n: int, title: str) -> Table:
+    """Mean ± std over seeds per machine type, from the flat metric names (``auc/fan``...)."""
+    table = Table(title=f"{title} (mean ± std over {n} runs)")
+    table.add_column("machine type")
+    for name in ("AUC (%)", "pAUC (%)", "mAUC (%)"):
+        table.add_column(name, justify="right")
+    types = sorted({k.split("/")[1] for k in mean if k.count("/") == 1 and not k.endswith("/avg")})
+    for mtype in [*types, "avg"]:
+        cells = [
+            f"{100 * mean[f'{m}/{mtype}']:.2f} ± {100 * std[f'{m}/{mtype}']:.2f}" if f"{m}/{mtype}" in mean else "-"
+            for m in ("auc", "pauc", "mauc")
+        ]
+        table.add_row("Average" if mtype == "avg" else mtype, *cells, style="bold" if mtype == "avg" else None)
+    return table

@@ -7,12 +7,23 @@ import time
 
 import click
 from asdbench.cli.options import config_options, resolve_from_options
-from asdbench.cli.output import console, err_console, metrics_table, summary_table, warn_plugin_failures
+from asdbench.cli.output import console, err_console, metrics_table, seeds_table, summary_table, warn_plugin_failures
 from asdbench.plugins import get_plugins
 from asdbench.progress import RichReporter
 from asdbench.runner import load_dataset
 from asdbench.runtime import describe_device, pick_device
-from asdbench.session import checkpoint_dir, tracked_execute
+from asdbench.errors import AsdbenchError
+from asdbench.session import checkpoint_dir, tracked_execute, tracked_seeds
+
+
+def _parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise AsdbenchError(f"--seeds expects comma-separated integers, got '{text}'") from None
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise AsdbenchError(f"--seeds expects distinct integers, got '{text}'")
+    return seeds
 
 
 @click.command("run")
@@ -21,7 +32,10 @@ from asdbench.session import checkpoint_dir, tracked_execute
 @click.option("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else MLflow's sqlite:///mlflow.db).")
 @click.option("--experiment", default=None, help="MLflow experiment (default: asdbench/<dataset>).")
 @click.option("--run-name", default=None, help="MLflow run name (default: <system>-<config hash>).")
-def run_command(system: str, tracking_uri: str | None, experiment: str | None, run_name: str | None, **options) -> None:
+@click.option("--seeds", default=None, metavar="S1,S2,...",
+              help="Run once per seed: a parent MLflow run with a child per seed, mean and std logged on the parent.")
+def run_command(system: str, tracking_uri: str | None, experiment: str | None, run_name: str | None, seeds: str | None,
+                **options) -> None:
     """Train SYSTEM on a dataset, evaluate it, print AUC/pAUC/mAUC and log everything to MLflow."""
     started = time.perf_counter()
     plugins = get_plugins()
@@ -37,7 +51,15 @@ def run_command(system: str, tracking_uri: str | None, experiment: str | None, r
     )
     err_console.print(summary_table(dataset))
     started_runs: list[str] = []
+    seed_list = _parse_seeds(seeds) if seeds else None
     try:
+        if seed_list:
+            group = tracked_seeds(plugins, config, dataset, RichReporter(err_console), seed_list, tracking_uri, experiment,
+                                  run_name, started_runs.append)
+            console.print(seeds_table(group.mean, group.std, len(seed_list), f"{config.system} on {dataset.name}, seeds {seeds}"))
+            err_console.print(f"Done in {time.perf_counter() - started:.1f} s; MLflow parent run {group.parent_run_id}",
+                              highlight=False)
+            return
         run = tracked_execute(
             plugins, config, dataset, RichReporter(err_console), tracking_uri, experiment, run_name, started_runs.append
         )

@@ -1,0 +1,215 @@
+"""Paper-style comparison tables from logged runs: one row per system, seeds aggregated as mean ± std.
+
+Runs are read back from MLflow (the runs ``asdbench run`` logged; the parent runs of
+``--seeds`` are skipped, their children counted). Runs of one system and selection
+protocol form one row; several seeds are never silently picked: the row shows their mean,
+standard deviation and number. Rows whose checkpoint was selected on the test set
+(``select=oracle``) are marked.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from mlflow.tracking import MlflowClient
+
+from asdbench import tracking
+from asdbench.errors import AsdbenchError
+from asdbench.reference import paper_row, paper_tables
+from asdbench.session import aggregate
+
+# (title, [(column label, metric)]) per paper table: metric names as logged, per type.
+TABLES = {
+    "2": ("Table 2 style: AUC and pAUC (%)", ("auc", "pauc")),
+    "3": ("Table 3 style: mAUC (%)", ("mauc",)),
+    "4": ("Table 4 style: AUC and mAUC (%)", ("auc", "mauc")),
+}
+ORACLE_MARK = "†"
+METRIC_NAMES = {"auc": "AUC", "pauc": "pAUC", "mauc": "mAUC"}
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    system: str
+    dataset: str
+    select: str
+    metrics: dict[str, float]
+
+
+@dataclass
+class Row:
+    label: str
+    n: int
+    mean: dict[str, float]
+    std: dict[str, float] = field(default_factory=dict)
+    oracle: bool = False
+    reference: bool = False
+
+
+def load_runs(
+    tracking_uri: str | None,
+    dataset: str | None = None,
+    systems: Iterable[str] = (),
+    tags: dict[str, str] | None = None,
+    run_ids: Iterable[str] = (),
+) -> list[Run]:
+    """Finished asdbench runs of the store, filtered; a clear error when none match."""
+    uri = tracking.resolve_tracking_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=uri)
+    if run_ids:
+        found = [client.get_run(run_id) for run_id in run_ids]
+    else:
+        experiments = [e.experiment_id for e in client.search_experiments() if e.name.startswith("asdbench/")]
+        found = client.search_runs(experiments, "attributes.status = 'FINISHED'", max_results=50_000) if experiments else []
+    wanted = set(systems)
+    runs = []
+    for r in found:
+        t = r.data.tags
+        if t.get("asdbench.role", "run") != "run" or "asdbench.system" not in t:
+            continue
+        if dataset and t.get("asdbench.dataset") != dataset:
+            continue
+        if wanted and t["asdbench.system"] not in wanted:
+            continue
+        if any(t.get(k) != v for k, v in (tags or {}).items()):
+            continue
+        runs.append(Run(r.info.run_id, t["asdbench.system"], t.get("asdbench.dataset", "?"), t.get("asdbench.select", "last"),
+                        dict(r.data.metrics)))
+    if not runs:
+        raise AsdbenchError(f"no finished asdbench runs match in {uri}; run `asdbench run SYSTEM` first or loosen the filters")
+    datasets = sorted({r.dataset for r in runs})
+    if len(datasets) > 1:
+        raise AsdbenchError(f"the runs are of several datasets ({', '.join(datasets)}): choose one with --dataset")
+    return runs
+
+
+def rows_from_runs(runs: list[Run]) -> list[Row]:
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.system, run.select), []).append(run)
+    rows = []
+    for (system, select), members in sorted(groups.items()):
+        mean, std = aggregate([m.metrics for m in members])
+        oracle = select == "oracle"
+        rows.append(Row(system + (ORACLE_MARK if oracle else ""), len(members), mean, std, oracle))
+    return rows
+
+
+def reference_rows(systems: Iterable[str] | None = None) -> list[Row]:
+    """The paper's published rows (fractions, as our metrics), for the systems asked or all of them."""
+    names = list(systems) if systems else list(paper_tables()["systems"])
+    rows = []
+    for name in names:
+        ref = paper_row(name)
+        if ref is None:
+            continue
+        mean = {}
+        for mtype, values in ref.items():
+            key = "avg" if mtype == "Average" else mtype
+            mean.update({f"{m}/{key}": v / 100 for m, v in values.items() if v is not None})
+        rows.append(Row(f"{name} (paper){ORACLE_MARK}", 0, mean, oracle=True, reference=True))
+    return rows
+
+
+def machine_types(rows: list[Row]) -> list[str]:
+    types = {k.split("/")[1] for r in rows for k in r.mean if k.count("/") == 1 and k.split("/")[0] in METRIC_NAMES}
+    return sorted(types - {"avg"}) + ["avg"]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A rendered-agnostic table: header cells, and per row the label, n and (mean, std) per column."""
+
+    title: str
+    columns: list[tuple[str, str]]  # (machine type, metric)
+    rows: list[Row]
+
+    def cell(self, row: Row, column: tuple[str, str]) -> tuple[float, float] | None:
+        key = f"{column[1]}/{column[0]}"
+        if key not in row.mean:
+            return None
+        return row.mean[key], row.std.get(key, 0.0)
+
+    def best(self, column: tuple[str, str]) -> float | None:
+        values = [c[0] for r in self.rows if (c := self.cell(r, column)) is not None and not math.isnan(c[0])]
+        return max(values) if values else None
+
+
+def build_table(which: str, rows: list[Row]) -> Table:
+    title, metrics = TABLES[which]
+    columns = [(t, m) for t in machine_types(rows) for m in metrics]
+    return Table(title, columns, rows)
+
+
+def _text(value: tuple[float, float] | None, n: int, bold: bool, fmt: str) -> str:
+    if value is None:
+        return "-"
+    mean, std = value
+    text = f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if n > 1 else "")
+    if not bold:
+        return text
+    return {"markdown": f"**{text}**", "latex": f"\\textbf{{{text}}}", "rich": f"[bold]{text}[/bold]"}.get(fmt, text)
+
+
+def header(column: tuple[str, str]) -> str:
+    mtype, metric = column
+    return f"{'Average' if mtype == 'avg' else mtype} {METRIC_NAMES[metric]}"
+
+
+def cells(table: Table, fmt: str) -> list[list[str]]:
+    """Rows of display strings: system, n, then one per column with the best value per column in bold."""
+    best = {c: table.best(c) for c in table.columns}
+    out = []
+    for row in table.rows:
+        values = [table.cell(row, c) for c in table.columns]
+        out.append([row.label, str(row.n) if not row.reference else "paper"] + [
+            _text(v, row.n, v is not None and best[c] is not None and v[0] == best[c], fmt) for v, c in zip(values, table.columns)
+        ])
+    return out
+
+
+def render(tables: list[Table], fmt: str) -> str:
+    """markdown, csv, latex or json text of the tables (rich rendering lives in the CLI)."""
+    if fmt == "json":
+        return json.dumps([
+            {"title": t.title, "rows": [
+                {"system": r.label, "n": r.n, "oracle": r.oracle, "reference": r.reference,
+                 "values": {f"{m}/{mt}": {"mean": c[0], "std": c[1]} for (mt, m) in t.columns
+                            if (c := t.cell(r, (mt, m))) is not None}}
+                for r in t.rows]}
+            for t in tables], indent=2) + "\n"
+    parts = []
+    for t in tables:
+        head = ["system", "n"] + [header(c) for c in t.columns]
+        body = cells(t, fmt)
+        if fmt == "markdown":
+            lines = [f"**{t.title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            lines += ["| " + " | ".join(r) + " |" for r in body]
+        elif fmt == "latex":
+            lines = [f"% {t.title}", "\\begin{tabular}{l" + "r" * (len(head) - 1) + "}", "\\toprule",
+                     " & ".join(head) + " \\\\", "\\midrule"]
+            lines += [" & ".join(c.replace("±", "$\\pm$").replace("†", "$^\\dagger$") for c in r) + " \\\\" for r in body]
+            lines += ["\\bottomrule", "\\end{tabular}"]
+        elif fmt == "csv":
+            buf = io.StringIO()
+            writer = csv.writer(buf, lineterminator="\n")
+            writer.writerow(["table", "system", "n", "machine_type", "metric", "mean", "std"])
+            for r in t.rows:
+                for column in t.columns:
+                    c = t.cell(r, column)
+                    writer.writerow([t.title, r.label, r.n, column[0], column[1],
+                                     "" if c is None else c[0], "" if c is None else c[1]])
+            lines = [buf.getvalue().rstrip("\n")]
+        else:
+            raise AsdbenchError(f"unknown format '{fmt}'")
+        parts.append("\n".join(lines))
+    footnote = f"{ORACLE_MARK} checkpoint selected on the test set (select=oracle): an upper bound."
+    if fmt in ("markdown", "latex") and any(r.oracle for t in tables for r in t.rows):
+        parts.append(footnote if fmt == "markdown" else f"% {footnote}")
+    return "\n\n".join(parts) + "\n"

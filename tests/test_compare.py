@@ -1,0 +1,131 @@
+"""`asdbench compare` and `--seeds` on a store filled by the real runner on the tiny synthetic set."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+
+from asdbench import compare
+from asdbench.cli import cli
+from asdbench.config import resolve
+from asdbench.errors import AsdbenchError
+from asdbench.plugins import build_plugins
+from asdbench.progress import Reporter
+from asdbench.runner import load_dataset
+from asdbench.session import tracked_execute, tracked_seeds
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """dcase-ae with seeds 0 and 1 (a parent and two children), idnn with seed 0."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+    plugins = build_plugins()
+    tiny = {"dataset.size": "tiny", "epochs": 3}
+    cfg = resolve(plugins, "dcase-ae", set_values=tiny)
+    dataset = load_dataset(plugins, cfg)
+    seeds = tracked_seeds(plugins, cfg, dataset, Reporter(), [0, 1], uri)
+    idnn = tracked_execute(plugins, resolve(plugins, "idnn", set_values=tiny), dataset, Reporter(), uri)
+    return uri, seeds, idnn
+
+
+def _fake_run(uri, tags, metrics):
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("asdbench/synthetic").experiment_id
+    run = client.create_run(exp, tags={"asdbench.role": "run", **tags})
+    for k, v in metrics.items():
+        client.log_metric(run.info.run_id, k, v)
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
+
+
+def test_seeds_make_a_parent_with_mean_and_std(store):
+    uri, seeds, _ = store
+    client = MlflowClient(uri)
+    parent = client.get_run(seeds.parent_run_id)
+    children = [client.get_run(r.run_id) for r in seeds.runs]
+    assert all(c.data.tags["mlflow.parentRunId"] == seeds.parent_run_id for c in children)
+    assert [c.data.params["seed"] for c in children] == ["0", "1"] and parent.data.params["n_runs"] == "2"
+    values = [c.data.metrics["auc/avg"] for c in children]
+    assert parent.data.metrics["mean/auc/avg"] == pytest.approx(np.mean(values))
+    assert parent.data.metrics["std/auc/avg"] == pytest.approx(np.std(values, ddof=1))
+
+
+def test_rows_aggregate_seeds_and_match_the_logged_metrics(store):
+    uri, seeds, idnn = store
+    rows = {r.label: r for r in compare.rows_from_runs(compare.load_runs(uri))}
+    assert set(rows) == {"dcase-ae", "idnn"}  # the parent run is not a row of its own
+    assert rows["dcase-ae"].n == 2
+    client = MlflowClient(uri)
+    for key in ("auc/fan", "pauc/valve", "mauc/avg"):
+        values = [client.get_run(r.run_id).data.metrics[key] for r in seeds.runs]
+        assert rows["dcase-ae"].mean[key] == pytest.approx(np.mean(values))
+        assert rows["dcase-ae"].std[key] == pytest.approx(np.std(values, ddof=1))
+    assert rows["idnn"].mean["auc/avg"] == pytest.approx(idnn.result.report.auc)
+
+
+def test_tables_formats_and_bold_best(store):
+    uri, _, idnn = store
+    rows = compare.rows_from_runs(compare.load_runs(uri))
+    tables = [compare.build_table(w, rows) for w in ("2", "3", "4")]
+    assert [c for c in tables[1].columns] == [("fan", "mauc"), ("valve", "mauc"), ("avg", "mauc")]
+    md = compare.render(tables, "markdown")
+    assert "| system | n | fan AUC | fan pAUC |" in md and "**" in md and " ± " in md
+    best = max(r.mean["auc/avg"] for r in rows)
+    assert f"**{100 * best:.2f}" in md
+    records = list(csv.DictReader(io.StringIO(compare.render(tables[:1], "csv"))))
+    idnn_avg = [r for r in records if r["system"] == "idnn" and r["machine_type"] == "avg" and r["metric"] == "auc"]
+    assert float(idnn_avg[0]["mean"]) == pytest.approx(idnn.result.report.auc)
+    latex = compare.render(tables, "latex")
+    assert latex.count("\\begin{tabular}") == 3 and "\\textbf{" in latex
+    data = json.loads(compare.render(tables, "json"))
+    assert data[0]["rows"][0]["values"]["auc/avg"]["mean"] > 0
+
+
+def test_reference_rows_are_the_papers_numbers():
+    rows = {r.label: r for r in compare.reference_rows()}
+    assert len(rows) == 8
+    stgram = rows["stgram-mfn (paper)†"]
+    assert stgram.mean["auc/fan"] == pytest.approx(0.9404) and stgram.mean["mauc/avg"] == pytest.approx(0.8486)
+    assert "pauc/fan" not in rows["tgram-mfn (paper)†"].mean  # Table 4 gives no pAUC: shown as a dash
+
+
+def test_cli_compare_marks_oracle_and_missing_metrics(store):
+    uri, _, _ = store
+    _fake_run(uri, {"asdbench.system": "toy", "asdbench.dataset": "synthetic", "asdbench.select": "oracle"},
+              {"auc/fan": 0.99, "auc/avg": 0.99})
+    result = CliRunner().invoke(cli, ["compare", "--tracking-uri", uri, "--table", "4", "--format", "markdown"])
+    assert result.exit_code == 0, result.output
+    toy = next(line for line in result.output.splitlines() if line.startswith("| toy†"))
+    assert "**99.00**" in toy and "| - |" in toy  # best fan AUC in bold; no valve AUC: a dash
+    assert "checkpoint selected on the test set" in result.output
+    only = CliRunner().invoke(cli, ["compare", "--tracking-uri", uri, "--system", "idnn", "--format", "json"])
+    assert [r["system"] for r in json.loads(only.output)[0]["rows"]] == ["idnn"]
+
+
+def test_clear_errors_for_no_runs_and_mixed_datasets(store, tmp_path):
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = CliRunner().invoke(cli, ["compare", "--tracking-uri", empty])
+    assert result.exit_code == 1 and "no finished asdbench runs match" in result.output
+    uri, _, _ = store
+    with pytest.raises(AsdbenchError, match="no finished asdbench runs"):
+        compare.load_runs(uri, systems=["nope"])
+    client = MlflowClient(uri)
+    exp = client.create_experiment("asdbench/dcase2020t2")
+    run = client.create_run(exp, tags={"asdbench.role": "run", "asdbench.system": "x", "asdbench.dataset": "dcase2020t2"})
+    client.set_terminated(run.info.run_id, "FINISHED")
+    with pytest.raises(AsdbenchError, match="several datasets"):
+        compare.load_runs(uri)
+    assert {r.dataset for r in compare.load_runs(uri, dataset="synthetic")} == {"synthetic"}
+
+
+def test_run_with_seeds_prints_mean_and_std(tracking_uri):
+    result = CliRunner().invoke(cli, ["run", "dcase-ae", "--set", "dataset.size=tiny", "--set", "epochs=1",
+                                      "--seeds", "3,4", "--tracking-uri", tracking_uri])
+    assert result.exit_code == 0, result.output
+    assert "mean ± std over 2 runs" in result.output
+    bad = CliRunner().invoke(cli, ["run", "dcase-ae", "--seeds", "1,x", "--tracking-uri", tracking_uri])
+    assert bad.exit_code == 1 and "--seeds expects" in bad.output
