@@ -13,15 +13,18 @@ import csv
 import io
 import json
 import math
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 from mlflow.tracking import MlflowClient
 
 from asdbench import tracking
 from asdbench.errors import AsdbenchError
 from asdbench.reference import paper_row, paper_tables
 from asdbench.session import aggregate
+from asdbench.uncertainty import N_BOOT, SEED, IdScores, paired, replicate_aucs, type_intervals
 
 # (title, [(column label, metric)]) per paper table: metric names as logged, per type.
 TABLES = {
@@ -213,3 +216,78 @@ def render(tables: list[Table], fmt: str) -> str:
     if fmt in ("markdown", "latex") and any(r.oracle for t in tables for r in t.rows):
         parts.append(footnote if fmt == "markdown" else f"% {footnote}")
     return "\n\n".join(parts) + "\n"
+
+
+def load_id_scores(tracking_uri: str | None, runs: list[Run]) -> list[IdScores]:
+    """The labelled per-clip scores of ``runs`` (one system), aligned clip by clip across runs."""
+    client = MlflowClient(tracking_uri=tracking.resolve_tracking_uri(tracking_uri))
+    tables = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in runs:
+            try:
+                path = client.download_artifacts(run.run_id, "clip_scores.csv", tmp)
+            except Exception:  # noqa: BLE001 - MLflow raises several types for a missing artifact
+                raise AsdbenchError(f"run {run.run_id} ({run.system}) has no clip_scores.csv artifact; "
+                                    "it was logged by an older asdbench, so no interval can be computed") from None
+            with open(path, newline="") as fh:
+                tables.append([r for r in csv.DictReader(fh) if r["label"] != ""])
+    keys = [(r["machine_type"], r["machine_id"], r["file"]) for r in tables[0]]
+    if any([(r["machine_type"], r["machine_id"], r["file"]) for r in t] != keys for t in tables[1:]):
+        raise AsdbenchError(f"the runs of {runs[0].system} scored different test clips; compare runs of one dataset")
+    out = []
+    for mtype, mid in sorted({k[:2] for k in keys}):
+        rows = [i for i, k in enumerate(keys) if k[:2] == (mtype, mid)]
+        labels = np.array([int(tables[0][i]["label"]) for i in rows])
+        scores = np.array([[float(t[i]["score"]) for i in rows] for t in tables])
+        if 0 < labels.sum() < len(labels):
+            out.append(IdScores(mtype, mid, labels, scores))
+    return out
+
+
+def runs_of(runs: list[Run], system: str) -> list[Run]:
+    """The runs of one system, for intervals and paired comparisons (an oracle and a last-epoch set are not mixed)."""
+    chosen = [r for r in runs if r.system == system]
+    if not chosen:
+        raise AsdbenchError(f"no runs of system '{system}' among the matching runs")
+    if len({r.select for r in chosen}) > 1:
+        raise AsdbenchError(f"runs of '{system}' use both select=last and select=oracle; filter with --tag asdbench.select=...")
+    return chosen
+
+
+def render_cells(title: str, head: list[str], body: list[list[str]], fmt: str) -> str:
+    """A table of display strings as markdown, csv, latex or json."""
+    if fmt == "json":
+        return json.dumps({"title": title, "rows": [dict(zip(head, row)) for row in body]}, indent=2) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerows([head, *body])
+        return buf.getvalue()
+    if fmt == "latex":
+        lines = [f"% {title}", "\\begin{tabular}{l" + "r" * (len(head) - 1) + "}", "\\toprule", " & ".join(head) + " \\\\",
+                 "\\midrule", *[" & ".join(row) + " \\\\" for row in body], "\\bottomrule", "\\end{tabular}"]
+        return "\n".join(lines) + "\n"
+    lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head), *["| " + " | ".join(r) + " |" for r in body]]
+    return "\n".join(lines) + "\n"
+
+
+def interval_table(tracking_uri: str | None, runs: list[Run]) -> tuple[str, list[str], list[list[str]]]:
+    """95 % bootstrap intervals of AUC and mAUC per machine type, one row per system."""
+    body, types = [], None
+    for system in sorted({r.system for r in runs}):
+        intervals = type_intervals(replicate_aucs(load_id_scores(tracking_uri, runs_of(runs, system))))
+        types = types or [t for t in sorted(intervals) if t != "avg"] + ["avg"]
+        body.append([system] + [f"{100 * intervals[t][m][0]:.2f}–{100 * intervals[t][m][1]:.2f}" if t in intervals else "-"
+                                for t in types for m in ("auc", "mauc")])
+    head = ["system"] + [f"{'Average' if t == 'avg' else t} {METRIC_NAMES[m]}" for t in types for m in ("auc", "mauc")]
+    return f"95% bootstrap intervals ({N_BOOT} replicates, clips resampled within each ID, seed {SEED})", head, body
+
+
+def paired_table(tracking_uri: str | None, runs: list[Run], a: str, b: str) -> tuple[str, list[str], list[list[str]]]:
+    diffs = paired(load_id_scores(tracking_uri, runs_of(runs, a)), load_id_scores(tracking_uri, runs_of(runs, b)))
+    if not diffs:
+        raise AsdbenchError(f"'{a}' and '{b}' share no labelled test clips to compare")
+    body = [[d.machine_type, d.machine_id, f"{100 * d.difference:+.2f}", f"{100 * d.low:+.2f} to {100 * d.high:+.2f}",
+             f"{d.p_value:.3f}"] for d in diffs]
+    head = ["machine type", "ID", f"AUC {a} − {b} (points)", "95% interval", "p (two-sided)"]
+    return f"Paired bootstrap: {a} vs {b}, same resampled clips ({N_BOOT} replicates, seed {SEED})", head, body

@@ -32,6 +32,16 @@ def write_score_csvs(folder: Path, scores: list[tuple[Clip, float]]) -> list[Pat
     return paths
 
 
+def write_clip_scores(path: Path, scores: list[tuple[Clip, float]]) -> None:
+    """Every scored clip with its type, ID and label (empty if unknown): what bootstrap intervals resample."""
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["machine_type", "machine_id", "file", "label", "score"])
+        for clip, value in sorted(scores, key=lambda cs: (cs[0].machine_type, cs[0].machine_id, cs[0].name)):
+            writer.writerow([clip.machine_type, clip.machine_id, clip.name, "" if clip.label is None else clip.label,
+                             repr(float(value))])
+
+
 def write_clip_summary(path: Path, summary: dict[tuple[str, str], dict[str, int]]) -> None:
     """Clips per machine type and ID, as the run found them: the data behind every number of the run."""
     columns = ("train", "test_normal", "test_anomaly", "test_unlabelled")

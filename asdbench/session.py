@@ -45,6 +45,7 @@ def checkpoint_dir(run_id: str) -> Path:
 def write_artifacts(folder: Path, result: RunResult, dataset: Dataset) -> None:
     """Everything a run leaves behind, in one folder logged at the end (a failed run logs none of it)."""
     results.write_score_csvs(folder / "scores", result.scores)
+    results.write_clip_scores(folder / "clip_scores.csv", result.scores)
     results.write_clip_summary(folder / "data_summary.csv", clip_summary(dataset.clips("train"), dataset.clips("test")))
     if result.report is not None:
         results.write_result_csv(folder / "result.csv", result.report)

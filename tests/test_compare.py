@@ -129,3 +129,19 @@ def test_run_with_seeds_prints_mean_and_std(tracking_uri):
     assert "mean ± std over 2 runs" in result.output
     bad = CliRunner().invoke(cli, ["run", "dcase-ae", "--seeds", "1,x", "--tracking-uri", tracking_uri])
     assert bad.exit_code == 1 and "--seeds expects" in bad.output
+
+
+def test_ci_and_paired_from_the_logged_clip_scores(store):
+    uri, _, _ = store
+    result = CliRunner().invoke(cli, ["compare", "--tracking-uri", uri, "--dataset", "synthetic", "--system", "dcase-ae",
+                                      "--system", "idnn", "--table", "3", "--ci", "--paired", "dcase-ae", "idnn",
+                                      "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert "95% bootstrap intervals" not in result.output  # csv carries no titles, only the rows
+    lines = result.output.splitlines()
+    ci_head = lines.index("system,fan AUC,fan mAUC,valve AUC,valve mAUC,Average AUC,Average mAUC")
+    dcase_row = lines[ci_head + 1].split(",")
+    lo, hi = (float(x) for x in dcase_row[5].split("–"))
+    rows = {r.label: r for r in compare.rows_from_runs(compare.load_runs(uri, systems=["dcase-ae"]))}
+    assert lo <= 100 * rows["dcase-ae"].mean["auc/avg"] <= hi
+    assert any(line.startswith("fan,00,") for line in lines)  # a paired row per ID

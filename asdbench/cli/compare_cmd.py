@@ -20,8 +20,10 @@ from asdbench.config import parse_assignments
               help="Table 2 (AUC, pAUC), 3 (mAUC) or 4 (AUC, mAUC) of the STgram-MFN paper.")
 @click.option("--format", "fmt", default="rich", show_default=True, type=click.Choice(["rich", "markdown", "csv", "latex", "json"]))
 @click.option("--reference", type=click.Choice(["paper"]), default=None, help="Add the STgram-MFN paper's published rows.")
+@click.option("--ci", is_flag=True, help="Add 95% bootstrap intervals of AUC and mAUC per machine type.")
+@click.option("--paired", nargs=2, default=None, metavar="A B", help="Per-ID AUC difference of system A over B, paired bootstrap.")
 @click.option("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
-def compare_command(dataset, systems, tags, run_ids, which, fmt, reference, tracking_uri) -> None:
+def compare_command(dataset, systems, tags, run_ids, which, fmt, reference, ci, paired, tracking_uri) -> None:
     """Compare logged runs side by side, one row per system (mean ± std over seeds)."""
     runs = compare.load_runs(tracking_uri, dataset, systems, {k: str(v) for k, v in parse_assignments(tags).items()}, run_ids)
     rows = compare.rows_from_runs(runs)
@@ -31,8 +33,15 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, reference, trac
                               f"'{runs[0].dataset}'.", highlight=False)
         rows += compare.reference_rows()
     tables = [compare.build_table(w, rows) for w in (["2", "3", "4"] if which == "all" else [which])]
+    extra = []
+    if ci:
+        extra.append(compare.interval_table(tracking_uri, runs))
+    if paired:
+        extra.append(compare.paired_table(tracking_uri, runs, *paired))
     if fmt != "rich":
         click.echo(compare.render(tables, fmt), nl=False)
+        for title, head, body in extra:
+            click.echo("\n" + compare.render_cells(title, head, body, fmt), nl=False)
         return
     for table in tables:
         out = RichTable(title=f"{table.title}, dataset {runs[0].dataset}")
@@ -45,3 +54,10 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, reference, trac
         Console(width=max(console.width, 30 + 16 * len(table.columns))).print(out)  # as wide as the paper's tables
     if any(r.oracle for r in rows):
         console.print(f"{compare.ORACLE_MARK} checkpoint selected on the test set (select=oracle): an upper bound.")
+    for title, head, body in extra:
+        out = RichTable(title=title)
+        for name in head:
+            out.add_column(name, justify="left" if name in ("system", "machine type", "ID") else "right")
+        for values in body:
+            out.add_row(*values)
+        Console(width=max(console.width, 30 + 16 * len(head))).print(out)
