@@ -13,6 +13,8 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from asdbench.api import Clip
 from asdbench.metrics import Report
 
@@ -37,9 +39,26 @@ def write_clip_scores(path: Path, scores: list[tuple[Clip, float]]) -> None:
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["machine_type", "machine_id", "file", "label", "score"])
-        for clip, value in sorted(scores, key=lambda cs: (cs[0].machine_type, cs[0].machine_id, cs[0].name)):
+        for clip, value in sorted(scores, key=lambda cs: _clip_order(cs[0])):
             writer.writerow([clip.machine_type, clip.machine_id, clip.name, "" if clip.label is None else clip.label,
                              repr(float(value))])
+
+
+def _clip_order(clip: Clip) -> tuple[str, str, str]:
+    return clip.machine_type, clip.machine_id, clip.name
+
+
+def write_embeddings(path: Path, embeddings: dict[Clip, np.ndarray]) -> Path:
+    """The test clips' embeddings in ``clip_scores.csv`` order, with their labels (-1 unknown), for t-SNE plots."""
+    clips = sorted(embeddings, key=_clip_order)
+    np.savez_compressed(
+        path,
+        embedding=np.stack([embeddings[c] for c in clips]).astype(np.float32),
+        label=np.array([-1 if c.label is None else c.label for c in clips]),
+        machine_type=np.array([c.machine_type for c in clips]),
+        machine_id=np.array([c.machine_id for c in clips]),
+    )
+    return path
 
 
 def write_clip_summary(path: Path, summary: dict[tuple[str, str], dict[str, int]]) -> None:

@@ -33,6 +33,7 @@ class RunResult:
     label_maps: dict[str, list[str]] = field(default_factory=dict)
     selected_epochs: dict[str, int] = field(default_factory=dict)
     clip_seconds: tuple[float, float] = (0.0, 0.0)  # shortest and longest clip decoded
+    embeddings: dict[Clip, np.ndarray] = field(default_factory=dict)  # test clips, when the backbone has embeddings
 
 
 def load_dataset(plugins: Plugins, config: RunConfig) -> Dataset:
@@ -181,7 +182,7 @@ def execute(
         framed = config["train_unit"] == "frame"
 
         def group_scores(_model=model, _scorer=scorer, _data=test_data) -> list[float]:
-            return score(_model, _scorer, _data, device, FEATURE_BATCH, settings.precision, framed).tolist()
+            return score(_model, _scorer, _data, device, FEATURE_BATCH, settings.precision, framed)[0].tolist()
 
         def selection_score(_group=group) -> float:
             rep = evaluate(list(zip(_group.test, group_scores())))
@@ -195,8 +196,11 @@ def execute(
         )
         del train_data
         if test_data is not None:
-            result.scores += list(zip(group.test, score(
-                model, scorer, test_data, device, FEATURE_BATCH, settings.precision, framed, reporter, group.name).tolist()))
+            values, embeddings = score(model, scorer, test_data, device, FEATURE_BATCH, settings.precision, framed,
+                                       reporter, group.name)
+            result.scores += list(zip(group.test, values.tolist()))
+            if embeddings is not None:
+                result.embeddings.update(zip(group.test, embeddings.numpy()))
         result.models[group.slug] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     result.report = evaluate(result.scores)
     result.clip_seconds = ((lengths.shortest or 0) / dataset.sample_rate, lengths.longest / dataset.sample_rate)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asdbench import results, tracking
+from asdbench import figures, results, tracking
 from asdbench.api import Dataset
 from asdbench.cache import cache_dir
 from asdbench.config import RunConfig
@@ -46,6 +46,11 @@ def write_artifacts(folder: Path, result: RunResult, dataset: Dataset) -> None:
     """Everything a run leaves behind, in one folder logged at the end (a failed run logs none of it)."""
     results.write_score_csvs(folder / "scores", result.scores)
     results.write_clip_scores(folder / "clip_scores.csv", result.scores)
+    embeddings = None
+    if result.embeddings and len(result.embeddings) == len(result.scores):
+        embeddings = results.write_embeddings(folder / "embeddings.npz", result.embeddings)
+    if result.report is not None:
+        figures.write_figures(folder / "figures", folder / "clip_scores.csv", embeddings)
     results.write_clip_summary(folder / "data_summary.csv", clip_summary(dataset.clips("train"), dataset.clips("test")))
     if result.report is not None:
         results.write_result_csv(folder / "result.csv", result.report)

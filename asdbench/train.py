@@ -205,18 +205,24 @@ def train(
 def score(
     model: AnomalyModel, scorer, data: Examples, device: torch.device, batch_size: int, precision: str,
     frame_axis: bool = False, reporter: Reporter | None = None, label: str = "",
-) -> torch.Tensor:
-    """Anomaly scores of all clips, in order, computed in batches in eval mode (see ``AnomalyModel.forward``)."""
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Anomaly scores of all clips, in order, computed in batches in eval mode (see ``AnomalyModel.forward``),
+    and the clips' embeddings (averaged over frames) when the backbone has them."""
     model.to(device).eval()
     amp = resolve_precision(precision, device)
-    out = []
+    out, embeddings = [], []
     order = torch.arange(len(data))
     task = reporter.task(f"Scoring {label}", len(data)) if reporter else nullcontext(None)
     with task as step:
         for idx in order.split(batch_size):
             x, y = data.batch(idx, device)
             with autocast(device, amp):
-                out.append(scorer.score(model(x, data.features_ready, frame_axis), y, model.loss).float())
+                output = model(x, data.features_ready, frame_axis)
+                out.append(scorer.score(output, y, model.loss).float())
+            if output.embedding is not None:
+                emb = output.embedding.float()
+                embeddings.append((emb.mean(dim=1) if frame_axis else emb).flatten(1).cpu())
             if step is not None:
                 step.advance(len(idx))
-    return torch.cat(out).cpu() if out else torch.zeros(0)
+    scores = torch.cat(out).cpu() if out else torch.zeros(0)
+    return scores, (torch.cat(embeddings) if embeddings and len(embeddings) == len(out) else None)

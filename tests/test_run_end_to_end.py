@@ -72,6 +72,20 @@ def test_run_logs_metrics_params_tags_and_artifacts(tracking_uri, tmp_path):
     state = torch.load(out / "model" / "fan.pt", weights_only=True)
     assert "backbone.encoder.0.weight" in state
 
+    # Figures: logged with the run, and drawn again by `asdbench plot`.
+    import matplotlib.image
+
+    expected = {f"figures/{kind}_{t}.png" for kind in ("roc", "scores", "tsne") for t in ("fan", "valve")}
+    assert expected <= names
+    for name in expected:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert matplotlib.image.imread(out / name).ndim == 3
+    plot = CliRunner().invoke(cli, ["plot", run.info.run_id, "--out", str(tmp_path / "plots"), "--tracking-uri", tracking_uri])
+    assert plot.exit_code == 0, plot.output
+    assert {p.name for p in (tmp_path / "plots").iterdir()} == {n.split("/")[1] for n in expected}
+    missing = CliRunner().invoke(cli, ["plot", "0" * 32, "--tracking-uri", tracking_uri])
+    assert missing.exit_code == 1 and "Traceback" not in missing.output
+
 
 def test_same_seed_same_scores():
     plugins = build_plugins()

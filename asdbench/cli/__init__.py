@@ -11,6 +11,7 @@ from asdbench.cli.compare_cmd import compare_command
 from asdbench.cli.config_cmd import config_group
 from asdbench.cli.data import data_group
 from asdbench.cli.list_cmd import list_command
+from asdbench.cli.plot_cmd import plot_command
 from asdbench.cli.output import err_console
 from asdbench.cli.run import run_command
 from asdbench.errors import AsdbenchError
@@ -44,6 +45,7 @@ cli.add_command(list_command)
 cli.add_command(data_group)
 cli.add_command(config_group)
 cli.add_command(compare_command)
+cli.add_command(plot_command)
 
 
 def main() -> None:

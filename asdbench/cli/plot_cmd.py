@@ -1,0 +1,34 @@
+"""``asdbench plot``: a logged run's figures (ROC, score histograms, t-SNE), written where the user asks."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import click
+from mlflow.tracking import MlflowClient
+
+from asdbench import figures, tracking
+from asdbench.cli.output import console
+from asdbench.errors import AsdbenchError
+
+
+@click.command("plot")
+@click.argument("run_id")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("figures"), show_default=True)
+@click.option("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
+def plot_command(run_id: str, out: Path, tracking_uri: str | None) -> None:
+    """Draw RUN_ID's ROC curves and score histograms per machine type, and t-SNE of its embeddings."""
+    client = MlflowClient(tracking_uri=tracking.resolve_tracking_uri(tracking_uri))
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            scores = Path(client.download_artifacts(run_id, "clip_scores.csv", tmp))
+        except Exception:  # noqa: BLE001 - MLflow raises several types for a missing run or artifact
+            raise AsdbenchError(f"run {run_id} has no clip_scores.csv in {client.tracking_uri}") from None
+        names = {a.path for a in client.list_artifacts(run_id)}
+        embeddings = Path(client.download_artifacts(run_id, "embeddings.npz", tmp)) if "embeddings.npz" in names else None
+        paths = figures.write_figures(out, scores, embeddings)
+    if not paths:
+        raise AsdbenchError(f"run {run_id} has no labelled test clips to draw")
+    for path in paths:
+        console.print(str(path), highlight=False)
