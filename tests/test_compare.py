@@ -93,6 +93,15 @@ def test_reference_rows_are_the_papers_numbers():
     assert "pauc/fan" not in rows["tgram-mfn (paper)†"].mean  # Table 4 gives no pAUC: shown as a dash
 
 
+def test_cli_compare_rich_tables(store):
+    uri, _, _ = store
+    result = CliRunner().invoke(cli, ["compare", "--tracking-uri", uri, "--dataset", "synthetic"])
+    assert result.exit_code == 0, result.output
+    for title in ("Table 2 style", "Table 3 style", "Table 4 style"):
+        assert title in result.output
+    assert "dcase-ae" in result.output and "±" in result.output
+
+
 def test_cli_compare_marks_oracle_and_missing_metrics(store):
     uri, _, _ = store
     _fake_run(uri, {"asdbench.system": "toy", "asdbench.dataset": "synthetic", "asdbench.select": "oracle"},
