@@ -7,6 +7,14 @@ import sys
 from asdbench import hookimpl
 from asdbench.api import SystemSpec
 
+# The DCASE 2020 baseline's log-mel (librosa): Slaney mel scale and filter norm, 20/power * log10(mel + eps).
+DCASE_BASELINE_LOGMEL = {
+    "frontend.mel_scale": "slaney",
+    "frontend.norm": "slaney",
+    "frontend.amin": 0.0,
+    "frontend.offset": sys.float_info.epsilon,
+}
+
 DCASE_AE = SystemSpec(
     frontend="logmel-frames",
     backbone="dense-ae",
@@ -14,11 +22,7 @@ DCASE_AE = SystemSpec(
     scorer="recon-error",
     paper="Koizumi et al., DCASE 2020 Task 2 baseline (github.com/y-kawagu/dcase2020_task2_baseline)",
     defaults={
-        # librosa log-mel as the baseline computes it: Slaney mel, 20/power*log10(mel + eps).
-        "frontend.mel_scale": "slaney",
-        "frontend.norm": "slaney",
-        "frontend.amin": 0.0,
-        "frontend.offset": sys.float_info.epsilon,
+        **DCASE_BASELINE_LOGMEL,
         "frontend.frames": 5,
         # baseline.yaml: 100 epochs, batch 512 vectors, Adam lr 1e-3, one model per machine type.
         "epochs": 100,

@@ -13,10 +13,9 @@ flows of the synthetic ``small`` set diverged). Its numbers are therefore "Glow_
 
 from __future__ import annotations
 
-import sys
-
 from asdbench import hookimpl
 from asdbench.api import SystemSpec
+from asdbench_plugins.systems.dcase_ae import DCASE_BASELINE_LOGMEL
 
 GLOW_AFF = SystemSpec(
     frontend="logmel-frames",
@@ -25,10 +24,7 @@ GLOW_AFF = SystemSpec(
     scorer="nll",
     paper="Dohi et al., Flow-based self-supervised density estimation for anomalous sound detection, ICASSP 2021",
     defaults={
-        "frontend.mel_scale": "slaney",
-        "frontend.norm": "slaney",
-        "frontend.amin": 0.0,
-        "frontend.offset": sys.float_info.epsilon,
+        **DCASE_BASELINE_LOGMEL,
         "frontend.frames": 5,
         "epochs": 20,
         "batch_size": 512,

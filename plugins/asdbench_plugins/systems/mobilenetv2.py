@@ -14,10 +14,9 @@ the same way).
 
 from __future__ import annotations
 
-import sys
-
 from asdbench import hookimpl
 from asdbench.api import SystemSpec
+from asdbench_plugins.systems.dcase_ae import DCASE_BASELINE_LOGMEL
 
 MOBILENETV2 = SystemSpec(
     frontend="logmel-patches",
@@ -26,10 +25,7 @@ MOBILENETV2 = SystemSpec(
     scorer="neg-log-prob",
     paper="Giri et al., Self-supervised classification for detecting anomalous sounds, DCASE 2020 workshop",
     defaults={
-        "frontend.mel_scale": "slaney",
-        "frontend.norm": "slaney",
-        "frontend.amin": 0.0,
-        "frontend.offset": sys.float_info.epsilon,
+        **DCASE_BASELINE_LOGMEL,
         "frontend.patch_frames": 64,
         "frontend.patch_hop": 8,
         "backbone.width_mult": 0.5,
