@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import platform
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -110,7 +112,8 @@ def tracked_run(
     run = client.create_run(experiment_id, run_name=run_name, tags=tags)
     tracker = Tracker(client, run.info.run_id)
     try:
-        yield tracker
+        with _sigterm_as_interrupt():
+            yield tracker
     except KeyboardInterrupt:
         client.set_terminated(tracker.run_id, status="KILLED")
         raise
@@ -118,3 +121,20 @@ def tracked_run(
         client.set_terminated(tracker.run_id, status="FAILED")
         raise
     client.set_terminated(tracker.run_id, status="FINISHED")
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """A ``kill`` (SIGTERM, as schedulers and CI send) ends the run like Ctrl-C: KILLED, not left RUNNING."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

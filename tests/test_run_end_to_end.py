@@ -173,3 +173,31 @@ def test_grad_clip_bounds_the_gradient_norm_of_a_step():
     assert grad_norm() > 0.5
     train_step(model, optimizer, x, y, False, None, grad_clip=0.5)
     assert grad_norm() <= 0.5 + 1e-5
+
+
+@pytest.mark.slow
+def test_a_killed_run_ends_killed(tracking_uri):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asdbench", "run", "dcase-ae", "--set", "dataset.size=tiny", "--set", "epochs=100000",
+         "--tracking-uri", tracking_uri], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
+    client = MlflowClient(tracking_uri)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until training is under way (bounded)
+        try:
+            runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+        except Exception:  # the store may not exist yet
+            runs = []
+        if runs and client.get_metric_history(runs[0].info.run_id, "train/loss/fan"):
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and b"Interrupted" in err
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert run.info.status == "KILLED"
