@@ -43,6 +43,7 @@ CORE_DEFAULTS: dict[str, Any] = {
     "model_per": "all",
     "train_unit": "clip",
     "clip_seconds": 0.0,
+    "cache": True,
     "precision": "auto",
     "select": "last",
     "select_every": 2,
@@ -73,6 +74,7 @@ CORE_HELP = {
     "type's clips with the other IDs as outliers, class 0 = the ID (id-vs-others)",
     "train_unit": "train on whole clips, or on each feature frame as an example (weightless frontends)",
     "clip_seconds": "cut or pad clips to this length; 0 = the dataset's clip length",
+    "cache": "decode each WAV once into the on-disk int16 cache (memory-mapped); false decodes every run",
 }
 
 

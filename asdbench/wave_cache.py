@@ -1,0 +1,76 @@
+"""Decoded waveforms, cached on disk as memory-mapped int16 so a WAV is decoded once across runs.
+
+The key covers what decoding depends on: the dataset, its sample rate, the clip length the
+clips are cut or padded to, and each file's path, size and modification time; change any
+of them and a new entry is written. Entries are written to a temporary folder and renamed,
+so an interrupted decode never leaves a half entry. Reading is lazy (``np.memmap``), so a
+data set larger than memory streams from disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from asdbench.api import Clip
+from asdbench.cache import cache_dir
+
+FORMAT_VERSION = 1
+
+
+def cache_key(dataset_name: str, sample_rate: int, num_samples: int, clips: tuple[Clip, ...]) -> str:
+    h = hashlib.sha256(json.dumps([FORMAT_VERSION, dataset_name, sample_rate, num_samples]).encode())
+    for clip in clips:
+        stat = clip.path.stat()
+        h.update(f"{clip.path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def _open(folder: Path, count: int, num_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    waves = np.memmap(folder / "waves.int16", dtype=np.int16, mode="c", shape=(count, num_samples))
+    return waves, np.load(folder / "lengths.npy")
+
+
+def decode_into(waves: np.ndarray, clips: tuple[Clip, ...], decode: Callable[[Clip], np.ndarray],
+                on_clip: Callable[[], None] = lambda: None) -> np.ndarray:
+    """Fill ``waves`` (int16, one row per clip, zero-initialised) with the clips cut to its width; return their lengths."""
+    lengths = np.zeros(len(clips), dtype=np.int64)
+    for i, clip in enumerate(clips):
+        wave = decode(clip)
+        lengths[i] = wave.shape[0]
+        n = min(waves.shape[1], wave.shape[0])
+        waves[i, :n] = np.clip(np.round(wave[:n] * 32768.0), -32768, 32767)
+        on_clip()
+    return lengths
+
+
+def load_or_decode(
+    dataset_name: str, sample_rate: int, num_samples: int, clips: tuple[Clip, ...],
+    decode: Callable[[Clip], np.ndarray], on_clip: Callable[[], None] = lambda: None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(waves, lengths)``: int16 ``(clips, num_samples)`` and each file's length before cutting."""
+    folder = cache_dir() / "waves" / cache_key(dataset_name, sample_rate, num_samples, clips)
+    if (folder / "lengths.npy").exists():
+        return _open(folder, len(clips), num_samples)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    try:
+        waves = np.memmap(tmp / "waves.int16", dtype=np.int16, mode="w+", shape=(max(len(clips), 1), num_samples))
+        lengths = decode_into(waves, clips, decode, on_clip)
+        waves.flush()
+        del waves
+        np.save(tmp / "lengths.npy", lengths)  # written last: its presence marks a complete entry
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process finished the same entry first
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _open(folder, len(clips), num_samples)
