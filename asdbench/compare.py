@@ -16,6 +16,7 @@ import math
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from mlflow.tracking import MlflowClient
@@ -23,6 +24,7 @@ from mlflow.tracking import MlflowClient
 from asdbench import tracking
 from asdbench.errors import AsdbenchError
 from asdbench.reference import paper_row, paper_tables
+from asdbench.results import read_clip_scores
 from asdbench.session import aggregate
 from asdbench.uncertainty import N_BOOT, SEED, IdScores, paired, replicate_aucs, type_intervals
 
@@ -229,8 +231,7 @@ def load_id_scores(tracking_uri: str | None, runs: list[Run]) -> list[IdScores]:
             except Exception:  # noqa: BLE001 - MLflow raises several types for a missing artifact
                 raise AsdbenchError(f"run {run.run_id} ({run.system}) has no clip_scores.csv artifact; "
                                     "it was logged by an older asdbench, so no interval can be computed") from None
-            with open(path, newline="") as fh:
-                tables.append([r for r in csv.DictReader(fh) if r["label"] != ""])
+            tables.append(read_clip_scores(Path(path)))
     keys = [(r["machine_type"], r["machine_id"], r["file"]) for r in tables[0]]
     if any([(r["machine_type"], r["machine_id"], r["file"]) for r in t] != keys for t in tables[1:]):
         raise AsdbenchError(f"the runs of {runs[0].system} scored different test clips; compare runs of one dataset")

@@ -4,7 +4,6 @@ marker = normal/anomaly) for systems with embeddings. matplotlib and scikit-lear
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import matplotlib
@@ -15,12 +14,9 @@ import numpy as np  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
 from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 
+from asdbench.results import read_clip_scores  # noqa: E402
+
 ClipRows = list[dict[str, str]]
-
-
-def read_clip_scores(path: Path) -> ClipRows:
-    with open(path, newline="") as fh:
-        return [r for r in csv.DictReader(fh) if r["label"] != ""]
 
 
 def _by_type(rows: ClipRows) -> dict[str, dict[str, ClipRows]]:

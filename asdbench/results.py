@@ -44,6 +44,12 @@ def write_clip_scores(path: Path, scores: list[tuple[Clip, float]]) -> None:
                              repr(float(value))])
 
 
+def read_clip_scores(path: Path) -> list[dict[str, str]]:
+    """The labelled rows of a ``clip_scores.csv``, in file order."""
+    with open(path, newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r["label"] != ""]
+
+
 def _clip_order(clip: Clip) -> tuple[str, str, str]:
     return clip.machine_type, clip.machine_id, clip.name
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from asdbench.api import Clip
+from asdbench.audio import fit_length
 from asdbench.cache import cache_dir
 
 FORMAT_VERSION = 1
@@ -45,8 +46,7 @@ def decode_into(waves: np.ndarray, clips: tuple[Clip, ...], decode: Callable[[Cl
     for i, clip in enumerate(clips):
         wave = decode(clip)
         lengths[i] = wave.shape[0]
-        n = min(waves.shape[1], wave.shape[0])
-        waves[i, :n] = np.clip(np.round(wave[:n] * 32768.0), -32768, 32767)
+        waves[i] = np.clip(np.round(fit_length(wave, waves.shape[1]) * 32768.0), -32768, 32767)
         on_clip()
     return lengths
 
