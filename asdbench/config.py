@@ -46,6 +46,7 @@ CORE_DEFAULTS: dict[str, Any] = {
     "cache": True,
     "channels_last": True,
     "precision": "auto",
+    "compile": False,
     "select": "last",
     "select_every": 2,
 }
@@ -68,7 +69,10 @@ CORE_HELP = {
     "device": "auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
     "scheduler": "none; cosine (annealed to 0 over the epochs); cosine-official (the STgram-MFN code: "
     "T_max = batches per epoch, stepped once per epoch after epoch 20)",
-    "precision": "auto (bf16 autocast on CUDA cards that support it, else fp32), fp32, bf16",
+    "precision": "auto (bf16 autocast where the device computes bf16 natively: CUDA cards that support it, CPUs with "
+    "AVX512-BF16 or AMX; else fp32), fp32, bf16",
+    "compile": "train through torch.compile (compiles on the first batches, then faster steps); falls back to eager "
+    "with a message where compilation fails",
     "select": "last (keep the last epoch) or oracle (best AUC+pAUC on the test set: the authors' protocol, optimistic)",
     "select_every": "with select=oracle, evaluate every N epochs",
     "model_per": "one model for all machines (all), per machine type, per machine ID, or per ID trained on its "

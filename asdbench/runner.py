@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asdbench import metrics, wave_cache
+from asdbench import feature_cache, metrics, wave_cache
 from asdbench.api import Clip, Dataset, Frontend
 from asdbench.build import build_model, count_parameters, instantiate
 from asdbench.config import RunConfig
@@ -67,9 +67,10 @@ class _Lengths:
 
 
 def _waves(dataset: Dataset, clips: tuple[Clip, ...], num_samples: int, reporter: Reporter, label: str,
-           lengths: _Lengths, use_cache: bool) -> torch.Tensor:
+           use_cache: bool) -> tuple[torch.Tensor, np.ndarray]:
     """The clips as an int16 matrix (half the memory of float32, exact for 16-bit PCM), each cut to its
-    first ``num_samples`` samples or zero-padded; decoded once into the on-disk cache when ``use_cache``."""
+    first ``num_samples`` samples or zero-padded, and their lengths before cutting; decoded once into the
+    on-disk cache when ``use_cache``."""
     with reporter.task(f"Reading {label}", len(clips)) as step:
         if use_cache:
             waves, sizes = wave_cache.load_or_decode(dataset.name, dataset.sample_rate, num_samples, clips,
@@ -77,21 +78,18 @@ def _waves(dataset: Dataset, clips: tuple[Clip, ...], num_samples: int, reporter
         else:
             waves = np.zeros((len(clips), num_samples), dtype=np.int16)
             sizes = wave_cache.decode_into(waves, clips, dataset.load, step.advance)
-    if len(sizes):
-        lengths.add(int(sizes.min()))
-        lengths.add(int(sizes.max()))
-    return torch.from_numpy(waves[: len(clips)])
+    return torch.from_numpy(waves[: len(clips)]), sizes
 
 
 @torch.no_grad()
-def _features(frontend: Frontend, waves: torch.Tensor, device: torch.device, reporter: Reporter, label: str) -> torch.Tensor:
+def _features_into(out: np.ndarray, frontend: Frontend, waves: torch.Tensor, device: torch.device,
+                   reporter: Reporter, label: str) -> None:
     frontend.to(device).eval()
-    chunks = []
     with reporter.task(f"Features {label}", len(waves)) as step:
-        for batch in waves.split(FEATURE_BATCH):
-            chunks.append(frontend(batch.to(device).float().mul_(INT16_SCALE)).cpu())
+        for start in range(0, len(waves), FEATURE_BATCH):
+            batch = waves[start : start + FEATURE_BATCH]
+            out[start : start + len(batch)] = frontend(batch.to(device).float().mul_(INT16_SCALE)).cpu().numpy()
             step.advance(len(batch))
-    return torch.cat(chunks)
 
 
 class _LastInputs:
@@ -104,14 +102,32 @@ class _LastInputs:
 
 
 def _examples(
-    dataset: Dataset, frontend: Frontend, group: Group, clips: tuple[Clip, ...], num_samples: int,
+    dataset: Dataset, frontend: Frontend, fingerprint: str, group: Group, clips: tuple[Clip, ...], num_samples: int,
     device: torch.device, reporter: Reporter, label: str, lengths: _Lengths, last: _LastInputs, use_cache: bool,
 ) -> Examples:
+    """Waveforms of ``clips``, or their features when the frontend has no weights: computed once per run,
+    and with ``use_cache`` once across runs (see :mod:`asdbench.feature_cache`)."""
     targets = torch.tensor([group.target(c) for c in clips], dtype=torch.long)
     if last.clips != clips:
-        waves = _waves(dataset, clips, num_samples, reporter, label, lengths, use_cache)
-        last.clips = clips
-        last.inputs = waves if frontend.has_weights else _features(frontend, waves, device, reporter, label)
+        def features(out: np.ndarray) -> np.ndarray:
+            waves, sizes = _waves(dataset, clips, num_samples, reporter, label, use_cache)
+            _features_into(out, frontend, waves, device, reporter, label)
+            return sizes
+
+        shape = (len(clips), *frontend.output_shape(num_samples))
+        if frontend.has_weights:
+            inputs, sizes = _waves(dataset, clips, num_samples, reporter, label, use_cache)
+        elif use_cache:
+            wave_key = wave_cache.cache_key(dataset.name, dataset.sample_rate, num_samples, clips)
+            cached, sizes = feature_cache.load_or_compute(wave_key, fingerprint, shape, features)
+            inputs = torch.from_numpy(cached)
+        else:
+            inputs = torch.from_numpy(np.empty(shape, dtype=np.float32))
+            sizes = features(inputs.numpy())
+        if len(sizes):
+            lengths.add(int(sizes.min()))
+            lengths.add(int(sizes.max()))
+        last.clips, last.inputs = clips, inputs
     return Examples(last.inputs, targets, features_ready=not frontend.has_weights)
 
 
@@ -163,10 +179,11 @@ def execute(
         result.label_maps[group.name] = labels
         reporter.info(f"Model '{group.name}': {len(labels)} classes: " + ", ".join(f"{k}={v}" for k, v in enumerate(labels)))
         frontend = instantiate(plugins, config, "frontend", sample_rate=dataset.sample_rate, num_samples=num_samples)
-        train_data = _examples(dataset, frontend, group, group.train, num_samples, device, reporter,
+        fingerprint = feature_cache.frontend_fingerprint(frontend, config.component("frontend"), config.params("frontend"))
+        train_data = _examples(dataset, frontend, fingerprint, group, group.train, num_samples, device, reporter,
                                f"{group.name} train", lengths, last_train, config["cache"])
         test_data = (
-            _examples(dataset, frontend, group, group.test, num_samples, device, reporter, f"{group.name} test",
+            _examples(dataset, frontend, fingerprint, group, group.test, num_samples, device, reporter, f"{group.name} test",
                       lengths, _LastInputs(), config["cache"])
             if group.test else None
         )

@@ -14,6 +14,7 @@ import torch
 from asdbench.build import AnomalyModel
 from asdbench.errors import AsdbenchError
 from asdbench.progress import Reporter
+from asdbench.step import Objective, autocast, make_optimizer, prepare, resolve_precision, train_step
 
 INT16_SCALE = 1.0 / 32768.0
 OFFICIAL_COSINE_START = 20  # the STgram-MFN code steps its cosine schedule only after epoch 20
@@ -64,36 +65,19 @@ class TrainSettings:
     precision: str
     select: str
     select_every: int
+    compile: bool
 
 
 def settings_from(config) -> TrainSettings:
     keys = ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "channels_last", "scheduler", "precision",
-            "select", "select_every")
+            "select", "select_every", "compile")
     return TrainSettings(*(config[k] for k in keys))
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """``auto``: bf16 autocast on CUDA cards that support it, float32 elsewhere. ``None`` = no autocast."""
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return None
 
 
-def prepare(model: AnomalyModel, device: torch.device, channels_last: bool) -> AnomalyModel:
-    """On the device; with ``channels_last`` the backbone's 4-D weights go NHWC, so convolutions run
-    channels-last (1.5x for STgram-MFN's training step on this CPU). Linear-only backbones are unaffected."""
-    model.to(device)
-    if channels_last:
-        model.backbone.to(memory_format=torch.channels_last)
-    return model
 
 
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
 def place(data: Examples, device: torch.device, fraction: float = 0.5) -> Examples:
@@ -129,25 +113,8 @@ def _scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, batche
     return None
 
 
-def train_step(
-    model: AnomalyModel, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-    features_ready: bool, amp: torch.dtype | None, grad_clip: float = 0.0,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One forward, backward and Adam step; returns the loss and the class scores (no host sync)."""
-    with autocast(x.device, amp):
-        output = model(x, features_ready)
-        loss = model.loss(output, y)
-        class_scores = model.loss.class_scores(output)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-    return loss.detach(), None if class_scores is None else class_scores.detach()
 
 
-def make_optimizer(model: AnomalyModel, settings: TrainSettings) -> torch.optim.Optimizer:
-    return torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
 
 
 def train(
@@ -172,7 +139,8 @@ def train(
     prepare(model, device, settings.channels_last)
     data = place(data, device)
     amp = resolve_precision(settings.precision, device)
-    optimizer = make_optimizer(model, settings)
+    optimizer = make_optimizer(model, settings.lr, settings.weight_decay)
+    objective = Objective(model, settings.compile, lambda message: reporter.info(f"[yellow]{message}[/yellow]"))
     scheduler = _scheduler(optimizer, settings, max(1, math.ceil(len(data) / settings.batch_size)))
     best: tuple[float, int, dict] | None = None
     kept = settings.epochs
@@ -184,7 +152,8 @@ def train(
             seen, classifier = 0, False
             for idx in _batches(len(data), settings.batch_size, generator):
                 x, y = data.batch(idx, device)
-                loss, class_scores = train_step(model, optimizer, x, y, data.features_ready, amp, settings.grad_clip)
+                loss, class_scores = train_step(model, optimizer, x, y, data.features_ready, amp, settings.grad_clip,
+                                                objective)
                 loss_sum += loss.float() * len(idx)
                 seen += len(idx)
                 if class_scores is not None:

@@ -2,28 +2,24 @@
 
 The key covers what decoding depends on: the dataset, its sample rate, the clip length the
 clips are cut or padded to, and each file's path, size and modification time; change any
-of them and a new entry is written. Entries are written to a temporary folder and renamed,
-so an interrupted decode never leaves a half entry. Reading is lazy (``np.memmap``), so a
-data set larger than memory streams from disk.
+of them and a new entry is written (atomically, see :mod:`asdbench.array_cache`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
 from asdbench.api import Clip
+from asdbench.array_cache import load_or_fill
 from asdbench.audio import fit_length
 from asdbench.cache import cache_dir
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+LENGTHS = "lengths.npy"
 
 
 def cache_key(dataset_name: str, sample_rate: int, num_samples: int, clips: tuple[Clip, ...]) -> str:
@@ -32,11 +28,6 @@ def cache_key(dataset_name: str, sample_rate: int, num_samples: int, clips: tupl
         stat = clip.path.stat()
         h.update(f"{clip.path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return h.hexdigest()[:24]
-
-
-def _open(folder: Path, count: int, num_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    waves = np.memmap(folder / "waves.int16", dtype=np.int16, mode="c", shape=(count, num_samples))
-    return waves, np.load(folder / "lengths.npy")
 
 
 def decode_into(waves: np.ndarray, clips: tuple[Clip, ...], decode: Callable[[Clip], np.ndarray],
@@ -57,20 +48,9 @@ def load_or_decode(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(waves, lengths)``: int16 ``(clips, num_samples)`` and each file's length before cutting."""
     folder = cache_dir() / "waves" / cache_key(dataset_name, sample_rate, num_samples, clips)
-    if (folder / "lengths.npy").exists():
-        return _open(folder, len(clips), num_samples)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
-    try:
-        waves = np.memmap(tmp / "waves.int16", dtype=np.int16, mode="w+", shape=(max(len(clips), 1), num_samples))
-        lengths = decode_into(waves, clips, decode, on_clip)
-        waves.flush()
-        del waves
-        np.save(tmp / "lengths.npy", lengths)  # written last: its presence marks a complete entry
-        try:
-            os.replace(tmp, folder)
-        except OSError:  # another process finished the same entry first
-            shutil.rmtree(tmp, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return _open(folder, len(clips), num_samples)
+
+    def fill(waves: np.ndarray, entry) -> None:
+        np.save(entry / LENGTHS, decode_into(waves, clips, decode, on_clip))
+
+    waves = load_or_fill(folder, np.dtype(np.int16), (len(clips), num_samples), fill)
+    return waves, np.load(folder / LENGTHS)

@@ -155,7 +155,7 @@ def test_stgram_mfn_runs_on_synthetic(tracking_uri):
 
 
 def test_grad_clip_bounds_the_gradient_norm_of_a_step():
-    from asdbench.train import train_step
+    from asdbench.step import train_step
 
     plugins = build_plugins()
     cfg = resolve(plugins, "stgram-mfn-cee")

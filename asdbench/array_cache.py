@@ -1,0 +1,48 @@
+"""Arrays cached on disk as memory maps: the store behind the wave and feature caches.
+
+An entry is a folder named by its key. It is written under a temporary name and renamed
+into place once complete, so an interrupted write never leaves an entry that looks whole,
+and two processes filling the same entry do not corrupt it. Reading is lazy
+(``np.memmap``, copy-on-write), so an array larger than memory streams from disk.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ARRAY = "array.bin"
+COMPLETE = "complete"  # written last: its presence marks a whole entry
+
+
+def _open(folder: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    rows = max(shape[0], 1)  # np.memmap cannot map zero bytes
+    return np.memmap(folder / ARRAY, dtype=dtype, mode="c", shape=(rows, *shape[1:]))[: shape[0]]
+
+
+def load_or_fill(folder: Path, dtype: np.dtype, shape: tuple[int, ...],
+                 fill: Callable[[np.ndarray, Path], None]) -> np.ndarray:
+    """The cached array in ``folder``; when it is missing, ``fill(array, entry_folder)`` writes it first
+    (into a zeroed array of ``shape``; side files it needs go into ``entry_folder``)."""
+    if (folder / COMPLETE).exists():
+        return _open(folder, dtype, shape)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    try:
+        array = np.memmap(tmp / ARRAY, dtype=dtype, mode="w+", shape=(max(shape[0], 1), *shape[1:]))
+        fill(array[: shape[0]], tmp)
+        array.flush()
+        del array
+        (tmp / COMPLETE).touch()
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process finished the same entry first
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _open(folder, dtype, shape)

@@ -1,0 +1,114 @@
+"""One optimisation step, and the switches that make it fast: memory format, precision, compilation.
+
+The runner's training loop and ``asdbench bench`` both call :func:`train_step`, so the
+benchmark times exactly the step a run takes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from contextlib import nullcontext
+
+import torch
+
+from asdbench.build import AnomalyModel
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bf16 in hardware: CUDA cards that support it, CPUs with
+    AVX512-BF16 or AMX. Elsewhere bf16 is emulated and float32 is the faster choice."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """``auto``: bf16 autocast where the device has native bf16 (:func:`native_bf16`), else float32.
+    ``None`` means no autocast."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16" or native_bf16(device):
+        return torch.bfloat16
+    return None
+
+
+def precision_name(amp: torch.dtype | None) -> str:
+    return "bf16" if amp == torch.bfloat16 else "fp32"
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def prepare(model: AnomalyModel, device: torch.device, channels_last: bool) -> AnomalyModel:
+    """On the device; with ``channels_last`` the backbone's 4-D weights go NHWC, so convolutions run
+    channels-last (faster on CPU and GPU). Linear-only backbones are unaffected."""
+    model.to(device)
+    if channels_last:
+        model.backbone.to(memory_format=torch.channels_last)
+    return model
+
+
+class Objective:
+    """Forward pass, loss and backward pass of one batch, optionally under ``torch.compile``.
+
+    Compilation happens on the first batch (and again for a new batch shape, e.g. the last
+    batch of an epoch). Where it fails (no C++ compiler, an operator the compiler cannot
+    handle) ``warn`` gets one line saying so and training goes on eagerly from that batch:
+    a slower run is better than a lost one. A failure of the eager pass is the real error
+    and is raised.
+    """
+
+    def __init__(self, model: AnomalyModel, compile: bool = False, warn: Callable[[str], None] = lambda _: None) -> None:
+        self.model = model
+        self.warn = warn
+        self._compiled = None
+        if compile:
+            # The STFT of log-mel frontends stays an eager kernel inside the compiled graph; inductor warns of it.
+            warnings.filterwarnings("ignore", message="Torchinductor does not support code generation for complex")
+            self._compiled = torch.compile(self._forward)
+
+    @property
+    def compiled(self) -> bool:
+        return self._compiled is not None
+
+    def _forward(self, x: torch.Tensor, y: torch.Tensor, features_ready: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        output = self.model(x, features_ready)
+        return self.model.loss(output, y), self.model.loss.class_scores(output)
+
+    def _run(self, forward, x, y, features_ready, amp) -> tuple[torch.Tensor, torch.Tensor | None]:
+        with autocast(x.device, amp):
+            loss, class_scores = forward(x, y, features_ready)
+        loss.backward()
+        return loss.detach(), None if class_scores is None else class_scores.detach()
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, features_ready: bool, amp: torch.dtype | None):
+        if self._compiled is not None:
+            try:
+                return self._run(self._compiled, x, y, features_ready, amp)
+            except Exception as exc:  # the compiler raises many types; the eager pass below tells real errors apart
+                self._compiled = None
+                self.model.zero_grad(set_to_none=True)
+                reason = (str(exc).strip().splitlines() or [""])[0][:200]
+                self.warn(f"torch.compile failed ({type(exc).__name__}: {reason}); training goes on without it")
+        return self._run(self._forward, x, y, features_ready, amp)
+
+
+def train_step(
+    model: AnomalyModel, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+    features_ready: bool, amp: torch.dtype | None, grad_clip: float = 0.0, objective: Objective | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One forward, backward and Adam step; returns the loss and the class scores (no host sync)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss, class_scores = (objective or Objective(model))(x, y, features_ready, amp)
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss, class_scores
+
+
+def make_optimizer(model: AnomalyModel, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)

@@ -1,0 +1,112 @@
+"""The fast paths give the results of the plain ones: feature cache, compilation, precision, CPU depthwise convs."""
+
+import numpy as np
+import pytest
+import torch
+
+from asdbench import step as step_module
+from asdbench.build import build_model
+from asdbench.cache import cache_dir
+from asdbench.config import resolve
+from asdbench.plugins import build_plugins
+from asdbench.progress import Reporter
+from asdbench.runner import execute, load_dataset
+from asdbench.step import Objective, native_bf16, resolve_precision, train_step
+from test_wave_cache import CountingDataset
+
+
+def _entries(kind: str) -> set[str]:
+    folder = cache_dir() / kind
+    return {p.name for p in folder.iterdir() if not p.name.startswith(".")} if folder.exists() else set()
+
+
+def test_features_are_computed_once_across_runs_and_a_frontend_change_invalidates():
+    plugins = build_plugins()
+    counting = CountingDataset(load_dataset(plugins, resolve(plugins, "dcase-ae", set_values={"dataset.size": "tiny"})))
+    base = {"dataset.size": "tiny", "epochs": 1, "clip_seconds": 0.625}
+
+    def run(**values):
+        cfg = resolve(plugins, "dcase-ae", set_values={**base, **values})
+        return [s for _, s in execute(plugins, cfg, counting, Reporter()).scores]
+
+    before = _entries("features")
+    first = run()
+    created = _entries("features") - before
+    assert len(created) == 4  # train and test clips of two machine types
+    loads = counting.loads
+    assert run() == first and counting.loads == loads and _entries("features") - before == created
+    run(**{"frontend.frames": 4})  # another frontend setting: new features, from the cached waves
+    assert len(_entries("features") - before - created) == 4 and counting.loads == loads
+
+
+def _tiny_model(system: str = "stgram-mfn-cee", samples: int = 4000):
+    plugins = build_plugins()
+    cfg = resolve(plugins, system)
+    torch.manual_seed(0)
+    frontend = plugins.registry("frontend").get(cfg.component("frontend")).factory(16000, samples)
+    model, _ = build_model(plugins, cfg, frontend, frontend.output_shape(samples), num_classes=3)
+    return model
+
+
+def _steps(model, objective, n=2):
+    torch.manual_seed(1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = torch.randn(4, 4000) * 0.1, torch.tensor([0, 1, 2, 0])
+    return [train_step(model, optimizer, x, y, False, None, objective=objective)[0].item() for _ in range(n)]
+
+
+def test_a_failing_compile_says_so_once_and_trains_on_eagerly(monkeypatch):
+    def broken_compile(fn, **_):
+        def run(*args, **kwargs):
+            raise RuntimeError("no working C++ compiler\nlong details")
+        return run
+
+    eager = _steps(_tiny_model(), None)
+    monkeypatch.setattr(step_module.torch, "compile", broken_compile)
+    messages: list[str] = []
+    model = _tiny_model()
+    objective = Objective(model, compile=True, warn=messages.append)
+    assert objective.compiled
+    assert _steps(model, objective) == pytest.approx(eager, rel=1e-6)
+    assert not objective.compiled
+    assert messages == ["torch.compile failed (RuntimeError: no working C++ compiler); training goes on without it"]
+
+
+@pytest.mark.slow
+def test_a_compiled_step_matches_the_eager_step():
+    eager = _steps(_tiny_model(), None)
+    model = _tiny_model()
+    objective = Objective(model, compile=True, warn=pytest.fail)
+    compiled = _steps(model, objective)
+    assert objective.compiled
+    assert compiled[0] == pytest.approx(eager[0], rel=1e-5)  # same weights: same loss
+    assert compiled[1] == pytest.approx(eager[1], rel=1e-2)  # after an Adam step on gradients fused differently
+
+
+def test_auto_precision_is_bf16_exactly_where_the_hardware_has_it(monkeypatch):
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) is None and resolve_precision("bf16", cpu) == torch.bfloat16
+    assert resolve_precision("auto", cpu) == (torch.bfloat16 if native_bf16(cpu) else None)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert resolve_precision("auto", cpu) is None
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert resolve_precision("auto", cpu) == torch.bfloat16
+
+
+@pytest.mark.parametrize("size", [(64, 157), (33, 20), (8, 9)])
+def test_cpu_depthwise_conv_computes_the_strided_convolution(size):
+    from asdbench_plugins.backbones.mobilefacenet import DepthwiseConv2d
+
+    torch.manual_seed(0)
+    fast = DepthwiseConv2d(8, 8, 3, 2, 1, groups=8, bias=False)
+    reference = torch.nn.Conv2d(8, 8, 3, 2, 1, groups=8, bias=False)
+    reference.load_state_dict(fast.state_dict())
+    x = torch.randn(2, 8, *size, requires_grad=True)
+    out_fast, out_ref = fast(x), reference(x)
+    assert out_fast.shape == out_ref.shape
+    torch.testing.assert_close(out_fast, out_ref)
+    grads_fast = torch.autograd.grad(out_fast.square().sum(), (x, fast.weight))
+    grads_ref = torch.autograd.grad(out_ref.square().sum(), (x, reference.weight))
+    for a, b in zip(grads_fast, grads_ref):  # weight gradients sum thousands of terms, in another order
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
