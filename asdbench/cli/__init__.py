@@ -7,6 +7,7 @@ import sys
 import click
 
 from asdbench import __version__
+from asdbench.cli.bench_cmd import bench_command
 from asdbench.cli.compare_cmd import compare_command
 from asdbench.cli.config_cmd import config_group
 from asdbench.cli.data import data_group
@@ -21,6 +22,7 @@ Quick start:
   asdbench run dcase-ae --dataset synthetic       train and evaluate on generated data
   asdbench list                                   every plugin, by kind
   asdbench config show dcase-ae                   the resolved config and its keys
+  asdbench bench --systems stgram-mfn             training and inference throughput
 """
 
 
@@ -46,6 +48,7 @@ cli.add_command(data_group)
 cli.add_command(config_group)
 cli.add_command(compare_command)
 cli.add_command(plot_command)
+cli.add_command(bench_command)
 
 
 def main() -> None:

@@ -14,6 +14,11 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def wide_console() -> Console:
+    """stdout for wide tables: the terminal's width, or 200 columns when piped (a log keeps every figure)."""
+    return console if console.is_terminal else Console(width=200)
+
+
 def metrics_table(report: Report, title: str) -> Table:
     table = Table(title=title)
     table.add_column("machine type")

@@ -1,0 +1,300 @@
+"""Throughput of systems, end to end and against the model-only bound (``asdbench bench``).
+
+For each system and variant it writes generated clips in the DCASE 2020 Task 2 layout
+and runs the real runner on them (decoding, caches, features, training epochs with
+checkpoints, scoring), timing each phase; then it times the same training step on tensors
+already in memory, the *model-only bound*. End-to-end over bound is what the data path
+costs. Variants: ``plain`` (fp32, NCHW, eager, no caches: the step as a plain PyTorch
+script runs it), ``default`` (the system's settings), ``compiled`` (default plus
+``torch.compile``). Every figure is measured in this one process, so ratios between rows
+compare like with like.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import resource
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from asdbench.audio import write_wav
+from asdbench.build import build_model, count_parameters, instantiate
+from asdbench.config import RunConfig, resolve
+from asdbench.errors import AsdbenchError
+from asdbench.plugins import Plugins
+from asdbench.progress import Reporter
+from asdbench.runner import FEATURE_BATCH, execute, load_dataset
+from asdbench.runtime import describe_device, pick_device, seed_everything
+from asdbench.step import Objective, autocast, make_optimizer, precision_name, prepare, resolve_precision, train_step
+from asdbench.train import settings_from
+
+SAMPLE_RATE = 16000
+MACHINE_IDS = ("00", "02", "04", "06")
+VARIANTS: dict[str, dict[str, Any]] = {
+    "plain": {"precision": "fp32", "channels_last": False, "compile": False, "cache": False},
+    "default": {},
+    "compiled": {"compile": True},
+}
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    clips: int = 128
+    test_clips: int = 32
+    seconds: float = 10.0
+    batch_size: int | None = None  # None: 16 clips on CPU, 128 on GPU; frame-trained systems keep their own
+    epochs: int = 3  # end-to-end epochs; the first (warm-up, compilation) is not timed
+    steps: int = 5
+    warmup: int = 2
+    device: str = "auto"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    paper_clips: int = 40_000
+    paper_epochs: int = 200
+
+
+def write_clips(root: Path, train: int, test: int, seconds: float, seed: int = 0) -> Path:
+    """Noise-and-hum WAVs named as in DCASE 2020 Task 2 (``fan/train/normal_id_00_00000000.wav``), four
+    machine IDs; test clips alternate normal and anomaly per ID. The content only has to decode."""
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * SAMPLE_RATE))
+    t = np.arange(n) / SAMPLE_RATE
+    for split, count in (("train", train), ("test", test)):
+        folder = root / "fan" / split
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            mid = MACHINE_IDS[i % len(MACHINE_IDS)]
+            label = "anomaly" if split == "test" and (i // len(MACHINE_IDS)) % 2 else "normal"
+            wave = 0.05 * rng.standard_normal(n) + 0.1 * np.sin(2 * np.pi * (100 + 10 * int(mid)) * t)
+            write_wav(folder / f"{label}_id_{mid}_{i:08d}.wav", wave.astype(np.float32), SAMPLE_RATE)
+    return root
+
+
+class _Timings(Reporter):
+    """A silent reporter that keeps how long each task of the runner took, and its messages."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, float]] = []
+        self.messages: list[str] = []
+
+    @contextlib.contextmanager
+    def task(self, description: str, total: int) -> Iterator:
+        start = time.perf_counter()
+        with super().task(description, total) as step:
+            yield step
+        self.spans.append((description, time.perf_counter() - start))
+
+    def info(self, message: str) -> None:
+        self.messages.append(message)
+
+    def seconds(self, *prefixes: str) -> float:
+        return sum(s for d, s in self.spans if d.startswith(prefixes))
+
+
+@contextlib.contextmanager
+def _cache_at(folder: Path) -> Iterator[None]:
+    """Point asdbench's cache at ``folder``: the benchmark starts cold and leaves the user's cache alone."""
+    old = os.environ.get("ASDBENCH_CACHE")
+    os.environ["ASDBENCH_CACHE"] = str(folder)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("ASDBENCH_CACHE", None)
+        else:
+            os.environ["ASDBENCH_CACHE"] = old
+
+
+class PeakMemory:
+    """Peak memory of one measurement: CUDA max allocated on a GPU, else the process's peak RSS,
+    reset before each measurement where Linux allows it (``/proc/self/clear_refs``)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.kind = "cuda_max_allocated" if device.type == "cuda" else "process_peak_rss"
+
+    def reset(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return
+        with contextlib.suppress(OSError):
+            Path("/proc/self/clear_refs").write_text("5")
+
+    def mb(self) -> float:
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device) / 2**20
+        with contextlib.suppress(OSError):
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(device: torch.device, repeat: int, fn: Callable[[], object]) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def _config(plugins: Plugins, system: str, root: Path, spec: BenchSpec, variant: str, epochs: int) -> RunConfig:
+    values: dict[str, Any] = {"dataset": "dcase2020t2", "dataset.root": str(root), "epochs": epochs,
+                              "device": spec.device, "select": "last", "clip_seconds": spec.seconds}
+    base = resolve(plugins, system, set_values={**values, **spec.overrides})
+    if spec.batch_size is not None:
+        values["batch_size"] = spec.batch_size
+    elif base["train_unit"] == "clip":
+        values["batch_size"] = 128 if pick_device(base["device"]).type == "cuda" else 16
+    return resolve(plugins, system, set_values={**values, **spec.overrides, **VARIANTS[variant]})
+
+
+def _end_to_end(plugins: Plugins, config: RunConfig, checkpoints: Path) -> tuple[_Timings, list[float], int]:
+    """A real run; returns its timings, the time at the end of each epoch, and its training clips."""
+    timings, ends = _Timings(), []
+    dataset = load_dataset(plugins, config)
+    execute(plugins, config, dataset, timings, lambda group, epoch, stats: ends.append(time.perf_counter()), checkpoints)
+    return timings, ends, len(dataset.clips("train"))
+
+
+def _model_only(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: torch.device) -> dict[str, float]:
+    """Frontend, training-step and inference throughput on tensors already on the device."""
+    seed_everything(0)
+    num_samples = int(round(spec.seconds * SAMPLE_RATE))
+    settings = settings_from(config)
+    frontend = instantiate(plugins, config, "frontend", sample_rate=SAMPLE_RATE, num_samples=num_samples)
+    frames = config["train_unit"] == "frame"
+    batch = settings.batch_size
+    probe = frontend.output_shape(num_samples)
+    clips = max(math.ceil(batch / probe[0]) if frames else batch, FEATURE_BATCH)
+    waves = (torch.randn(clips, num_samples) * 0.1).to(device)
+
+    frontend.to(device).eval()
+    with torch.no_grad():
+        head = waves[:FEATURE_BATCH]
+        frontend(head)
+        frontend_rate = spec.steps * len(head) / _timed(device, spec.steps, lambda: frontend(head))
+        features = waves if frontend.has_weights else frontend(waves)
+    per_clip = features.shape[1] if frames else 1
+    examples = features.flatten(0, 1) if frames else features
+    input_shape = tuple(examples.shape[1:]) if not frontend.has_weights else probe
+    x = examples[:batch]
+    y = torch.arange(len(x), device=device) % len(MACHINE_IDS)
+
+    model, scorer = build_model(plugins, config, frontend, input_shape, len(MACHINE_IDS))
+    prepare(model, device, settings.channels_last)
+    amp = resolve_precision(settings.precision, device)
+    optimizer = make_optimizer(model, settings.lr, settings.weight_decay)
+    objective = Objective(model, settings.compile)
+    ready = not frontend.has_weights
+    model.train()
+
+    def step() -> None:
+        train_step(model, optimizer, x, y, ready, amp, settings.grad_clip, objective)
+
+    for _ in range(spec.warmup):
+        step()
+    train_rate = spec.steps * len(x) / per_clip / _timed(device, spec.steps, step)
+
+    model.eval()
+    infer_x = features[:FEATURE_BATCH]
+    infer_y = torch.arange(len(infer_x), device=device) % len(MACHINE_IDS)
+    with torch.no_grad(), autocast(device, amp):
+        def infer() -> None:
+            scorer.score(model(infer_x, ready, frames), infer_y, model.loss)
+
+        for _ in range(spec.warmup):
+            infer()
+        infer_rate = spec.steps * len(infer_x) / _timed(device, spec.steps, infer)
+    return {"frontend": frontend_rate, "train": train_rate, "infer": infer_rate, "n_params": count_parameters(model),
+            "amp": amp, "compiled": objective.compiled}
+
+
+def measure(plugins: Plugins, system: str, variant: str, spec: BenchSpec, root: Path, workdir: Path) -> dict[str, Any]:
+    """One row: end-to-end phases of a real run, and the model-only bound of its training step."""
+    if spec.epochs < 2:
+        raise AsdbenchError("bench needs at least 2 epochs: the first is warm-up and is not timed")
+    config = _config(plugins, system, root, spec, variant, spec.epochs)
+    device = pick_device(config["device"])
+    memory = PeakMemory(device)
+    memory.reset()
+    timings, ends, train_clips = _end_to_end(plugins, config, workdir / "checkpoints")
+    peak = memory.mb()
+    read_warm = None
+    if config["cache"]:  # the same data again: what every later run of any system pays for reading
+        again = _config(plugins, system, root, spec, variant, 1).replace(compile=False)
+        warm, _, _ = _end_to_end(plugins, again, workdir / "checkpoints")
+        read_warm = warm.seconds("Reading", "Features")
+    memory.reset()
+    bound = _model_only(plugins, config, spec, device)
+    peak = max(peak, memory.mb())
+    e2e_rate = train_clips * (len(ends) - 1) / (ends[-1] - ends[0])
+    compile_failed = any("torch.compile failed" in m for m in timings.messages)
+    return {
+        "system": system,
+        "variant": variant,
+        "device": describe_device(device),
+        "precision": precision_name(bound["amp"]),
+        "memory_format": "channels_last" if config["channels_last"] else "nchw",
+        "compiled": bool(config["compile"]) and bound["compiled"] and not compile_failed,
+        "cache": bool(config["cache"]),
+        "clip_seconds": spec.seconds,
+        "batch_size": config["batch_size"],
+        "train_unit": config["train_unit"],
+        "train_clips": train_clips,
+        "epochs_timed": len(ends) - 1,
+        "n_params": bound["n_params"],
+        "read_s": round(timings.seconds("Reading", "Features"), 3),
+        "read_warm_s": None if read_warm is None else round(read_warm, 3),
+        "frontend_clips_per_s": round(bound["frontend"], 2),
+        "train_clips_per_s": round(e2e_rate, 2),
+        "bound_train_clips_per_s": round(bound["train"], 2),
+        "e2e_over_bound": round(e2e_rate / bound["train"], 3),
+        "infer_clips_per_s": round(bound["infer"], 2),
+        "peak_memory_mb": round(peak, 1),
+        "peak_memory_kind": memory.kind,
+        "paper_protocol_hours": round(spec.paper_clips * spec.paper_epochs / e2e_rate / 3600, 2),
+    }
+
+
+def run_bench(plugins: Plugins, systems: list[str], variants: list[str], spec: BenchSpec,
+              on_row: Callable[[dict[str, Any]], None] = lambda row: None) -> list[dict[str, Any]]:
+    """Every (system, variant) row; ``train_speedup_vs_plain`` where the plain variant was measured too."""
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise AsdbenchError(f"unknown variant(s) {', '.join(unknown)}; choose from: {', '.join(VARIANTS)}")
+    for system in systems:
+        plugins.registry("system").get(system)  # an unknown name fails here, before any data is written
+    variants = [v for v in VARIANTS if v in variants]  # plain first: the rows after it get their speedup
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="asdbench-bench-") as tmp:
+        work = Path(tmp)
+        root = write_clips(work / "data", spec.clips, spec.test_clips, spec.seconds)
+        with _cache_at(work / "cache"):
+            for system in systems:
+                plain = None
+                for variant in variants:
+                    row = measure(plugins, system, variant, spec, root, work)
+                    if variant == "plain":
+                        plain = row
+                    if plain is not None:
+                        row["train_speedup_vs_plain"] = round(row["train_clips_per_s"] / plain["train_clips_per_s"], 2)
+                        row["bound_speedup_vs_plain"] = round(
+                            row["bound_train_clips_per_s"] / plain["bound_train_clips_per_s"], 2)
+                    rows.append(row)
+                    on_row(row)
+    return rows

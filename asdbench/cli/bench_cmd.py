@@ -1,0 +1,89 @@
+"""``asdbench bench``: throughput of systems end to end, against the model-only bound and the plain step."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+import torch
+from rich.table import Table
+
+from asdbench.bench import VARIANTS, BenchSpec, run_bench
+from asdbench.cli.output import err_console, wide_console
+from asdbench.config import parse_assignments
+from asdbench.plugins import get_plugins
+
+COLUMNS = (
+    ("system", "system", "{}"),
+    ("variant", "variant", "{}"),
+    ("precision", "precision", "{}"),
+    ("memory", "memory_format", "{}"),
+    ("batch", "batch_size", "{}"),
+    ("frontend clips/s", "frontend_clips_per_s", "{:,.1f}"),
+    ("train clips/s", "train_clips_per_s", "{:,.1f}"),
+    ("bound clips/s", "bound_train_clips_per_s", "{:,.1f}"),
+    ("e2e/bound", "e2e_over_bound", "{:.2f}"),
+    ("x plain", "train_speedup_vs_plain", "{:.2f}"),
+    ("infer clips/s", "infer_clips_per_s", "{:,.1f}"),
+    ("read s (cold/warm)", None, ""),
+    ("peak MB", "peak_memory_mb", "{:,.0f}"),
+    ("paper protocol h", "paper_protocol_hours", "{:,.1f}"),
+)
+
+
+def _cells(row: dict) -> list[str]:
+    cells = []
+    for _, key, fmt in COLUMNS:
+        if key is None:
+            warm = "-" if row["read_warm_s"] is None else f"{row['read_warm_s']:.2f}"
+            cells.append(f"{row['read_s']:.2f} / {warm}")
+        else:
+            cells.append("-" if row.get(key) is None else fmt.format(row[key]))
+    if row["variant"] == "compiled" and not row["compiled"]:
+        cells[1] += " (eager: compile failed)"
+    return cells
+
+
+@click.command("bench")
+@click.option("--systems", default="stgram-mfn,dcase-ae", show_default=True, help="Comma-separated systems.")
+@click.option("--variants", default=",".join(VARIANTS), show_default=True,
+              help="plain (fp32, NCHW, eager, no caches), default (the system's settings), compiled (default + torch.compile).")
+@click.option("--clips", default=BenchSpec.clips, show_default=True, help="Generated training clips.")
+@click.option("--seconds", default=BenchSpec.seconds, show_default=True, help="Clip length.")
+@click.option("--batch-size", type=int, default=None,
+              help="Training batch (default: 16 clips on CPU, 128 on GPU; frame-trained systems keep their own).")
+@click.option("--epochs", default=BenchSpec.epochs, show_default=True, help="End-to-end epochs; the first is not timed.")
+@click.option("--steps", default=BenchSpec.steps, show_default=True, help="Timed steps of the model-only bound.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Config overrides for every row.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write the rows, and the machine, as JSON.")
+def bench_command(systems: str, variants: str, clips: int, seconds: float, batch_size: int | None, epochs: int, steps: int,
+                  device: str, assignments: tuple[str, ...], json_path: Path | None) -> None:
+    """Measure training and inference throughput, end to end and model-only, per system and variant.
+
+    Generated clips in the DCASE 2020 Task 2 layout go through the real runner (decoding,
+    caches, features, epochs, checkpoints); the model-only bound times the same step on
+    tensors already in memory. Prints figures; asserts nothing.
+    """
+    spec = BenchSpec(clips=clips, seconds=seconds, batch_size=batch_size, epochs=epochs, steps=steps, device=device,
+                     overrides=parse_assignments(assignments))
+    machine = {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+               "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    names = [s.strip() for s in systems.split(",") if s.strip()]
+    wanted = [v.strip() for v in variants.split(",") if v.strip()]
+    with err_console.status("Measuring...") as status:
+        rows = run_bench(get_plugins(), names, wanted, spec,
+                         on_row=lambda r: status.update(f"Measured {r['system']} {r['variant']}; measuring..."))
+    table = Table(title=f"Throughput, {seconds:g} s clips, {clips} training clips, on {rows[0]['device'] if rows else device} "
+                        f"({machine['processor']}, {machine['threads']} threads, {machine['cpu_capability']}, torch {machine['torch']})")
+    for title, key, _ in COLUMNS:
+        table.add_column(title, justify="left" if key in ("system", "variant", "precision", "memory_format") else "right")
+    for row in rows:
+        table.add_row(*_cells(row))
+    wide_console().print(table)
+    if json_path:
+        json_path.write_text(json.dumps({"machine": machine, "spec": asdict(spec), "rows": rows}, indent=2) + "\n")
