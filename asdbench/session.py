@@ -23,6 +23,7 @@ from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.runner import RunResult, clip_summary, execute
 from asdbench.runtime import describe_device, pick_device
+from asdbench.step import precision_name, resolve_precision
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,10 @@ class TrackedRun:
 
 
 def _tags(config: RunConfig, dataset: Dataset, role: str) -> dict[str, str]:
-    device = describe_device(pick_device(config["device"]))
-    extra = {"asdbench.select": config["select"], "asdbench.role": role}
-    return tracking.run_tags(config.system, dataset.name, device, config.hash, extra)
+    device = pick_device(config["device"])
+    extra = {"asdbench.select": config["select"], "asdbench.role": role,
+             "asdbench.precision": precision_name(resolve_precision(config["precision"], device))}
+    return tracking.run_tags(config.system, dataset.name, describe_device(device), config.hash, extra)
 
 
 def checkpoint_dir(run_id: str) -> Path:

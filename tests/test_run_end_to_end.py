@@ -40,6 +40,7 @@ def test_run_logs_metrics_params_tags_and_artifacts(tracking_uri, tmp_path):
     tags = run.data.tags
     assert tags["asdbench.system"] == "dcase-ae" and tags["asdbench.dataset"] == "synthetic"
     assert tags["asdbench.version"] == asdbench.__version__ and tags["asdbench.device"] == "cpu"
+    assert tags["asdbench.precision"] in ("bf16", "fp32")  # auto, resolved for this CPU
     params = run.data.params
     assert params["epochs"] == "2" and params["frontend.frames"] == "5" and params["model_per"] == "type"
     assert params["n_params"] == "267928" and params["n_models"] == "2"
@@ -87,14 +88,16 @@ def test_run_logs_metrics_params_tags_and_artifacts(tracking_uri, tmp_path):
     assert missing.exit_code == 1 and "Traceback" not in missing.output
 
 
-def test_same_seed_same_scores():
+@pytest.mark.parametrize("precision", ["fp32", "auto"])  # fp32: the loop a GPU runs, in float32
+def test_same_seed_same_scores(precision):
     plugins = build_plugins()
-    cfg = resolve(plugins, "dcase-ae", set_values={"dataset.size": "tiny", "epochs": 2, "seed": 3})
+    values = {"dataset.size": "tiny", "epochs": 2, "precision": precision}
+    cfg = resolve(plugins, "dcase-ae", set_values={**values, "seed": 3})
     dataset = load_dataset(plugins, cfg)
     first = execute(plugins, cfg, dataset, Reporter())
     second = execute(plugins, cfg, dataset, Reporter())
     assert [s for _, s in first.scores] == [s for _, s in second.scores]
-    other = execute(plugins, resolve(plugins, "dcase-ae", set_values={"dataset.size": "tiny", "epochs": 2, "seed": 4}), dataset, Reporter())
+    other = execute(plugins, resolve(plugins, "dcase-ae", set_values={**values, "seed": 4}), dataset, Reporter())
     assert [s for _, s in first.scores] != [s for _, s in other.scores]
 
 
