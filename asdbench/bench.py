@@ -30,6 +30,7 @@ from asdbench.audio import write_wav
 from asdbench.build import build_model, count_parameters, instantiate
 from asdbench.config import RunConfig, resolve
 from asdbench.errors import AsdbenchError
+from asdbench.groups import make_groups
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.runner import FEATURE_BATCH, execute, load_dataset
@@ -163,12 +164,17 @@ def _config(plugins: Plugins, system: str, root: Path, spec: BenchSpec, variant:
     return resolve(plugins, system, set_values={**values, **spec.overrides, **VARIANTS[variant]})
 
 
-def _end_to_end(plugins: Plugins, config: RunConfig, checkpoints: Path) -> tuple[_Timings, list[float], int]:
-    """A real run; returns its timings, the time at the end of each epoch, and its training clips."""
-    timings, ends = _Timings(), []
+def _end_to_end(plugins: Plugins, config: RunConfig, checkpoints: Path) -> tuple[_Timings, int, float, int, int]:
+    """A real run. Returns its timings; the clip passes of the epochs after each model's first (which warms
+    up and compiles), their seconds and number; and the training clips."""
+    timings, ends = _Timings(), {}
     dataset = load_dataset(plugins, config)
-    execute(plugins, config, dataset, timings, lambda group, epoch, stats: ends.append(time.perf_counter()), checkpoints)
-    return timings, ends, len(dataset.clips("train"))
+    execute(plugins, config, dataset, timings,
+            lambda group, epoch, stats: ends.setdefault(group, []).append(time.perf_counter()), checkpoints)
+    clips = {g.name: len(g.train) for g in make_groups(dataset.clips("train"), dataset.clips("test"), config["model_per"])}
+    passes = sum(clips[g] * (len(t) - 1) for g, t in ends.items())
+    seconds = sum(t[-1] - t[0] for t in ends.values())
+    return timings, passes, seconds, sum(len(t) - 1 for t in ends.values()), len(dataset.clips("train"))
 
 
 def _model_only(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: torch.device) -> dict[str, float]:
@@ -232,17 +238,17 @@ def measure(plugins: Plugins, system: str, variant: str, spec: BenchSpec, root: 
     device = pick_device(config["device"])
     memory = PeakMemory(device)
     memory.reset()
-    timings, ends, train_clips = _end_to_end(plugins, config, workdir / "checkpoints")
+    timings, passes, seconds, epochs_timed, train_clips = _end_to_end(plugins, config, workdir / "checkpoints")
+    e2e_rate = passes / seconds
     peak = memory.mb()
     read_warm = None
     if config["cache"]:  # the same data again: what every later run of any system pays for reading
         again = _config(plugins, system, root, spec, variant, 1).replace(compile=False)
-        warm, _, _ = _end_to_end(plugins, again, workdir / "checkpoints")
+        warm = _end_to_end(plugins, again, workdir / "checkpoints")[0]
         read_warm = warm.seconds("Reading", "Features")
     memory.reset()
     bound = _model_only(plugins, config, spec, device)
     peak = max(peak, memory.mb())
-    e2e_rate = train_clips * (len(ends) - 1) / (ends[-1] - ends[0])
     compile_failed = any("torch.compile failed" in m for m in timings.messages)
     return {
         "system": system,
@@ -256,7 +262,7 @@ def measure(plugins: Plugins, system: str, variant: str, spec: BenchSpec, root: 
         "batch_size": config["batch_size"],
         "train_unit": config["train_unit"],
         "train_clips": train_clips,
-        "epochs_timed": len(ends) - 1,
+        "epochs_timed": epochs_timed,
         "n_params": bound["n_params"],
         "read_s": round(timings.seconds("Reading", "Features"), 3),
         "read_warm_s": None if read_warm is None else round(read_warm, 3),
