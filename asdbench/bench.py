@@ -54,7 +54,8 @@ class BenchSpec:
     seconds: float = 10.0
     batch_size: int | None = None  # None: 16 clips on CPU, 128 on GPU; frame-trained systems keep their own
     epochs: int = 3  # end-to-end epochs; the first (warm-up, compilation) is not timed
-    steps: int = 5
+    steps: int = 5  # model-only timings: at least this many calls...
+    min_seconds: float = 2.0  # ...and at least this long
     warmup: int = 2
     device: str = "auto"
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -144,13 +145,19 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timed(device: torch.device, repeat: int, fn: Callable[[], object]) -> float:
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    _sync(device)
-    return time.perf_counter() - start
+def _rate(device: torch.device, per_call: float, fn: Callable[[], object], steps: int, min_seconds: float) -> float:
+    """Units per second of ``fn`` (``per_call`` units a call), timed over chunks of ``steps`` calls until at
+    least ``min_seconds`` have passed, so that fast steps are timed over a long enough window."""
+    calls, elapsed = 0, 0.0
+    while calls == 0 or elapsed < min_seconds:
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            fn()
+        _sync(device)
+        elapsed += time.perf_counter() - start
+        calls += steps
+    return calls * per_call / elapsed
 
 
 def _config(plugins: Plugins, system: str, root: Path, spec: BenchSpec, variant: str, epochs: int) -> RunConfig:
@@ -193,7 +200,7 @@ def _model_only(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: to
     with torch.no_grad():
         head = waves[:FEATURE_BATCH]
         frontend(head)
-        frontend_rate = spec.steps * len(head) / _timed(device, spec.steps, lambda: frontend(head))
+        frontend_rate = _rate(device, len(head), lambda: frontend(head), spec.steps, spec.min_seconds)
         features = waves if frontend.has_weights else frontend(waves)
     per_clip = features.shape[1] if frames else 1
     examples = features.flatten(0, 1) if frames else features
@@ -214,7 +221,7 @@ def _model_only(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: to
 
     for _ in range(spec.warmup):
         step()
-    train_rate = spec.steps * len(x) / per_clip / _timed(device, spec.steps, step)
+    train_rate = _rate(device, len(x) / per_clip, step, spec.steps, spec.min_seconds)
 
     model.eval()
     infer_x = features[:FEATURE_BATCH]
@@ -225,7 +232,7 @@ def _model_only(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: to
 
         for _ in range(spec.warmup):
             infer()
-        infer_rate = spec.steps * len(infer_x) / _timed(device, spec.steps, infer)
+        infer_rate = _rate(device, len(infer_x), infer, spec.steps, spec.min_seconds)
     return {"frontend": frontend_rate, "train": train_rate, "infer": infer_rate, "n_params": count_parameters(model),
             "amp": amp, "compiled": objective.compiled}
 

@@ -56,21 +56,23 @@ def _cells(row: dict) -> list[str]:
 @click.option("--batch-size", type=int, default=None,
               help="Training batch (default: 16 clips on CPU, 128 on GPU; frame-trained systems keep their own).")
 @click.option("--epochs", default=BenchSpec.epochs, show_default=True, help="End-to-end epochs; the first is not timed.")
-@click.option("--steps", default=BenchSpec.steps, show_default=True, help="Timed steps of the model-only bound.")
+@click.option("--steps", default=BenchSpec.steps, show_default=True,
+              help="Model-only timings: at least this many steps, and at least --min-seconds.")
+@click.option("--min-seconds", default=BenchSpec.min_seconds, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Config overrides for every row.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also write the rows, and the machine, as JSON.")
 def bench_command(systems: str, variants: str, clips: int, seconds: float, batch_size: int | None, epochs: int, steps: int,
-                  device: str, assignments: tuple[str, ...], json_path: Path | None) -> None:
+                  min_seconds: float, device: str, assignments: tuple[str, ...], json_path: Path | None) -> None:
     """Measure training and inference throughput, end to end and model-only, per system and variant.
 
     Generated clips in the DCASE 2020 Task 2 layout go through the real runner (decoding,
     caches, features, epochs, checkpoints); the model-only bound times the same step on
     tensors already in memory. Prints figures; asserts nothing.
     """
-    spec = BenchSpec(clips=clips, seconds=seconds, batch_size=batch_size, epochs=epochs, steps=steps, device=device,
-                     overrides=parse_assignments(assignments))
+    spec = BenchSpec(clips=clips, seconds=seconds, batch_size=batch_size, epochs=epochs, steps=steps,
+                     min_seconds=min_seconds, device=device, overrides=parse_assignments(assignments))
     machine = {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     names = [s.strip() for s in systems.split(",") if s.strip()]
