@@ -7,6 +7,7 @@ The CLI's ``asdbench run`` and the scripts in ``benchmarks/`` both call
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,6 +107,8 @@ def tracked_execute(
         if result.report is not None:
             tracker.log_metrics(result.report.flat())
             tracker.set_tag("mlflow.note.content", results.metrics_markdown(result.report))
+    # The run finished and its final weights are artifacts: its checkpoints are kept only for runs that did not.
+    shutil.rmtree(checkpoint_dir(tracker.run_id), ignore_errors=True)
     return TrackedRun(tracker.run_id, uri, result)
 
 

@@ -17,6 +17,7 @@ from asdbench.config import resolve
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
 from asdbench.runner import execute, load_dataset
+from asdbench.session import checkpoint_dir
 
 TINY = ["--dataset", "synthetic", "--set", "dataset.size=tiny", "--set", "epochs=2", "--set", "batch_size=64"]
 
@@ -36,6 +37,7 @@ def test_run_logs_metrics_params_tags_and_artifacts(tracking_uri, tmp_path):
 
     client, run = _only_run(tracking_uri)
     assert run.info.status == "FINISHED"
+    assert not checkpoint_dir(run.info.run_id).exists()  # the final weights are artifacts; checkpoints are gone
     assert client.get_experiment(run.info.experiment_id).name == "asdbench/synthetic"
     tags = run.data.tags
     assert tags["asdbench.system"] == "dcase-ae" and tags["asdbench.dataset"] == "synthetic"
@@ -196,7 +198,7 @@ def test_a_killed_run_ends_killed(tracking_uri):
             runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
         except Exception:  # the store may not exist yet
             runs = []
-        if runs and client.get_metric_history(runs[0].info.run_id, "train/loss/fan"):
+        if runs and len(client.get_metric_history(runs[0].info.run_id, "train/loss/fan")) >= 2:  # a checkpoint exists
             break
         time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
@@ -204,3 +206,4 @@ def test_a_killed_run_ends_killed(tracking_uri):
     assert proc.returncode == 130 and b"Interrupted" in err
     (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert run.info.status == "KILLED"
+    assert (checkpoint_dir(run.info.run_id) / "fan.pt").exists()  # an unfinished run keeps its checkpoints

@@ -8,6 +8,7 @@ import click
 
 from asdbench import __version__
 from asdbench.cli.bench_cmd import bench_command
+from asdbench.cli.cache_cmd import cache_group
 from asdbench.cli.compare_cmd import compare_command
 from asdbench.cli.config_cmd import config_group
 from asdbench.cli.data import data_group
@@ -49,6 +50,7 @@ cli.add_command(config_group)
 cli.add_command(compare_command)
 cli.add_command(plot_command)
 cli.add_command(bench_command)
+cli.add_command(cache_group)
 
 
 def main() -> None:

@@ -1,0 +1,66 @@
+"""``asdbench cache``: what the on-disk cache holds, and clearing what can be made again."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from asdbench.cache import cache_dir
+from asdbench.cli.output import console, err_console
+
+# Folders of the cache: what each holds, and whether clearing it loses anything that cannot be made again.
+PARTS = {
+    "waves": "decoded WAVs (int16 memory maps), one entry per clip list and clip length",
+    "features": "features of frontends without weights (float32 memory maps)",
+    "synthetic": "generated synthetic data sets",
+    "runs": "per-epoch checkpoints of tracked runs (resume or inspect an interrupted run)",
+}
+
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
+
+
+def _entries(folder: Path) -> int:
+    return sum(1 for p in folder.iterdir() if not p.name.startswith(".")) if folder.exists() else 0
+
+
+@click.group("cache")
+def cache_group() -> None:
+    """The cache under $ASDBENCH_CACHE (default ~/.cache/asdbench): sizes, and clearing."""
+
+
+@cache_group.command("info")
+def info_command() -> None:
+    """Entries and disk use of each part of the cache."""
+    root = cache_dir()
+    table = Table(title=f"asdbench cache at {root}")
+    for col in ("part", "entries", "size", "holds"):
+        table.add_column(col, justify="right" if col in ("entries", "size") else "left")
+    total = 0
+    for part, holds in PARTS.items():
+        size = _size(root / part)
+        total += size
+        table.add_row(part, str(_entries(root / part)), f"{size / 2**20:,.1f} MB", holds)
+    table.add_row("all", "", f"{total / 2**20:,.1f} MB", "", style="bold")
+    console.print(table)
+
+
+@cache_group.command("clear")
+@click.argument("parts", nargs=-1, type=click.Choice([*PARTS, "all"]))
+def clear_command(parts: tuple[str, ...]) -> None:
+    """Delete PARTS of the cache (default: waves and features, which any run makes again).
+
+    ``runs`` holds checkpoints, which nothing makes again: name it (or ``all``) to delete it.
+    """
+    chosen = list(PARTS) if "all" in parts else list(parts or ("waves", "features"))
+    root = cache_dir()
+    for part in chosen:
+        folder = root / part
+        size = _size(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        err_console.print(f"Cleared {part}: {size / 2**20:,.1f} MB ({folder})", highlight=False)

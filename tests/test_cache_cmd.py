@@ -1,0 +1,32 @@
+"""``asdbench cache``: sizes per part; clearing removes what runs make again, checkpoints only when named."""
+
+from click.testing import CliRunner
+
+from asdbench.cache import cache_dir
+from asdbench.cli import cli
+
+
+def _fill(part: str, name: str, size: int) -> None:
+    folder = cache_dir() / part / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "array.bin").write_bytes(b"\0" * size)
+
+
+def test_cache_info_and_clear(monkeypatch, tmp_path):
+    monkeypatch.setenv("ASDBENCH_CACHE", str(tmp_path / "cache"))
+    _fill("waves", "a", 2**20)
+    _fill("features", "b", 2**19)
+    _fill("runs", "r1", 2**10)
+    info = CliRunner().invoke(cli, ["cache", "info"])
+    assert info.exit_code == 0, info.output
+    assert "1.0 MB" in info.output and "0.5 MB" in info.output and "1.5 MB" in info.output
+
+    cleared = CliRunner().invoke(cli, ["cache", "clear"])
+    assert cleared.exit_code == 0 and "Cleared waves: 1.0 MB" in cleared.output
+    assert not (cache_dir() / "waves").exists() and not (cache_dir() / "features").exists()
+    assert (cache_dir() / "runs" / "r1").exists()  # checkpoints stay unless named
+
+    CliRunner().invoke(cli, ["cache", "clear", "runs"])
+    assert not (cache_dir() / "runs").exists()
+    bad = CliRunner().invoke(cli, ["cache", "clear", "everything"])
+    assert bad.exit_code == 2 and "Invalid value" in bad.output
