@@ -53,7 +53,8 @@ class BenchSpec:
     test_clips: int = 32
     seconds: float = 10.0
     batch_size: int | None = None  # None: 16 clips on CPU, 128 on GPU; frame-trained systems keep their own
-    epochs: int = 3  # end-to-end epochs; the first (warm-up, compilation) is not timed
+    epochs: int | None = None  # end-to-end epochs, the first (warm-up, compilation) not timed; None: enough
+    e2e_seconds: float = 10.0  # for the timed epochs to take about this long (at least 2 of them)
     steps: int = 5  # model-only timings: at least this many calls...
     min_seconds: float = 2.0  # ...and at least this long
     warmup: int = 2
@@ -239,23 +240,24 @@ def _model_only(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: to
 
 def measure(plugins: Plugins, system: str, variant: str, spec: BenchSpec, root: Path, workdir: Path) -> dict[str, Any]:
     """One row: end-to-end phases of a real run, and the model-only bound of its training step."""
-    if spec.epochs < 2:
+    if spec.epochs is not None and spec.epochs < 2:
         raise AsdbenchError("bench needs at least 2 epochs: the first is warm-up and is not timed")
-    config = _config(plugins, system, root, spec, variant, spec.epochs)
+    config = _config(plugins, system, root, spec, variant, 1)
     device = pick_device(config["device"])
     memory = PeakMemory(device)
     memory.reset()
-    timings, passes, seconds, epochs_timed, train_clips = _end_to_end(plugins, config, workdir / "checkpoints")
-    e2e_rate = passes / seconds
+    bound = _model_only(plugins, config, spec, device)
     peak = memory.mb()
+    epochs = spec.epochs or 1 + max(2, math.ceil(spec.e2e_seconds * bound["train"] / spec.clips))
+    memory.reset()
+    timings, passes, seconds, epochs_timed, train_clips = _end_to_end(plugins, config.replace(epochs=epochs),
+                                                                       workdir / "checkpoints")
+    e2e_rate = passes / seconds
+    peak = max(peak, memory.mb())
     read_warm = None
     if config["cache"]:  # the same data again: what every later run of any system pays for reading
-        again = _config(plugins, system, root, spec, variant, 1).replace(compile=False)
-        warm = _end_to_end(plugins, again, workdir / "checkpoints")[0]
+        warm = _end_to_end(plugins, config.replace(compile=False), workdir / "checkpoints")[0]
         read_warm = warm.seconds("Reading", "Features")
-    memory.reset()
-    bound = _model_only(plugins, config, spec, device)
-    peak = max(peak, memory.mb())
     compile_failed = any("torch.compile failed" in m for m in timings.messages)
     return {
         "system": system,

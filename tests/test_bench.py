@@ -14,7 +14,7 @@ def test_bench_measures_each_system_and_variant_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     cache_before = os.environ["ASDBENCH_CACHE"]
     result = CliRunner().invoke(cli, ["bench", "--systems", "dcase-ae,stgram-mfn-cee", "--variants", "default,plain",
-                                      "--clips", "8", "--seconds", "0.5", "--batch-size", "4", "--steps", "1", "--min-seconds", "0",
+                                      "--clips", "8", "--seconds", "0.5", "--batch-size", "4", "--steps", "1", "--min-seconds", "0", "--epochs", "3",
                                       "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "e2e/bound" in result.output and "x plain" in result.output

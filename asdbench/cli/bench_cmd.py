@@ -55,7 +55,8 @@ def _cells(row: dict) -> list[str]:
 @click.option("--seconds", default=BenchSpec.seconds, show_default=True, help="Clip length.")
 @click.option("--batch-size", type=int, default=None,
               help="Training batch (default: 16 clips on CPU, 128 on GPU; frame-trained systems keep their own).")
-@click.option("--epochs", default=BenchSpec.epochs, show_default=True, help="End-to-end epochs; the first is not timed.")
+@click.option("--epochs", type=int, default=None,
+              help="End-to-end epochs; the first is not timed (default: enough for about 10 s of timed epochs, at least 3).")
 @click.option("--steps", default=BenchSpec.steps, show_default=True,
               help="Model-only timings: at least this many steps, and at least --min-seconds.")
 @click.option("--min-seconds", default=BenchSpec.min_seconds, show_default=True)
@@ -63,7 +64,7 @@ def _cells(row: dict) -> list[str]:
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Config overrides for every row.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also write the rows, and the machine, as JSON.")
-def bench_command(systems: str, variants: str, clips: int, seconds: float, batch_size: int | None, epochs: int, steps: int,
+def bench_command(systems: str, variants: str, clips: int, seconds: float, batch_size: int | None, epochs: int | None, steps: int,
                   min_seconds: float, device: str, assignments: tuple[str, ...], json_path: Path | None) -> None:
     """Measure training and inference throughput, end to end and model-only, per system and variant.
 
