@@ -146,18 +146,27 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _rate(device: torch.device, per_call: float, fn: Callable[[], object], steps: int, min_seconds: float) -> float:
-    """Units per second of ``fn`` (``per_call`` units a call), timed over chunks of ``steps`` calls until at
-    least ``min_seconds`` have passed, so that fast steps are timed over a long enough window."""
-    calls, elapsed = 0, 0.0
-    while calls == 0 or elapsed < min_seconds:
+def _run_for(device: torch.device, fn: Callable[[], object], calls: int, seconds: float, chunk: int) -> tuple[int, float]:
+    """Call ``fn`` in chunks of ``chunk`` (one device sync per chunk) until at least ``calls`` calls and
+    ``seconds`` have passed; returns the calls made and their seconds."""
+    done, elapsed = 0, 0.0
+    while done < calls or elapsed < seconds:
         _sync(device)
         start = time.perf_counter()
-        for _ in range(steps):
+        for _ in range(chunk):
             fn()
         _sync(device)
         elapsed += time.perf_counter() - start
-        calls += steps
+        done += chunk
+    return done, elapsed
+
+
+def _rate(device: torch.device, per_call: float, fn: Callable[[], object], spec: BenchSpec) -> float:
+    """Units per second of ``fn`` (``per_call`` units a call), after a warm-up of ``spec.warmup`` calls and
+    half of ``spec.min_seconds`` (a fresh process runs its first seconds slower, while the allocator and
+    oneDNN settle), timed over at least ``spec.steps`` calls and ``spec.min_seconds``."""
+    _run_for(device, fn, spec.warmup, spec.min_seconds / 2, 1)
+    calls, elapsed = _run_for(device, fn, spec.steps, spec.min_seconds, spec.steps)
     return calls * per_call / elapsed
 
 
@@ -200,8 +209,7 @@ def _model_only(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: to
     frontend.to(device).eval()
     with torch.no_grad():
         head = waves[:FEATURE_BATCH]
-        frontend(head)
-        frontend_rate = _rate(device, len(head), lambda: frontend(head), spec.steps, spec.min_seconds)
+        frontend_rate = _rate(device, len(head), lambda: frontend(head), spec)
         features = waves if frontend.has_weights else frontend(waves)
     per_clip = features.shape[1] if frames else 1
     examples = features.flatten(0, 1) if frames else features
@@ -220,9 +228,7 @@ def _model_only(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: to
     def step() -> None:
         train_step(model, optimizer, x, y, ready, amp, settings.grad_clip, objective)
 
-    for _ in range(spec.warmup):
-        step()
-    train_rate = _rate(device, len(x) / per_clip, step, spec.steps, spec.min_seconds)
+    train_rate = _rate(device, len(x) / per_clip, step, spec)
 
     model.eval()
     infer_x = features[:FEATURE_BATCH]
@@ -231,9 +237,7 @@ def _model_only(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: to
         def infer() -> None:
             scorer.score(model(infer_x, ready, frames), infer_y, model.loss)
 
-        for _ in range(spec.warmup):
-            infer()
-        infer_rate = _rate(device, len(infer_x), infer, spec.steps, spec.min_seconds)
+        infer_rate = _rate(device, len(infer_x), infer, spec)
     return {"frontend": frontend_rate, "train": train_rate, "infer": infer_rate, "n_params": count_parameters(model),
             "amp": amp, "compiled": objective.compiled}
 
