@@ -293,6 +293,8 @@ def measure(plugins: Plugins, system: str, variant: str, spec: BenchSpec, root: 
 def run_bench(plugins: Plugins, systems: list[str], variants: list[str], spec: BenchSpec,
               on_row: Callable[[dict[str, Any]], None] = lambda row: None) -> list[dict[str, Any]]:
     """Every (system, variant) row; ``train_speedup_vs_plain`` where the plain variant was measured too."""
+    if not systems or not variants:
+        raise AsdbenchError("bench needs at least one system and one variant")
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise AsdbenchError(f"unknown variant(s) {', '.join(unknown)}; choose from: {', '.join(VARIANTS)}")
