@@ -193,7 +193,7 @@ def _end_to_end(plugins: Plugins, config: RunConfig, checkpoints: Path) -> tuple
     return timings, passes, seconds, sum(len(t) - 1 for t in ends.values()), len(dataset.clips("train"))
 
 
-def _model_only(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: torch.device) -> dict[str, float]:
+def _model_only(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: torch.device) -> dict[str, Any]:
     """Frontend, training-step and inference throughput on tensors already on the device."""
     seed_everything(0)
     num_samples = int(round(spec.seconds * SAMPLE_RATE))

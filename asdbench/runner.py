@@ -114,15 +114,15 @@ def _examples(
             _features_into(out, frontend, waves, device, reporter, label)
             return sizes
 
-        shape = (len(clips), *frontend.output_shape(num_samples))
         if frontend.has_weights:
             inputs, sizes = _waves(dataset, clips, num_samples, reporter, label, use_cache)
         elif use_cache:
             wave_key = wave_cache.cache_key(dataset.name, dataset.sample_rate, num_samples, clips)
+            shape = (len(clips), *frontend.output_shape(num_samples))
             cached, sizes = feature_cache.load_or_compute(wave_key, fingerprint, shape, features)
             inputs = torch.from_numpy(cached)
         else:
-            inputs = torch.from_numpy(np.empty(shape, dtype=np.float32))
+            inputs = torch.from_numpy(np.empty((len(clips), *frontend.output_shape(num_samples)), dtype=np.float32))
             sizes = features(inputs.numpy())
         if len(sizes):
             lengths.add(int(sizes.min()))
