@@ -8,6 +8,7 @@ from asdbench.config import resolve
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
 from asdbench.runner import execute, load_dataset
+from asdbench.step import train_step
 from asdbench_plugins.backbones.idnn import InterpolationDNN
 from asdbench_plugins.frontends.logspec import LogSpectrogram
 from asdbench_plugins.losses.mse import MSELoss
@@ -137,11 +138,7 @@ def test_mobilenetv2_learns_ids_and_scores_an_odd_clip_higher():
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
     for _ in range(60):
-        loss = model.loss(model(x, True), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+        losses.append(train_step(model, opt, x, y, True, None)[0].item())
     assert losses[-1] < 0.5 * losses[0]
     with torch.no_grad():  # settle the batch-norm running statistics on the trained weights
         for _ in range(30):
