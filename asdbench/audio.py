@@ -31,8 +31,20 @@ def write_wav(path: Path, wave: np.ndarray, sample_rate: int) -> None:
     os.replace(tmp, path)
 
 
-def fit_length(wave: np.ndarray, num_samples: int) -> np.ndarray:
-    """The first ``num_samples`` samples (as the STgram-MFN code cuts clips), zero-padded if short."""
+PAD_MODES = ("repeat", "zeros")
+
+
+def fit_length(wave: np.ndarray, num_samples: int, pad: str = "repeat") -> np.ndarray:
+    """The first ``num_samples`` samples (as the STgram-MFN code cuts clips); a shorter clip is padded.
+
+    ``repeat`` (the default) loops the clip until it is long enough: the padded part sounds like
+    the machine. ``zeros`` appends digital silence, which a log-mel turns into frames at the
+    floor of its scale (about -100 dB) that no recording has, and which models then learn.
+    """
     if wave.shape[0] >= num_samples:
         return wave[:num_samples]
-    return np.pad(wave, (0, num_samples - wave.shape[0]))
+    if pad == "zeros" or wave.shape[0] == 0:
+        return np.pad(wave, (0, num_samples - wave.shape[0]))
+    if pad == "repeat":
+        return np.tile(wave, -(-num_samples // wave.shape[0]))[:num_samples]
+    raise ValueError(f"pad={pad!r} is not one of: {', '.join(PAD_MODES)}")

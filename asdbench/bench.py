@@ -34,8 +34,8 @@ from asdbench.groups import make_groups
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.runner import FEATURE_BATCH, execute, load_dataset
-from asdbench.runtime import describe_device, pick_device, seed_everything
-from asdbench.step import Objective, autocast, make_optimizer, precision_name, prepare, resolve_precision, train_step
+from asdbench.runtime import Runtime, describe_device, pick_device, resolve_runtime, seed_everything
+from asdbench.step import Objective, make_optimizer, prepare, train_step
 from asdbench.train import settings_from
 
 SAMPLE_RATE = 16000
@@ -177,7 +177,7 @@ def _config(plugins: Plugins, system: str, root: Path, spec: BenchSpec, variant:
         values["batch_size"] = spec.batch_size
     elif base["train_unit"] == "clip":
         values["batch_size"] = 128 if pick_device(base["device"]).type == "cuda" else 16
-    return resolve(plugins, system, set_values={**values, **spec.overrides, **VARIANTS[variant]})
+    return resolve_runtime(resolve(plugins, system, set_values={**values, **spec.overrides, **VARIANTS[variant]}))
 
 
 def _end_to_end(plugins: Plugins, config: RunConfig, checkpoints: Path) -> tuple[_Timings, int, float, int, int]:
@@ -216,7 +216,7 @@ def _model_only(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: to
 
     model, scorer = build_model(plugins, config, frontend, input_shape, len(MACHINE_IDS))
     prepare(model, device, settings.channels_last)
-    amp = resolve_precision(settings.precision, device)
+    amp = Runtime.of(config).amp
     optimizer = make_optimizer(model, settings.lr, settings.weight_decay)
     objective = Objective(model, settings.compile)
     ready = not frontend.has_weights
@@ -233,13 +233,13 @@ def _model_only(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: to
         frontend_rate = _rate(device, len(head), lambda: frontend(head), spec)
     infer_x = features[:FEATURE_BATCH]
     infer_y = torch.arange(len(infer_x), device=device) % len(MACHINE_IDS)
-    with torch.no_grad(), autocast(device, amp):
+    with torch.no_grad():  # float32, as runs score
         def infer() -> None:
             scorer.score(model(infer_x, ready, frames), infer_y, model.loss)
 
         infer_rate = _rate(device, len(infer_x), infer, spec)
     return {"frontend": frontend_rate, "train": train_rate, "infer": infer_rate, "n_params": count_parameters(model),
-            "amp": amp, "compiled": objective.compiled}
+            "compiled": objective.compiled}
 
 
 def measure(plugins: Plugins, system: str, variant: str, spec: BenchSpec, root: Path, workdir: Path) -> dict[str, Any]:
@@ -247,7 +247,7 @@ def measure(plugins: Plugins, system: str, variant: str, spec: BenchSpec, root: 
     if spec.epochs is not None and spec.epochs < 2:
         raise AsdbenchError("bench needs at least 2 epochs: the first is warm-up and is not timed")
     config = _config(plugins, system, root, spec, variant, 1)
-    device = pick_device(config["device"])
+    device = Runtime.of(config).device
     memory = PeakMemory(device)
     memory.reset()
     bound = _model_only(plugins, config, spec, device)
@@ -267,7 +267,7 @@ def measure(plugins: Plugins, system: str, variant: str, spec: BenchSpec, root: 
         "system": system,
         "variant": variant,
         "device": describe_device(device),
-        "precision": precision_name(bound["amp"]),
+        "precision": config["precision"],
         "memory_format": "channels_last" if config["channels_last"] else "nchw",
         "compiled": bool(config["compile"]) and bound["compiled"] and not compile_failed,
         "cache": bool(config["cache"]),
@@ -309,7 +309,7 @@ def run_bench(plugins: Plugins, systems: list[str], variants: list[str], spec: B
             # A fresh process runs its first seconds of steps up to 2x slower (allocator, oneDNN, thread pool):
             # one untimed pass of the first row's model-only timings, so that the first row is not penalised.
             first = _config(plugins, systems[0], root, spec, variants[0], 1)
-            _model_only(plugins, first, spec, pick_device(first["device"]))
+            _model_only(plugins, first, spec, Runtime.of(first).device)
             for system in systems:
                 plain = None
                 for variant in variants:

@@ -1,10 +1,14 @@
 """Paper-style comparison tables from logged runs: one row per system, seeds aggregated as mean ± std.
 
 Runs are read back from MLflow (the runs ``asdbench run`` logged; the parent runs of
-``--seeds`` are skipped, their children counted). Runs of one system and selection
-protocol form one row; several seeds are never silently picked: the row shows their mean,
-standard deviation and number. Rows whose checkpoint was selected on the test set
-(``select=oracle``) are marked.
+``--seeds`` are skipped, their children counted). Runs form one row only when they are
+comparable: same system and the same comparability key (:mod:`asdbench.comparability`:
+the resolved config without the seed and execution-only keys, the resolved precision, the
+data fingerprint). Runs of one system that differ in anything else are separate rows whose
+label says what differs (``stgram-mfn (epochs=3)``); ``group_by`` pools on chosen keys
+instead, and the rows say what their runs still differ in. Several seeds are never silently
+picked: a row shows their mean, standard deviation and number. Rows whose checkpoint was
+selected on the test set (``select=oracle``) are marked.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 from mlflow.tracking import MlflowClient
 
 from asdbench import tracking
+from asdbench.comparability import TAG, describe_difference
 from asdbench.errors import AsdbenchError
 from asdbench.reference import paper_row, paper_tables
 from asdbench.results import read_clip_scores
@@ -45,6 +50,11 @@ class Run:
     dataset: str
     select: str
     metrics: dict[str, float]
+    key: dict[str, str] = field(default_factory=dict)  # the comparability key, values as JSON text
+
+
+# The key of runs logged before comparability keys existed: they pool only with each other.
+UNKEYED = {"logged_by": json.dumps("an asdbench without comparability keys")}
 
 
 @dataclass
@@ -55,6 +65,8 @@ class Row:
     std: dict[str, float] = field(default_factory=dict)
     oracle: bool = False
     reference: bool = False
+    runs: list[Run] = field(default_factory=list)
+    pooled: list[str] = field(default_factory=list)  # keys in which the pooled runs differ (only with group_by)
 
 
 def load_runs(
@@ -84,8 +96,9 @@ def load_runs(
             continue
         if any(t.get(k) != v for k, v in (tags or {}).items()):
             continue
+        key = json.loads(t[TAG]) if TAG in t else UNKEYED
         runs.append(Run(r.info.run_id, t["asdbench.system"], t.get("asdbench.dataset", "?"), t.get("asdbench.select", "last"),
-                        dict(r.data.metrics)))
+                        dict(r.data.metrics), key))
     if not runs:
         raise AsdbenchError(f"no finished asdbench runs match in {uri}; run `asdbench run SYSTEM` first or loosen the filters")
     datasets = sorted({r.dataset for r in runs})
@@ -94,15 +107,35 @@ def load_runs(
     return runs
 
 
-def rows_from_runs(runs: list[Run]) -> list[Row]:
-    groups: dict[tuple[str, str], list[Run]] = {}
+def rows_from_runs(runs: list[Run], group_by: Iterable[str] = ()) -> list[Row]:
+    """One row per system and comparability key, or per system, selection rule and ``group_by`` keys."""
+    group_by = list(group_by)
+    known = {k for r in runs for k in r.key}
+    unknown = [k for k in group_by if k not in known]
+    if unknown:
+        raise AsdbenchError(f"unknown --group-by key(s) {', '.join(unknown)}; the runs' keys: {', '.join(sorted(known))}")
+
+    def key_of(run: Run) -> tuple[tuple[str, str | None], ...]:
+        if group_by:
+            return tuple((k, run.key.get(k)) for k in group_by)
+        return tuple(sorted(run.key.items()))
+
+    groups: dict[tuple, list[Run]] = {}
     for run in runs:
-        groups.setdefault((run.system, run.select), []).append(run)
+        groups.setdefault((run.system, run.select, key_of(run)), []).append(run)
     rows = []
-    for (system, select), members in sorted(groups.items()):
+    for (system, select, key), members in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1], str(item[0][2]))):
+        siblings = [dict(k) for (s, _, k) in groups if s == system]
+        differing = sorted(k for k in {k for sib in siblings for k in sib}
+                           if k != "select" and len({sib.get(k) for sib in siblings}) > 1)
+        values = dict(key)
+        detail = f" ({', '.join(describe_difference(k, values.get(k)) for k in differing)})" if differing else ""
         mean, std = aggregate([m.metrics for m in members])
         oracle = select == "oracle"
-        rows.append(Row(system + (ORACLE_MARK if oracle else ""), len(members), mean, std, oracle))
+        pooled = sorted(k for k in {k for m in members for k in m.key} if len({m.key.get(k) for m in members}) > 1
+                        and k != "seed")
+        rows.append(Row(system + (ORACLE_MARK if oracle else "") + detail, len(members), mean, std, oracle,
+                        runs=members, pooled=pooled))
     return rows
 
 
@@ -220,12 +253,12 @@ def render(tables: list[Table], fmt: str) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def load_id_scores(tracking_uri: str | None, runs: list[Run]) -> list[IdScores]:
-    """The labelled per-clip scores of ``runs`` (one system), aligned clip by clip across runs."""
+def load_id_scores(tracking_uri: str | None, row: Row) -> list[IdScores]:
+    """The labelled per-clip scores of the runs of ``row`` (its seeds), aligned clip by clip across runs."""
     client = MlflowClient(tracking_uri=tracking.resolve_tracking_uri(tracking_uri))
     tables = []
     with tempfile.TemporaryDirectory() as tmp:
-        for run in runs:
+        for run in row.runs:
             try:
                 path = client.download_artifacts(run.run_id, "clip_scores.csv", tmp)
             except Exception:  # noqa: BLE001 - MLflow raises several types for a missing artifact
@@ -234,7 +267,7 @@ def load_id_scores(tracking_uri: str | None, runs: list[Run]) -> list[IdScores]:
             tables.append(read_clip_scores(Path(path)))
     keys = [(r["machine_type"], r["machine_id"], r["file"]) for r in tables[0]]
     if any([(r["machine_type"], r["machine_id"], r["file"]) for r in t] != keys for t in tables[1:]):
-        raise AsdbenchError(f"the runs of {runs[0].system} scored different test clips; compare runs of one dataset")
+        raise AsdbenchError(f"the runs of {row.label} scored different test clips; compare runs of one dataset")
     out = []
     for mtype, mid in sorted({k[:2] for k in keys}):
         rows = [i for i, k in enumerate(keys) if k[:2] == (mtype, mid)]
@@ -245,14 +278,16 @@ def load_id_scores(tracking_uri: str | None, runs: list[Run]) -> list[IdScores]:
     return out
 
 
-def runs_of(runs: list[Run], system: str) -> list[Run]:
-    """The runs of one system, for intervals and paired comparisons (an oracle and a last-epoch set are not mixed)."""
-    chosen = [r for r in runs if r.system == system]
-    if not chosen:
-        raise AsdbenchError(f"no runs of system '{system}' among the matching runs")
-    if len({r.select for r in chosen}) > 1:
-        raise AsdbenchError(f"runs of '{system}' use both select=last and select=oracle; filter with --tag asdbench.select=...")
-    return chosen
+def row_named(rows: list[Row], name: str) -> Row:
+    """The row ``name`` designates: its exact label, or a system name that has a single row."""
+    exact = [r for r in rows if not r.reference and r.label == name]
+    by_system = [r for r in rows if not r.reference and r.runs and r.runs[0].system == name]
+    if exact or len(by_system) == 1:
+        return (exact or by_system)[0]
+    if not by_system:
+        raise AsdbenchError(f"no row '{name}' among the matching runs; rows: {', '.join(r.label for r in rows if not r.reference)}")
+    raise AsdbenchError(f"system '{name}' has {len(by_system)} rows that are not comparable; name one by its label: "
+                        + "; ".join(f"'{r.label}'" for r in by_system))
 
 
 def render_cells(title: str, head: list[str], body: list[list[str]], fmt: str) -> str:
@@ -272,23 +307,30 @@ def render_cells(title: str, head: list[str], body: list[list[str]], fmt: str) -
     return "\n".join(lines) + "\n"
 
 
-def interval_table(tracking_uri: str | None, runs: list[Run]) -> tuple[str, list[str], list[list[str]]]:
-    """95 % bootstrap intervals of AUC and mAUC per machine type, one row per system."""
+def interval_table(tracking_uri: str | None, rows: list[Row]) -> tuple[str, list[str], list[list[str]]]:
+    """95 % bootstrap intervals of AUC and mAUC per machine type, one row per table row."""
     body, types = [], None
-    for system in sorted({r.system for r in runs}):
-        intervals = type_intervals(replicate_aucs(load_id_scores(tracking_uri, runs_of(runs, system))))
+    for row in rows:
+        if row.reference:
+            continue
+        intervals = type_intervals(replicate_aucs(load_id_scores(tracking_uri, row)))
         types = types or [t for t in sorted(intervals) if t != "avg"] + ["avg"]
-        body.append([system] + [f"{100 * intervals[t][m][0]:.2f}–{100 * intervals[t][m][1]:.2f}" if t in intervals else "-"
-                                for t in types for m in ("auc", "mauc")])
+        body.append([row.label] + [f"{100 * intervals[t][m][0]:.2f}–{100 * intervals[t][m][1]:.2f}" if t in intervals else "-"
+                                   for t in types for m in ("auc", "mauc")])
     head = ["system"] + [f"{'Average' if t == 'avg' else t} {METRIC_NAMES[m]}" for t in types for m in ("auc", "mauc")]
-    return f"95% bootstrap intervals ({N_BOOT} replicates, clips resampled within each ID, seed {SEED})", head, body
+    return (f"95% bootstrap intervals ({N_BOOT} replicates, clips resampled within each ID, and seeds resampled for "
+            f"rows of several seeds; seed {SEED})", head, body)
 
 
-def paired_table(tracking_uri: str | None, runs: list[Run], a: str, b: str) -> tuple[str, list[str], list[list[str]]]:
-    diffs = paired(load_id_scores(tracking_uri, runs_of(runs, a)), load_id_scores(tracking_uri, runs_of(runs, b)))
+def paired_table(tracking_uri: str | None, rows: list[Row], a: str, b: str) -> tuple[str, list[str], list[list[str]]]:
+    row_a, row_b = row_named(rows, a), row_named(rows, b)
+    diffs = paired(load_id_scores(tracking_uri, row_a), load_id_scores(tracking_uri, row_b))
     if not diffs:
         raise AsdbenchError(f"'{a}' and '{b}' share no labelled test clips to compare")
     body = [[d.machine_type, d.machine_id, f"{100 * d.difference:+.2f}", f"{100 * d.low:+.2f} to {100 * d.high:+.2f}",
-             f"{d.p_value:.3f}"] for d in diffs]
-    head = ["machine type", "ID", f"AUC {a} − {b} (points)", "95% interval", "p (two-sided)"]
-    return f"Paired bootstrap: {a} vs {b}, same resampled clips ({N_BOOT} replicates, seed {SEED})", head, body
+             f"{d.p_value:.3f}", "" if d.p_holm is None else f"{d.p_holm:.3f}"] for d in diffs]
+    head = ["machine type", "ID", f"AUC {row_a.label} − {row_b.label} (points)", "95% interval", "p (two-sided)",
+            "p (Holm, over IDs)"]
+    resampled = "test clips and seeds" if min(row_a.n, row_b.n) > 1 else "test clips only (one seed: test-set noise, not training noise)"
+    return (f"Paired bootstrap: {row_a.label} vs {row_b.label}, the same resampled {resampled} ({N_BOOT} replicates, "
+            f"seed {SEED})", head, body)

@@ -43,6 +43,7 @@ CORE_DEFAULTS: dict[str, Any] = {
     "model_per": "all",
     "train_unit": "clip",
     "clip_seconds": 0.0,
+    "pad": "repeat",
     "cache": True,
     "channels_last": True,
     "precision": "auto",
@@ -57,6 +58,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "select": ("last", "oracle"),
     "model_per": ("all", "type", "id", "id-vs-others"),
     "train_unit": ("clip", "frame"),
+    "pad": ("repeat", "zeros"),
 }
 
 CORE_HELP = {
@@ -65,7 +67,8 @@ CORE_HELP = {
     "lr": "Adam learning rate",
     "weight_decay": "Adam weight decay",
     "grad_clip": "clip the gradient norm to this value before each step; 0 = no clipping",
-    "seed": "seed for weights, shuffling and synthetic data",
+    "seed": "seeds every random draw of the run: weight initialisation (every component's), batch order, "
+    "augmentation; the synthetic data set has its own seed (dataset.seed), so --seeds varies training, not the data",
     "device": "auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
     "scheduler": "none; cosine (annealed to 0 over the epochs); cosine-official (the STgram-MFN code: "
     "T_max = batches per epoch, stepped once per epoch after epoch 20)",
@@ -79,6 +82,8 @@ CORE_HELP = {
     "type's clips with the other IDs as outliers, class 0 = the ID (id-vs-others)",
     "train_unit": "train on whole clips, or on each feature frame as an example (weightless frontends)",
     "clip_seconds": "cut or pad clips to this length; 0 = the dataset's clip length",
+    "pad": "how a clip shorter than clip_seconds is filled: repeat (loop the clip) or zeros (digital silence, which "
+    "a log-mel turns into -100 dB frames)",
     "channels_last": "keep the backbone's conv weights channels-last (NHWC): faster convolutions on CPU and GPU",
     "cache": "decode each WAV once into the on-disk int16 cache (memory-mapped); false decodes every run",
 }

@@ -10,9 +10,6 @@ and filterbanks). Change any of them and a new entry is written.
 from __future__ import annotations
 
 import hashlib
-import inspect
-import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -23,21 +20,14 @@ import torchaudio
 from asdbench.api import Frontend
 from asdbench.array_cache import load_or_fill
 from asdbench.cache import cache_dir
+from asdbench.fingerprint import code_fingerprint
 from asdbench.wave_cache import LENGTHS
 
 FORMAT_VERSION = 1
 
 
 def frontend_fingerprint(frontend: Frontend, name: str, params: dict[str, Any]) -> str:
-    h = hashlib.sha256(json.dumps([FORMAT_VERSION, name, params, torch.__version__, torchaudio.__version__],
-                                  sort_keys=True, default=repr).encode())
-    for cls in type(frontend).__mro__:
-        module = sys.modules.get(cls.__module__)
-        if module is None or cls.__module__.split(".")[0] in ("torch", "builtins"):
-            continue
-        h.update(cls.__qualname__.encode())
-        h.update(inspect.getsource(module).encode())
-    return h.hexdigest()[:24]
+    return code_fingerprint(frontend, name, params, FORMAT_VERSION, torch.__version__, torchaudio.__version__)
 
 
 def load_or_compute(wave_key: str, fingerprint: str, shape: tuple[int, ...],

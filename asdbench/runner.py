@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,10 +16,11 @@ from asdbench.api import Clip, Dataset, Frontend
 from asdbench.build import build_model, count_parameters, instantiate
 from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError
-from asdbench.groups import Group, make_groups
+from asdbench.fingerprint import code_fingerprint
+from asdbench.groups import Group, make_groups, skipped_ids
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
-from asdbench.runtime import pick_device, seed_everything
+from asdbench.runtime import Runtime, seed_everything
 from asdbench.train import INT16_SCALE, Examples, score, settings_from, train
 
 FEATURE_BATCH = 64
@@ -33,6 +35,8 @@ class RunResult:
     label_maps: dict[str, list[str]] = field(default_factory=dict)
     selected_epochs: dict[str, int] = field(default_factory=dict)
     clip_seconds: tuple[float, float] = (0.0, 0.0)  # shortest and longest clip decoded
+    padded_clips: int = 0  # clips shorter than the configured length, padded by the ``pad`` rule
+    cut_clips: int = 0  # clips longer than it, cut
     embeddings: dict[Clip, np.ndarray] = field(default_factory=dict)  # test clips, when the backbone has embeddings
 
 
@@ -56,79 +60,87 @@ def clip_summary(train: list[Clip], test: list[Clip]) -> dict[tuple[str, str], d
 
 
 class _Lengths:
-    """Shortest and longest decoded clip, for the sanity report."""
+    """Shortest and longest decoded clip, and how many were padded or cut, for the run log."""
 
-    def __init__(self) -> None:
-        self.shortest, self.longest = None, 0
+    def __init__(self, num_samples: int) -> None:
+        self.num_samples = num_samples
+        self.shortest, self.longest, self.padded, self.cut = None, 0, 0, 0
 
-    def add(self, n: int) -> None:
-        self.shortest = n if self.shortest is None else min(self.shortest, n)
-        self.longest = max(self.longest, n)
-
-
-def _waves(dataset: Dataset, clips: tuple[Clip, ...], num_samples: int, reporter: Reporter, label: str,
-           use_cache: bool) -> tuple[torch.Tensor, np.ndarray]:
-    """The clips as an int16 matrix (half the memory of float32, exact for 16-bit PCM), each cut to its
-    first ``num_samples`` samples or zero-padded, and their lengths before cutting; decoded once into the
-    on-disk cache when ``use_cache``."""
-    with reporter.task(f"Reading {label}", len(clips)) as step:
-        if use_cache:
-            waves, sizes = wave_cache.load_or_decode(dataset.name, dataset.sample_rate, num_samples, clips,
-                                                     dataset.load, step.advance)
-        else:
-            waves = np.zeros((len(clips), num_samples), dtype=np.int16)
-            sizes = wave_cache.decode_into(waves, clips, dataset.load, step.advance)
-    return torch.from_numpy(waves[: len(clips)]), sizes
+    def add(self, sizes: np.ndarray) -> None:
+        if not len(sizes):
+            return
+        self.shortest = int(sizes.min()) if self.shortest is None else min(self.shortest, int(sizes.min()))
+        self.longest = max(self.longest, int(sizes.max()))
+        self.padded += int((sizes < self.num_samples).sum())
+        self.cut += int((sizes > self.num_samples).sum())
 
 
-@torch.no_grad()
-def _features_into(out: np.ndarray, frontend: Frontend, waves: torch.Tensor, device: torch.device,
-                   reporter: Reporter, label: str) -> None:
-    frontend.to(device).eval()
-    with reporter.task(f"Features {label}", len(waves)) as step:
-        for start in range(0, len(waves), FEATURE_BATCH):
-            batch = waves[start : start + FEATURE_BATCH]
-            out[start : start + len(batch)] = frontend(batch.to(device).float().mul_(INT16_SCALE)).cpu().numpy()
-            step.advance(len(batch))
+class _Reader:
+    """Waveforms and features of clip lists, for one run: decoded into the wave cache, featurised into the
+    feature cache (weightless frontends), with the lengths seen along the way."""
 
+    def __init__(self, dataset: Dataset, source: str, num_samples: int, pad: str, device: torch.device,
+                 reporter: Reporter, use_cache: bool) -> None:
+        self.dataset, self.source, self.num_samples, self.pad = dataset, source, num_samples, pad
+        self.device, self.reporter, self.use_cache = device, reporter, use_cache
+        self.lengths = _Lengths(num_samples)
+        # The inputs of the last training clip list read: groups that share their training clips (``id-vs-others``:
+        # every ID of a type) decode and featurise them once. One entry, so memory stays that of one group.
+        self._last: tuple[tuple[Clip, ...], torch.Tensor, np.ndarray] | None = None
 
-class _LastInputs:
-    """The inputs of the last clip list read: groups that share their training clips (``id-vs-others``:
-    every ID of a type) decode and featurise them once. One entry, so memory stays that of one group."""
+    def waves(self, clips: tuple[Clip, ...], label: str) -> tuple[torch.Tensor, np.ndarray]:
+        """The clips as an int16 matrix (half the memory of float32, exact for 16-bit PCM), each cut to its first
+        ``num_samples`` samples or padded, and their lengths before that."""
+        d = self.dataset
+        with self.reporter.task(f"Reading {label}", len(clips)) as step:
+            if self.use_cache:
+                waves, sizes = wave_cache.load_or_decode(self.source, d.sample_rate, self.num_samples, self.pad, clips,
+                                                         d.load, step.advance)
+            else:
+                waves = np.zeros((len(clips), self.num_samples), dtype=np.int16)
+                sizes = wave_cache.decode_into(waves, clips, d.load, self.pad, step.advance)
+        return torch.from_numpy(waves[: len(clips)]), sizes
 
-    def __init__(self) -> None:
-        self.clips: tuple[Clip, ...] | None = None
-        self.inputs: torch.Tensor | None = None
+    @torch.no_grad()
+    def _features_into(self, out: np.ndarray, frontend: Frontend, waves: torch.Tensor, label: str) -> None:
+        frontend.to(self.device).eval()
+        with self.reporter.task(f"Features {label}", len(waves)) as step:
+            for start in range(0, len(waves), FEATURE_BATCH):
+                batch = waves[start : start + FEATURE_BATCH]
+                out[start : start + len(batch)] = frontend(batch.to(self.device).float().mul_(INT16_SCALE)).cpu().numpy()
+                step.advance(len(batch))
 
+    def examples(self, frontend: Frontend, fingerprint: str, group: Group, clips: tuple[Clip, ...], label: str,
+                 lengths: _Lengths, reuse: bool = False) -> Examples:
+        """Waveforms of ``clips``, or their features when the frontend has no weights: computed once per run,
+        and with the cache once across runs (see :mod:`asdbench.feature_cache`). ``reuse``: keep the inputs
+        for the next call with the same clips. The clips' lengths go into ``lengths`` (the model's) and, when
+        read afresh, into the run's."""
+        targets = torch.tensor([group.target(c) for c in clips], dtype=torch.long)
+        if reuse and self._last is not None and self._last[0] == clips:
+            lengths.add(self._last[2])
+            return Examples(self._last[1], targets, features_ready=not frontend.has_weights)
 
-def _examples(
-    dataset: Dataset, frontend: Frontend, fingerprint: str, group: Group, clips: tuple[Clip, ...], num_samples: int,
-    device: torch.device, reporter: Reporter, label: str, lengths: _Lengths, last: _LastInputs, use_cache: bool,
-) -> Examples:
-    """Waveforms of ``clips``, or their features when the frontend has no weights: computed once per run,
-    and with ``use_cache`` once across runs (see :mod:`asdbench.feature_cache`)."""
-    targets = torch.tensor([group.target(c) for c in clips], dtype=torch.long)
-    if last.clips != clips:
         def features(out: np.ndarray) -> np.ndarray:
-            waves, sizes = _waves(dataset, clips, num_samples, reporter, label, use_cache)
-            _features_into(out, frontend, waves, device, reporter, label)
+            waves, sizes = self.waves(clips, label)
+            self._features_into(out, frontend, waves, label)
             return sizes
 
+        shape = (len(clips), *frontend.output_shape(self.num_samples)) if not frontend.has_weights else None
         if frontend.has_weights:
-            inputs, sizes = _waves(dataset, clips, num_samples, reporter, label, use_cache)
-        elif use_cache:
-            wave_key = wave_cache.cache_key(dataset.name, dataset.sample_rate, num_samples, clips)
-            shape = (len(clips), *frontend.output_shape(num_samples))
+            inputs, sizes = self.waves(clips, label)
+        elif self.use_cache:
+            wave_key = wave_cache.cache_key(self.source, self.dataset.sample_rate, self.num_samples, self.pad, clips)
             cached, sizes = feature_cache.load_or_compute(wave_key, fingerprint, shape, features)
             inputs = torch.from_numpy(cached)
         else:
-            inputs = torch.from_numpy(np.empty((len(clips), *frontend.output_shape(num_samples)), dtype=np.float32))
+            inputs = torch.from_numpy(np.empty(shape, dtype=np.float32))
             sizes = features(inputs.numpy())
-        if len(sizes):
-            lengths.add(int(sizes.min()))
-            lengths.add(int(sizes.max()))
-        last.clips, last.inputs = clips, inputs
-    return Examples(last.inputs, targets, features_ready=not frontend.has_weights)
+        self.lengths.add(sizes)
+        lengths.add(sizes)
+        if reuse:
+            self._last = (clips, inputs, sizes)
+        return Examples(inputs, targets, features_ready=not frontend.has_weights)
 
 
 def _as_frames(data: Examples) -> Examples:
@@ -154,6 +166,40 @@ def evaluate(scores: list[tuple[Clip, float]]) -> metrics.Report | None:
     return metrics.report(per_id)
 
 
+class NonFiniteScores(AsdbenchError):
+    """Scores that are NaN or infinite: no metric can be computed. Carries the run's result, so the trained
+    weights can still be kept (see :func:`asdbench.session.tracked_execute`)."""
+
+    def __init__(self, message: str, result: RunResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def check_finite(result: RunResult) -> None:
+    """Raise :class:`NonFiniteScores` naming the machine IDs and how many clips of each, if any score is not finite."""
+    bad = Counter(f"{c.machine_type}/id_{c.machine_id}" for c, v in result.scores if not math.isfinite(v))
+    if bad:
+        where = ", ".join(f"{name} ({n} of {sum(1 for c, _ in result.scores if f'{c.machine_type}/id_{c.machine_id}' == name)})"
+                          for name, n in sorted(bad.items()))
+        raise NonFiniteScores(f"{sum(bad.values())} test clips have a non-finite score (NaN or infinite): {where}; "
+                              "no metric can be computed", result)
+
+
+def _check_selectable(groups: list[Group], select: str) -> None:
+    """``select=oracle`` picks epochs by test-set metrics: every model needs labelled test clips of both kinds."""
+    if select != "oracle":
+        return
+    for group in groups:
+        unlabelled = sum(1 for c in group.test if c.label is None)
+        if unlabelled:
+            raise AsdbenchError(
+                f"select=oracle chooses the checkpoint on test labels, but {unlabelled} test clips of model "
+                f"'{group.name}' have none (the evaluation set without --eval-labels); pass --eval-labels or use select=last")
+        if not group.test:
+            raise AsdbenchError(f"select=oracle chooses the checkpoint on test clips, but model '{group.name}' has none; "
+                                "use select=last")
+
+
 def execute(
     plugins: Plugins,
     config: RunConfig,
@@ -162,34 +208,45 @@ def execute(
     on_epoch: Callable[[str, int, dict[str, float]], None] = lambda group, epoch, stats: None,
     checkpoint_dir: Path | None = None,
 ) -> RunResult:
-    """Train one model per group and score its test clips; metrics where labels exist."""
-    device = pick_device(config["device"])
+    """Train one model per group and score its test clips; metrics where labels exist.
+
+    ``config`` must be resolved for this machine (:func:`asdbench.runtime.resolve_runtime`): the device and
+    precision a run logs are the ones it trains with.
+    """
+    runtime = Runtime.of(config)
+    device = runtime.device
     generator = seed_everything(config["seed"])
     seconds = config["clip_seconds"] or dataset.clip_seconds
     num_samples = int(round(seconds * dataset.sample_rate))
-    groups = make_groups(dataset.clips("train"), dataset.clips("test"), config["model_per"])
+    train_clips, test_clips = dataset.clips("train"), dataset.clips("test")
+    groups = make_groups(train_clips, test_clips, config["model_per"])
+    untested = skipped_ids(train_clips, test_clips, config["model_per"])
+    if untested:
+        reporter.info(f"No model for {len(untested)} machine IDs without test clips in this protocol: "
+                      + ", ".join(untested) + (" (their clips still train the other IDs' models as outliers)"
+                                               if config["model_per"] == "id-vs-others" else ""))
     settings = settings_from(config)
+    _check_selectable(groups, settings.select)
     if settings.select == "oracle":
         reporter.info("[yellow]select=oracle: the kept checkpoint is chosen on the test set (the authors' protocol); "
                       "its metrics are an upper bound[/yellow]")
     result = RunResult([], None, 0)
-    lengths, last_train = _Lengths(), _LastInputs()
+    reader = _Reader(dataset, dataset_fingerprint(dataset, config), num_samples, config["pad"], device, reporter,
+                     config["cache"])
     for group in groups:
         labels = [f"{t}/id_{i}" for t, i in group.classes]
         result.label_maps[group.name] = labels
         reporter.info(f"Model '{group.name}': {len(labels)} classes: " + ", ".join(f"{k}={v}" for k, v in enumerate(labels)))
         frontend = instantiate(plugins, config, "frontend", sample_rate=dataset.sample_rate, num_samples=num_samples)
         fingerprint = feature_cache.frontend_fingerprint(frontend, config.component("frontend"), config.params("frontend"))
-        train_data = _examples(dataset, frontend, fingerprint, group, group.train, num_samples, device, reporter,
-                               f"{group.name} train", lengths, last_train, config["cache"])
-        test_data = (
-            _examples(dataset, frontend, fingerprint, group, group.test, num_samples, device, reporter, f"{group.name} test",
-                      lengths, _LastInputs(), config["cache"])
-            if group.test else None
-        )
+        lengths = _Lengths(num_samples)
+        train_data = reader.examples(frontend, fingerprint, group, group.train, f"{group.name} train", lengths, reuse=True)
+        test_data = (reader.examples(frontend, fingerprint, group, group.test, f"{group.name} test", lengths)
+                     if group.test else None)
         reporter.info(
             f"Clips: {lengths.shortest / dataset.sample_rate:.2f}-{lengths.longest / dataset.sample_rate:.2f} s at "
-            f"{dataset.sample_rate} Hz, cut or padded to {seconds:.2f} s ({num_samples} samples)"
+            f"{dataset.sample_rate} Hz, cut or padded to {seconds:.2f} s ({num_samples} samples): "
+            f"{lengths.padded} shorter clips padded (pad={config['pad']}), {lengths.cut} longer clips cut"
         )
         input_shape = tuple(train_data.inputs.shape[1:]) if train_data.features_ready else frontend.output_shape(num_samples)
         if config["train_unit"] == "frame":
@@ -201,26 +258,33 @@ def execute(
         framed = config["train_unit"] == "frame"
 
         def group_scores(_model=model, _scorer=scorer, _data=test_data) -> list[float]:
-            return score(_model, _scorer, _data, device, FEATURE_BATCH, settings.precision, framed)[0].tolist()
+            return score(_model, _scorer, _data, device, FEATURE_BATCH, framed)[0].tolist()
 
         def selection_score(_group=group) -> float:
             rep = evaluate(list(zip(_group.test, group_scores())))
             return float("nan") if rep is None else rep.auc + rep.pauc
 
         result.selected_epochs[group.name] = train(
-            model, train_data, settings, device, generator, reporter, group.name,
+            model, train_data, settings, runtime, generator, reporter, group.name,
             lambda epoch, stats, _g=group.name: on_epoch(_g, epoch, stats),
             checkpoint_dir / f"{group.slug}.pt" if checkpoint_dir else None,
             evaluate=selection_score if test_data is not None else None,
         )
         del train_data
         if test_data is not None:
-            values, embeddings = score(model, scorer, test_data, device, FEATURE_BATCH, settings.precision, framed,
-                                       reporter, group.name)
+            values, embeddings = score(model, scorer, test_data, device, FEATURE_BATCH, framed, reporter, group.name)
             result.scores += list(zip(group.test, values.tolist()))
             if embeddings is not None:
                 result.embeddings.update(zip(group.test, embeddings.numpy()))
         result.models[group.slug] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    result.report = evaluate(result.scores)
+    lengths = reader.lengths
     result.clip_seconds = ((lengths.shortest or 0) / dataset.sample_rate, lengths.longest / dataset.sample_rate)
+    result.padded_clips, result.cut_clips = lengths.padded, lengths.cut
+    check_finite(result)
+    result.report = evaluate(result.scores)
     return result
+
+
+def dataset_fingerprint(dataset: Dataset, config: RunConfig) -> str:
+    """What the dataset's ``load`` depends on: its plugin, resolved parameters and code (the wave cache key)."""
+    return code_fingerprint(dataset, config.component("dataset"), config.params("dataset"), dataset.sample_rate)

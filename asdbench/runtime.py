@@ -1,13 +1,24 @@
-"""Device choice and seeding, recorded with every run."""
+"""Device, precision and seeding: resolved once at the start of a run, recorded with it.
+
+``device=auto`` and ``precision=auto`` depend on the machine. :func:`resolve_runtime`
+turns them into the concrete values (``cuda:0``, ``bf16``) once, before anything is
+logged, so the config MLflow records, the tags, the comparability key and the training
+loop all see the same values; :class:`Runtime` reads them back without deciding again.
+"""
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError
+
+# Resolved precision names and the autocast dtype of each (None: no autocast, float32).
+AMP_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
 
 
 def pick_device(name: str) -> torch.device:
@@ -24,6 +35,44 @@ def pick_device(name: str) -> torch.device:
         # An explicit index, so that tensors' devices compare equal to it.
         device = torch.device("cuda", device.index if device.index is not None else torch.cuda.current_device())
     return device
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bf16 in hardware: CUDA cards that support it, CPUs with
+    AVX512-BF16 or AMX. Elsewhere bf16 is emulated and float32 is the faster choice."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: ``bf16`` where the device has native bf16 (:func:`native_bf16`), else ``fp32``."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
+def resolve_runtime(config: RunConfig) -> RunConfig:
+    """The config with ``device`` and ``precision`` as this machine resolves them; a no-op on a resolved config."""
+    device = pick_device(config["device"])
+    return config.replace(device=str(device), precision=resolve_precision(config["precision"], device))
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The resolved device and training autocast dtype of a run, read from its resolved config."""
+
+    device: torch.device
+    amp: torch.dtype | None
+
+    @classmethod
+    def of(cls, config: RunConfig) -> Runtime:
+        if config["device"] == "auto" or config["precision"] not in AMP_DTYPES:
+            raise AsdbenchError("the run's config is not resolved for this machine (device or precision 'auto'): "
+                                "pass it through asdbench.runtime.resolve_runtime first")
+        return cls(torch.device(config["device"]), AMP_DTYPES[config["precision"]])
 
 
 def describe_device(device: torch.device) -> str:

@@ -19,12 +19,13 @@ import torch
 from asdbench import figures, results, tracking
 from asdbench.api import Dataset
 from asdbench.cache import cache_dir
+from asdbench.comparability import TAG, comparability_key, data_fingerprint
 from asdbench.config import RunConfig
+from asdbench.errors import AsdbenchError
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
-from asdbench.runner import RunResult, clip_summary, execute
-from asdbench.runtime import describe_device, pick_device
-from asdbench.step import precision_name, resolve_precision
+from asdbench.runner import NonFiniteScores, RunResult, clip_summary, execute
+from asdbench.runtime import Runtime, describe_device, resolve_runtime
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,11 @@ class TrackedRun:
 
 
 def _tags(config: RunConfig, dataset: Dataset, role: str) -> dict[str, str]:
-    device = pick_device(config["device"])
-    extra = {"asdbench.select": config["select"], "asdbench.role": role,
-             "asdbench.precision": precision_name(resolve_precision(config["precision"], device))}
-    return tracking.run_tags(config.system, dataset.name, describe_device(device), config.hash, extra)
+    """Tags of a run whose config is resolved (:func:`resolve_runtime`), with its comparability key."""
+    data = data_fingerprint(dataset)
+    extra = {"asdbench.select": config["select"], "asdbench.role": role, "asdbench.precision": config["precision"],
+             "asdbench.data": data, TAG: json.dumps(comparability_key(config, data), separators=(",", ":"))}
+    return tracking.run_tags(config.system, dataset.name, describe_device(Runtime.of(config).device), config.hash, extra)
 
 
 def checkpoint_dir(run_id: str) -> Path:
@@ -60,9 +62,14 @@ def write_artifacts(folder: Path, result: RunResult, dataset: Dataset) -> None:
         (folder / "metrics.md").write_text(results.metrics_markdown(result.report))
         (folder / "metrics.json").write_text(results.metrics_json(result.report))
     (folder / "label_map.json").write_text(json.dumps(result.label_maps, indent=2) + "\n")
-    (folder / "model").mkdir()
+    write_models(folder / "model", result)
+
+
+def write_models(folder: Path, result: RunResult) -> None:
+    """The trained weights, a state dict per model: logged even by a run whose scores cannot be evaluated."""
+    folder.mkdir(parents=True, exist_ok=True)
     for slug, state in result.models.items():
-        torch.save(state, folder / "model" / f"{slug}.pt")
+        torch.save(state, folder / f"{slug}.pt")
 
 
 def tracked_execute(
@@ -76,7 +83,12 @@ def tracked_execute(
     on_start: Callable[[str], None] = lambda run_id: None,
     parent_run_id: str | None = None,
 ) -> TrackedRun:
-    """Train and evaluate inside an MLflow run that ends FINISHED, FAILED or KILLED."""
+    """Train and evaluate inside an MLflow run that ends FINISHED, FAILED or KILLED.
+
+    Device and precision are resolved here, once, before anything is logged. A run whose scores are not
+    finite ends FAILED with its trained weights logged (``model/``): training time is not lost to it.
+    """
+    config = resolve_runtime(config)
     tags = _tags(config, dataset, "run")
     uri = tracking.resolve_tracking_uri(tracking_uri)
     single_group = config["model_per"] == "all"
@@ -88,17 +100,25 @@ def tracked_execute(
         on_start(tracker.run_id)
         tracker.log_params(config.values)
         tracker.log_text(config.to_toml(), "config.resolved.toml")
-        result = execute(
-            plugins, config, dataset, reporter,
-            on_epoch=lambda group, epoch, stats: tracker.log_epoch(group, epoch, stats, single_group),
-            checkpoint_dir=checkpoint_dir(tracker.run_id),
-        )
+        try:
+            result = execute(
+                plugins, config, dataset, reporter,
+                on_epoch=lambda group, epoch, stats: tracker.log_epoch(group, epoch, stats, single_group),
+                checkpoint_dir=checkpoint_dir(tracker.run_id),
+            )
+        except NonFiniteScores as exc:
+            with tempfile.TemporaryDirectory() as tmp:
+                write_models(Path(tmp) / "model", exc.result)
+                tracker.log_artifacts(Path(tmp))
+            raise AsdbenchError(f"{exc}; the trained weights are logged with MLflow run {tracker.run_id} (model/)") from None
         tracker.log_params({
             "n_params": result.n_params,
             "n_models": len(result.models),
             "n_classes": max(len(labels) for labels in result.label_maps.values()),
             "data.shortest_clip_s": round(result.clip_seconds[0], 3),
             "data.longest_clip_s": round(result.clip_seconds[1], 3),
+            "data.padded_clips": result.padded_clips,
+            "data.cut_clips": result.cut_clips,
         })
         tracker.log_metrics({f"selected_epoch/{group}": epoch for group, epoch in result.selected_epochs.items()})
         with tempfile.TemporaryDirectory() as tmp:
@@ -141,6 +161,7 @@ def tracked_seeds(
 ) -> TrackedSeeds:
     """One parent MLflow run with a child run per seed; the parent gets ``mean/<metric>`` and ``std/<metric>``
     (MLflow does not aggregate runs by itself) and ``n_runs``."""
+    config = resolve_runtime(config)
     uri = tracking.resolve_tracking_uri(tracking_uri)
     name = run_name or f"{config.system}-{config.hash[:7]}-seeds"
     with tracking.tracked_run(uri, experiment or tracking.experiment_name(dataset.name), name,

@@ -15,30 +15,6 @@ import torch
 from asdbench.build import AnomalyModel
 
 
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes in bf16 in hardware: CUDA cards that support it, CPUs with
-    AVX512-BF16 or AMX. Elsewhere bf16 is emulated and float32 is the faster choice."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    return False
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """``auto``: bf16 autocast where the device has native bf16 (:func:`native_bf16`), else float32.
-    ``None`` means no autocast."""
-    if precision == "fp32":
-        return None
-    if precision == "bf16" or native_bf16(device):
-        return torch.bfloat16
-    return None
-
-
-def precision_name(amp: torch.dtype | None) -> str:
-    return "bf16" if amp == torch.bfloat16 else "fp32"
-
-
 def autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
 

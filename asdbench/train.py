@@ -15,7 +15,8 @@ import torch
 from asdbench.build import AnomalyModel
 from asdbench.errors import AsdbenchError
 from asdbench.progress import Reporter
-from asdbench.step import Objective, autocast, make_optimizer, prepare, resolve_precision, train_step
+from asdbench.runtime import Runtime
+from asdbench.step import Objective, make_optimizer, prepare, train_step
 
 INT16_SCALE = 1.0 / 32768.0
 OFFICIAL_COSINE_START = 20  # the STgram-MFN code steps its cosine schedule only after epoch 20
@@ -75,22 +76,15 @@ class TrainSettings:
     grad_clip: float
     channels_last: bool
     scheduler: str
-    precision: str
     select: str
     select_every: int
     compile: bool
 
 
 def settings_from(config) -> TrainSettings:
-    keys = ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "channels_last", "scheduler", "precision",
-            "select", "select_every", "compile")
+    keys = ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "channels_last", "scheduler", "select",
+            "select_every", "compile")
     return TrainSettings(*(config[k] for k in keys))
-
-
-
-
-
-
 
 
 def place(data: Examples, device: torch.device, fraction: float = 0.5) -> Examples:
@@ -126,15 +120,16 @@ def _scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, batche
     return None
 
 
-
-
+def checkpoint_state(epoch: int, model: AnomalyModel, optimizer: torch.optim.Optimizer) -> dict:
+    """What a checkpoint holds: the epoch just finished, the weights after it, and Adam's state."""
+    return {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict()}
 
 
 def train(
     model: AnomalyModel,
     data: Examples,
     settings: TrainSettings,
-    device: torch.device,
+    runtime: Runtime,
     generator: torch.Generator,
     reporter: Reporter,
     label: str,
@@ -150,12 +145,17 @@ def train(
 
     ``select="oracle"`` calls ``evaluate`` (a score on the test set, higher is better)
     every ``select_every`` epochs and restores the best weights at the end, as the
-    STgram-MFN authors selected their checkpoint; the default keeps the last epoch.
-    Losses are summed on the device and read once per epoch: no host sync per step.
+    STgram-MFN authors selected their checkpoint; the default keeps the last epoch. A NaN
+    selection score is an error: it would compare below every later epoch and silently keep
+    an early one.
+
+    Losses are summed on the device and read once per epoch: no host sync per step. The first
+    batch whose loss is not finite is noted on the device too, so a diverged epoch is reported
+    with the batch where it began.
     """
+    device, amp = runtime.device, runtime.amp
     prepare(model, device, settings.channels_last)
     data = place(data, device)
-    amp = resolve_precision(settings.precision, device)
     optimizer = make_optimizer(model, settings.lr, settings.weight_decay)
     objective = Objective(model, settings.compile, lambda message: reporter.info(f"[yellow]{message}[/yellow]"))
     scheduler = _scheduler(optimizer, settings, max(1, math.ceil(len(data) / settings.batch_size)))
@@ -167,11 +167,14 @@ def train(
             model.train()
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device)
+            first_bad = torch.full((), -1, dtype=torch.long, device=device)
             seen, classifier = 0, False
-            for idx in _batches(len(data), settings.batch_size, generator):
+            batches = _batches(len(data), settings.batch_size, generator)
+            for number, idx in enumerate(batches, start=1):
                 x, y = data.batch(idx, device)
                 loss, class_scores = train_step(model, optimizer, x, y, data.features_ready, amp, settings.grad_clip,
                                                 objective)
+                first_bad.masked_fill_(~torch.isfinite(loss) & (first_bad < 0), number)
                 loss_sum.add_(loss.float(), alpha=len(idx))
                 seen += len(idx)
                 if class_scores is not None:
@@ -182,16 +185,21 @@ def train(
             stats = {"loss": (loss_sum / max(seen, 1)).item(), "lr": optimizer.param_groups[0]["lr"]}
             if classifier:
                 stats["accuracy"] = (correct / max(seen, 1)).item()
-            if not math.isfinite(stats["loss"]):
-                raise AsdbenchError(f"training of {label} diverged at epoch {epoch} (loss {stats['loss']}); try a lower lr")
+            if (bad := int(first_bad)) >= 0:
+                raise AsdbenchError(f"training of {label} diverged: the loss is not finite at epoch {epoch}, batch {bad} "
+                                    f"of {len(batches)}; try a lower lr or grad_clip")
             if settings.select == "oracle" and evaluate is not None and (epoch % settings.select_every == 0 or epoch == settings.epochs):
                 stats["select_score"] = evaluate()
+                if math.isnan(stats["select_score"]):
+                    raise AsdbenchError(f"select=oracle: the selection score (AUC + pAUC on the test set) of {label} is NaN "
+                                        f"at epoch {epoch}; no checkpoint can be chosen (a test ID lacks normal or "
+                                        "anomalous clips, or its scores are not finite)")
                 if best is None or stats["select_score"] > best[0]:
                     best = (stats["select_score"], epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
             on_epoch(epoch, stats)
             if checkpoint is not None and (epoch in (1, settings.epochs) or time.monotonic() - saved >= CHECKPOINT_EVERY_S):
                 saved = time.monotonic()
-                save_atomic({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict()}, checkpoint)
+                save_atomic(checkpoint_state(epoch, model, optimizer), checkpoint)
             status = f"loss {stats['loss']:.4g}" + (f" acc {stats['accuracy']:.3f}" if classifier else "")
             step.advance(status=status)
     if best is not None:
@@ -202,22 +210,23 @@ def train(
 
 @torch.no_grad()
 def score(
-    model: AnomalyModel, scorer, data: Examples, device: torch.device, batch_size: int, precision: str,
+    model: AnomalyModel, scorer, data: Examples, device: torch.device, batch_size: int,
     frame_axis: bool = False, reporter: Reporter | None = None, label: str = "",
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Anomaly scores of all clips, in order, computed in batches in eval mode (see ``AnomalyModel.forward``),
-    and the clips' embeddings (averaged over frames) when the backbone has them."""
+    and the clips' embeddings (averaged over frames) when the backbone has them.
+
+    Always in float32, whatever the training precision: a score is what the benchmark reports, and
+    bf16's 8-bit mantissa would tie and reorder close scores, so AUCs would move with the precision."""
     model.to(device).eval()
-    amp = resolve_precision(precision, device)
     out, embeddings = [], []
     order = torch.arange(len(data))
     task = reporter.task(f"Scoring {label}", len(data)) if reporter else nullcontext(None)
     with task as step:
         for idx in order.split(batch_size):
             x, y = data.batch(idx, device)
-            with autocast(device, amp):
-                output = model(x, data.features_ready, frame_axis)
-                out.append(scorer.score(output, y, model.loss).float())
+            output = model(x, data.features_ready, frame_axis)
+            out.append(scorer.score(output, y, model.loss).float())
             if output.embedding is not None:
                 emb = output.embedding.float()
                 embeddings.append((emb.mean(dim=1) if frame_axis else emb).flatten(1).cpu())

@@ -1,8 +1,10 @@
 """Decoded waveforms, cached on disk as memory-mapped int16 so a WAV is decoded once across runs.
 
-The key covers what decoding depends on: the dataset, its sample rate, the clip length the
-clips are cut or padded to, and each file's path, size and modification time; change any
-of them and a new entry is written (atomically, see :mod:`asdbench.array_cache`).
+The key covers what decoding depends on: the dataset plugin (its name, resolved parameters
+and the code of its loader, :func:`asdbench.fingerprint.code_fingerprint`), the sample rate,
+the clip length the clips are cut or padded to and the padding rule, and each file's path,
+size and modification time; change any of them and a new entry is written (atomically, see
+:mod:`asdbench.array_cache`).
 """
 
 from __future__ import annotations
@@ -18,39 +20,41 @@ from asdbench.array_cache import load_or_fill
 from asdbench.audio import fit_length
 from asdbench.cache import cache_dir
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 LENGTHS = "lengths.npy"
 
 
-def cache_key(dataset_name: str, sample_rate: int, num_samples: int, clips: tuple[Clip, ...]) -> str:
-    h = hashlib.sha256(json.dumps([FORMAT_VERSION, dataset_name, sample_rate, num_samples]).encode())
+def cache_key(source: str, sample_rate: int, num_samples: int, pad: str, clips: tuple[Clip, ...]) -> str:
+    """``source``: the dataset's fingerprint (what its ``load`` does)."""
+    h = hashlib.sha256(json.dumps([FORMAT_VERSION, source, sample_rate, num_samples, pad]).encode())
     for clip in clips:
         stat = clip.path.stat()
         h.update(f"{clip.path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return h.hexdigest()[:24]
 
 
-def decode_into(waves: np.ndarray, clips: tuple[Clip, ...], decode: Callable[[Clip], np.ndarray],
+def decode_into(waves: np.ndarray, clips: tuple[Clip, ...], decode: Callable[[Clip], np.ndarray], pad: str,
                 on_clip: Callable[[], None] = lambda: None) -> np.ndarray:
-    """Fill ``waves`` (int16, one row per clip, zero-initialised) with the clips cut to its width; return their lengths."""
+    """Fill ``waves`` (int16, one row per clip) with the clips cut or padded (``pad``) to its width; return their
+    lengths."""
     lengths = np.zeros(len(clips), dtype=np.int64)
     for i, clip in enumerate(clips):
         wave = decode(clip)
         lengths[i] = wave.shape[0]
-        waves[i] = np.clip(np.round(fit_length(wave, waves.shape[1]) * 32768.0), -32768, 32767)
+        waves[i] = np.clip(np.round(fit_length(wave, waves.shape[1], pad) * 32768.0), -32768, 32767)
         on_clip()
     return lengths
 
 
 def load_or_decode(
-    dataset_name: str, sample_rate: int, num_samples: int, clips: tuple[Clip, ...],
+    source: str, sample_rate: int, num_samples: int, pad: str, clips: tuple[Clip, ...],
     decode: Callable[[Clip], np.ndarray], on_clip: Callable[[], None] = lambda: None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(waves, lengths)``: int16 ``(clips, num_samples)`` and each file's length before cutting."""
-    folder = cache_dir() / "waves" / cache_key(dataset_name, sample_rate, num_samples, clips)
+    folder = cache_dir() / "waves" / cache_key(source, sample_rate, num_samples, pad, clips)
 
     def fill(waves: np.ndarray, entry) -> None:
-        np.save(entry / LENGTHS, decode_into(waves, clips, decode, on_clip))
+        np.save(entry / LENGTHS, decode_into(waves, clips, decode, pad, on_clip))
 
     waves = load_or_fill(folder, np.dtype(np.int16), (len(clips), num_samples), fill)
     return waves, np.load(folder / LENGTHS)

@@ -22,6 +22,7 @@ from asdbench.errors import AsdbenchError
 from asdbench.plugins import get_plugins
 from asdbench.progress import Reporter, RichReporter
 from asdbench.runner import execute, load_dataset
+from asdbench.runtime import resolve_runtime
 
 
 @click.command()
@@ -39,7 +40,8 @@ def main(systems: str, size: str, seed: int, assignments: tuple[str, ...], track
     plugins = get_plugins()
     rows, failures = [], []
     for system in [s.strip() for s in systems.split(",") if s.strip()]:
-        config = resolve(plugins, system, set_values={"dataset.size": size, "seed": seed, **parse_assignments(assignments)})
+        config = resolve_runtime(resolve(plugins, system, set_values={"dataset.size": size, "seed": seed,
+                                                                      **parse_assignments(assignments)}))
         dataset = load_dataset(plugins, config)
         reporter = Reporter() if quiet else RichReporter(console)
         started = time.perf_counter()

@@ -8,6 +8,7 @@ from asdbench.config import resolve
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
 from asdbench.runner import execute, load_dataset
+from asdbench.runtime import resolve_runtime
 from asdbench.step import train_step
 from asdbench_plugins.backbones.idnn import InterpolationDNN
 from asdbench_plugins.frontends.logspec import LogSpectrogram
@@ -83,7 +84,7 @@ def test_ablations_are_stgram_mfn_with_another_frontend(system, frontend):
 @pytest.mark.parametrize("system", sorted(e.name for e in build_plugins().registry("system")))
 def test_every_system_trains_and_scores_on_tiny_data(system):
     plugins = build_plugins()
-    cfg = resolve(plugins, system, set_values={"dataset.size": "tiny", "epochs": 1, "batch_size": 16})
+    cfg = resolve_runtime(resolve(plugins, system, set_values={"dataset.size": "tiny", "epochs": 1, "batch_size": 16}))
     result = execute(plugins, cfg, load_dataset(plugins, cfg), Reporter())
     assert len(result.scores) == 48 and all(math.isfinite(s) for _, s in result.scores)
     assert result.report is not None and 0.0 <= result.report.auc <= 1.0

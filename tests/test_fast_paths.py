@@ -11,7 +11,8 @@ from asdbench.config import resolve
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
 from asdbench.runner import execute, load_dataset
-from asdbench.step import Objective, native_bf16, resolve_precision, train_step
+from asdbench.runtime import resolve_precision, resolve_runtime
+from asdbench.step import Objective, train_step
 from test_wave_cache import CountingDataset
 
 
@@ -26,7 +27,7 @@ def test_features_are_computed_once_across_runs_and_a_frontend_change_invalidate
     base = {"dataset.size": "tiny", "epochs": 1, "clip_seconds": 0.625}
 
     def run(**values):
-        cfg = resolve(plugins, "dcase-ae", set_values={**base, **values})
+        cfg = resolve_runtime(resolve(plugins, "dcase-ae", set_values={**base, **values}))
         return [s for _, s in execute(plugins, cfg, counting, Reporter()).scores]
 
     before = _entries("features")
@@ -85,13 +86,12 @@ def test_a_compiled_step_matches_the_eager_step():
 
 def test_auto_precision_is_bf16_exactly_where_the_hardware_has_it(monkeypatch):
     cpu = torch.device("cpu")
-    assert resolve_precision("fp32", cpu) is None and resolve_precision("bf16", cpu) == torch.bfloat16
-    assert resolve_precision("auto", cpu) == (torch.bfloat16 if native_bf16(cpu) else None)
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
-    assert resolve_precision("auto", cpu) is None
+    assert resolve_precision("auto", cpu) == "fp32"
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
-    assert resolve_precision("auto", cpu) == torch.bfloat16
+    assert resolve_precision("auto", cpu) == "bf16"
 
 
 @pytest.mark.parametrize("size", [(64, 157), (33, 20), (8, 9)])

@@ -70,4 +70,5 @@ def test_read_wav_keeps_first_channel(tmp_path):
 def test_fit_length_cuts_the_start_or_pads():
     x = np.arange(10, dtype=np.float32)
     assert fit_length(x, 4).tolist() == [0, 1, 2, 3]
-    assert fit_length(x, 12).tolist() == list(range(10)) + [0, 0]
+    assert fit_length(x, 25).tolist() == list(range(10)) * 2 + [0, 1, 2, 3, 4]  # repeated as a loop
+    assert fit_length(x, 12, "zeros").tolist() == list(range(10)) + [0, 0]

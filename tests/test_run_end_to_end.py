@@ -17,6 +17,7 @@ from asdbench.config import resolve
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
 from asdbench.runner import execute, load_dataset
+from asdbench.runtime import resolve_runtime
 from asdbench.session import checkpoint_dir
 
 TINY = ["--dataset", "synthetic", "--set", "dataset.size=tiny", "--set", "epochs=2", "--set", "batch_size=64"]
@@ -94,12 +95,13 @@ def test_run_logs_metrics_params_tags_and_artifacts(tracking_uri, tmp_path):
 def test_same_seed_same_scores(precision):
     plugins = build_plugins()
     values = {"dataset.size": "tiny", "epochs": 2, "precision": precision}
-    cfg = resolve(plugins, "dcase-ae", set_values={**values, "seed": 3})
+    cfg = resolve_runtime(resolve(plugins, "dcase-ae", set_values={**values, "seed": 3}))
     dataset = load_dataset(plugins, cfg)
     first = execute(plugins, cfg, dataset, Reporter())
     second = execute(plugins, cfg, dataset, Reporter())
     assert [s for _, s in first.scores] == [s for _, s in second.scores]
-    other = execute(plugins, resolve(plugins, "dcase-ae", set_values={**values, "seed": 4}), dataset, Reporter())
+    other = execute(plugins, resolve_runtime(resolve(plugins, "dcase-ae", set_values={**values, "seed": 4})), dataset,
+                    Reporter())
     assert [s for _, s in first.scores] != [s for _, s in other.scores]
 
 

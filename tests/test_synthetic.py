@@ -114,8 +114,11 @@ def test_data_synth_command_writes_the_tree(tmp_path):
     result = CliRunner().invoke(cli, ["data", "synth", "--out", str(out), "--size", "tiny", "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert (out / "MANIFEST.json").exists() and len(list(out.rglob("*.wav"))) == 2 * 2 * (10 + 6 + 6)
-    ds = SyntheticDataset(size="tiny", root=str(out))
-    assert len(ds.clips("train")) == 40
+    ds = SyntheticDataset(size="tiny", seed=3, root=str(out))
+    assert len(ds.clips("train")) == 40 and ds.clip_seconds == 1.0
+    # Read as another size (which sets the clip length) or seed, the tree is refused with the --set that fixes it.
+    with pytest.raises(AsdbenchError, match=r"size 'tiny', seed 3 \(its MANIFEST.json\).*--set dataset.size=tiny --set dataset.seed=3$"):
+        SyntheticDataset(root=str(out))
     again = CliRunner().invoke(cli, ["data", "synth", "--out", str(out), "--size", "tiny"])
     assert again.exit_code == 1 and "not empty" in again.output
 

@@ -8,6 +8,7 @@ from asdbench.config import resolve
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
 from asdbench.runner import execute, load_dataset
+from asdbench.runtime import resolve_runtime
 
 
 class CountingDataset:
@@ -29,7 +30,7 @@ class CountingDataset:
 
 
 def _run(plugins, dataset, **values):
-    cfg = resolve(plugins, "dcase-ae", set_values={"dataset.size": "tiny", "epochs": 2, **values})
+    cfg = resolve_runtime(resolve(plugins, "dcase-ae", set_values={"dataset.size": "tiny", "epochs": 2, **values}))
     return [s for _, s in execute(plugins, cfg, dataset, Reporter()).scores]
 
 
@@ -71,7 +72,7 @@ def test_an_interrupted_decode_leaves_no_entry(tmp_path):
         return dataset.load(clip)
 
     with pytest.raises(KeyboardInterrupt):
-        wave_cache.load_or_decode("x", 16000, 1600, clips, failing)
-    waves, lengths = wave_cache.load_or_decode("x", 16000, 1600, clips, dataset.load)
+        wave_cache.load_or_decode("x", 16000, 1600, "repeat", clips, failing)
+    waves, lengths = wave_cache.load_or_decode("x", 16000, 1600, "repeat", clips, dataset.load)
     assert waves.shape == (5, 1600) and list(lengths) == [16000] * 5
     assert np.array_equal(waves[0], np.clip(np.round(dataset.load(clips[0])[:1600] * 32768), -32768, 32767))

@@ -20,13 +20,28 @@ from asdbench.config import parse_assignments
               help="Table 2 (AUC, pAUC), 3 (mAUC) or 4 (AUC, mAUC) of the STgram-MFN paper.")
 @click.option("--format", "fmt", default="rich", show_default=True, type=click.Choice(["rich", "markdown", "csv", "latex", "json"]))
 @click.option("--reference", type=click.Choice(["paper"]), default=None, help="Add the STgram-MFN paper's published rows.")
-@click.option("--ci", is_flag=True, help="Add 95% bootstrap intervals of AUC and mAUC per machine type.")
-@click.option("--paired", nargs=2, default=None, metavar="A B", help="Per-ID AUC difference of system A over B, paired bootstrap.")
+@click.option("--group-by", "group_by", multiple=True, metavar="KEY",
+              help="Pool each system's runs by these config keys only (repeatable; also precision, data), instead of "
+              "keeping every non-comparable set of runs in a row of its own.")
+@click.option("--ci", is_flag=True, help="Add 95% bootstrap intervals of AUC and mAUC per machine type (test clips "
+              "resampled; for rows of several seeds, seeds too).")
+@click.option("--paired", nargs=2, default=None, metavar="A B",
+              help="Per-ID AUC difference of row A over row B (a system name or a row label), paired bootstrap with "
+              "Holm-adjusted p-values. With one seed per row it resamples test clips only, so it measures test-set "
+              "noise, not training noise; with several seeds per row it resamples seeds as well.")
 @click.option("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
-def compare_command(dataset, systems, tags, run_ids, which, fmt, reference, ci, paired, tracking_uri) -> None:
-    """Compare logged runs side by side, one row per system (mean ± std over seeds)."""
+def compare_command(dataset, systems, tags, run_ids, which, fmt, reference, group_by, ci, paired, tracking_uri) -> None:
+    """Compare logged runs side by side: one row per system and comparable set of runs (mean ± std over seeds).
+
+    Runs that differ in anything but the seed and execution-only settings (cache, compile, channels_last, GPU
+    index) are separate rows whose label says what differs, e.g. "stgram-mfn (epochs=3)".
+    """
     runs = compare.load_runs(tracking_uri, dataset, systems, {k: str(v) for k, v in parse_assignments(tags).items()}, run_ids)
-    rows = compare.rows_from_runs(runs)
+    rows = compare.rows_from_runs(runs, group_by)
+    for row in rows:
+        if row.pooled:
+            err_console.print(f"[yellow]Note:[/yellow] row '{row.label}' pools runs that differ in "
+                              f"{', '.join(row.pooled)} (--group-by)", highlight=False)
     if reference == "paper":
         if runs[0].dataset != "dcase2020t2":
             err_console.print(f"[yellow]Note:[/yellow] the paper's rows are DCASE 2020 Task 2 results; these runs are on "
@@ -35,9 +50,9 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, reference, ci, 
     tables = [compare.build_table(w, rows) for w in (["2", "3", "4"] if which == "all" else [which])]
     extra = []
     if ci:
-        extra.append(compare.interval_table(tracking_uri, runs))
+        extra.append(compare.interval_table(tracking_uri, rows))
     if paired:
-        extra.append(compare.paired_table(tracking_uri, runs, *paired))
+        extra.append(compare.paired_table(tracking_uri, rows, *paired))
     if fmt != "rich":
         click.echo(compare.render(tables, fmt), nl=False)
         for title, head, body in extra:

@@ -29,7 +29,8 @@ def synth_command(out: Path, size: str, seed: int) -> None:
     with RichReporter(err_console).task(f"Generating {size}", 0) as step:
         generate(out, size, seed, progress=lambda done, total: step.advance(status=f"{done}/{total}"))
     console.print(f"Wrote the synthetic '{size}' set to {out}; use it with "
-                  f"`asdbench run SYSTEM --dataset synthetic --set dataset.root={out} --set dataset.size={size}`")
+                  f"`asdbench run SYSTEM --dataset synthetic --root {out} --set dataset.size={size}"
+                  f" --set dataset.seed={seed}`", highlight=False)
 
 
 @data_group.command("check")

@@ -11,7 +11,7 @@ from asdbench.cli.output import console, err_console, metrics_table, seeds_table
 from asdbench.plugins import get_plugins
 from asdbench.progress import RichReporter
 from asdbench.runner import load_dataset
-from asdbench.runtime import describe_device, pick_device
+from asdbench.runtime import Runtime, describe_device, resolve_runtime
 from asdbench.errors import AsdbenchError
 from asdbench.session import checkpoint_dir, tracked_execute, tracked_seeds
 
@@ -40,13 +40,13 @@ def run_command(system: str, tracking_uri: str | None, experiment: str | None, r
     started = time.perf_counter()
     plugins = get_plugins()
     warn_plugin_failures(plugins)
-    config = resolve_from_options(system, **options)
-    device = pick_device(config["device"])
+    config = resolve_runtime(resolve_from_options(system, **options))
+    device = Runtime.of(config).device
     with err_console.status(f"Preparing dataset '{config.component('dataset')}'..."):
         dataset = load_dataset(plugins, config)
     err_console.print(
         f"[bold]{config.system}[/bold] on [bold]{dataset.name}[/bold] | config {config.hash} | "
-        f"device {describe_device(device)} | seed {config['seed']}",
+        f"device {describe_device(device)} | precision {config['precision']} | seed {config['seed']}",
         highlight=False,
     )
     err_console.print(summary_table(dataset))

@@ -38,9 +38,10 @@ class ActNorm(nn.Module):
 class InvertibleLinear(nn.Module):
     """W = P L (U + diag(sign · exp(log_s))): invertible, with log|det W| = sum(log_s)."""
 
-    def __init__(self, dim: int, generator: torch.Generator) -> None:
+    def __init__(self, dim: int) -> None:
         super().__init__()
-        q, _ = torch.linalg.qr(torch.randn(dim, dim, generator=generator))
+        # A random rotation from torch's global generator, which the run's ``seed`` seeds like every other weight.
+        q, _ = torch.linalg.qr(torch.randn(dim, dim))
         p, lower, upper = torch.linalg.lu(q)
         diag = torch.diagonal(upper)
         self.register_buffer("sigma", p.argmax(dim=1))  # P as an index: y @ P.T == y[:, sigma]
@@ -81,13 +82,12 @@ class AffineCoupling(nn.Module):
 class Glow(Backbone):
     """Glow flow with affine coupling over the last axis of the features; log-likelihood in nats per dimension."""
 
-    def __init__(self, input_shape: tuple[int, ...], num_classes: int, steps: int = 4, hidden: int = 256, seed: int = 0) -> None:
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, steps: int = 4, hidden: int = 256) -> None:
         super().__init__()
         dim = input_shape[-1]
-        generator = torch.Generator().manual_seed(seed)
         layers: list[nn.Module] = []
         for _ in range(steps):
-            layers += [ActNorm(dim), InvertibleLinear(dim, generator), AffineCoupling(dim, hidden)]
+            layers += [ActNorm(dim), InvertibleLinear(dim), AffineCoupling(dim, hidden)]
         self.layers = nn.ModuleList(layers)
         self.dim = dim
 

@@ -80,6 +80,24 @@ def generate(out: Path, size: str = "small", seed: int = 2020, progress: Callabl
     return out
 
 
+def _check_manifest(path: Path, size: str, seed: int) -> None:
+    """A tree given as ``root`` must be the one the config describes: its size sets the clip length, and size and
+    seed are what the run logs. A mismatch is an error saying which ``--set`` makes them agree."""
+    try:
+        manifest = json.loads((path / "MANIFEST.json").read_text())
+        found = {"size": manifest["size"], "seed": manifest["seed"], "generator_version": manifest["generator_version"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise AsdbenchError(f"{path / 'MANIFEST.json'} is not a synthetic data set manifest ({exc})") from None
+    if found["generator_version"] != GENERATOR_VERSION:
+        raise AsdbenchError(f"{path} was written by synthetic generator v{found['generator_version']}, this asdbench "
+                            f"reads v{GENERATOR_VERSION}; write it again with `asdbench data synth`")
+    wrong = [f"dataset.{k}={found[k]!r}" for k, v in (("size", size), ("seed", seed)) if found[k] != v]
+    if wrong:
+        raise AsdbenchError(f"{path} holds the synthetic set of size {found['size']!r}, seed {found['seed']} "
+                            f"(its MANIFEST.json), but the config says size {size!r}, seed {seed}: add "
+                            + " ".join(f"--set {w}".replace("'", "") for w in wrong))
+
+
 class SyntheticDataset(LayoutDataset):
     """Synthetic machine sounds in the DCASE 2020 layout (no download; sizes tiny, small, full)."""
 
@@ -92,6 +110,7 @@ class SyntheticDataset(LayoutDataset):
             if root:
                 raise AsdbenchError(f"{path} holds no generated data set (no MANIFEST.json); run `asdbench data synth --out {path}`")
             generate(path, size, seed)
+        _check_manifest(path, size, seed)
         scan = scan_tree(path)
         if scan.misfits:
             raise misfit_error(scan.misfits)
