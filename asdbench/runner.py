@@ -177,10 +177,13 @@ class NonFiniteScores(AsdbenchError):
 
 def check_finite(result: RunResult) -> None:
     """Raise :class:`NonFiniteScores` naming the machine IDs and how many clips of each, if any score is not finite."""
-    bad = Counter(f"{c.machine_type}/id_{c.machine_id}" for c, v in result.scores if not math.isfinite(v))
+    def name(clip: Clip) -> str:
+        return f"{clip.machine_type}/id_{clip.machine_id}"
+
+    bad = Counter(name(c) for c, v in result.scores if not math.isfinite(v))
     if bad:
-        where = ", ".join(f"{name} ({n} of {sum(1 for c, _ in result.scores if f'{c.machine_type}/id_{c.machine_id}' == name)})"
-                          for name, n in sorted(bad.items()))
+        total = Counter(name(c) for c, _ in result.scores)
+        where = ", ".join(f"{n} ({count} of {total[n]})" for n, count in sorted(bad.items()))
         raise NonFiniteScores(f"{sum(bad.values())} test clips have a non-finite score (NaN or infinite): {where}; "
                               "no metric can be computed", result)
 
@@ -198,6 +201,15 @@ def _check_selectable(groups: list[Group], select: str) -> None:
         if not group.test:
             raise AsdbenchError(f"select=oracle chooses the checkpoint on test clips, but model '{group.name}' has none; "
                                 "use select=last")
+
+
+def plan(config: RunConfig, dataset: Dataset) -> tuple[list[Group], list[str]]:
+    """The models a run will train, and the machine IDs left without one (:func:`skipped_ids`). Raises, before any
+    clip is read, for a plan that cannot work (a model selection without the test labels it needs)."""
+    train_clips, test_clips = dataset.clips("train"), dataset.clips("test")
+    groups = make_groups(train_clips, test_clips, config["model_per"])
+    _check_selectable(groups, config["select"])
+    return groups, skipped_ids(train_clips, test_clips, config["model_per"])
 
 
 def execute(
@@ -218,15 +230,12 @@ def execute(
     generator = seed_everything(config["seed"])
     seconds = config["clip_seconds"] or dataset.clip_seconds
     num_samples = int(round(seconds * dataset.sample_rate))
-    train_clips, test_clips = dataset.clips("train"), dataset.clips("test")
-    groups = make_groups(train_clips, test_clips, config["model_per"])
-    untested = skipped_ids(train_clips, test_clips, config["model_per"])
+    groups, untested = plan(config, dataset)
     if untested:
         reporter.info(f"No model for {len(untested)} machine IDs without test clips in this protocol: "
                       + ", ".join(untested) + (" (their clips still train the other IDs' models as outliers)"
                                                if config["model_per"] == "id-vs-others" else ""))
     settings = settings_from(config)
-    _check_selectable(groups, settings.select)
     if settings.select == "oracle":
         reporter.info("[yellow]select=oracle: the kept checkpoint is chosen on the test set (the authors' protocol); "
                       "its metrics are an upper bound[/yellow]")
@@ -261,7 +270,8 @@ def execute(
             return score(_model, _scorer, _data, device, FEATURE_BATCH, framed)[0].tolist()
 
         def selection_score(_group=group) -> float:
-            rep = evaluate(list(zip(_group.test, group_scores())))
+            values = group_scores()
+            rep = evaluate(list(zip(_group.test, values))) if all(map(math.isfinite, values)) else None
             return float("nan") if rep is None else rep.auc + rep.pauc
 
         result.selected_epochs[group.name] = train(

@@ -24,7 +24,7 @@ from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
-from asdbench.runner import NonFiniteScores, RunResult, clip_summary, execute
+from asdbench.runner import NonFiniteScores, RunResult, clip_summary, execute, plan
 from asdbench.runtime import Runtime, describe_device, resolve_runtime
 
 
@@ -89,6 +89,7 @@ def tracked_execute(
     finite ends FAILED with its trained weights logged (``model/``): training time is not lost to it.
     """
     config = resolve_runtime(config)
+    plan(config, dataset)  # a run that cannot work fails here, before an MLflow run is opened
     tags = _tags(config, dataset, "run")
     uri = tracking.resolve_tracking_uri(tracking_uri)
     single_group = config["model_per"] == "all"

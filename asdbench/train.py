@@ -180,9 +180,9 @@ def train(
                 if class_scores is not None:
                     classifier = True
                     correct += (class_scores.argmax(dim=1) == y).sum()
+            stats = {"loss": (loss_sum / max(seen, 1)).item(), "lr": optimizer.param_groups[0]["lr"]}  # this epoch's lr
             if scheduler is not None and (settings.scheduler != "cosine-official" or epoch > OFFICIAL_COSINE_START):
                 scheduler.step()
-            stats = {"loss": (loss_sum / max(seen, 1)).item(), "lr": optimizer.param_groups[0]["lr"]}
             if classifier:
                 stats["accuracy"] = (correct / max(seen, 1)).item()
             if (bad := int(first_bad)) >= 0:

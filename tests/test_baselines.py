@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
 from asdbench.build import build_model, count_parameters, instantiate
 from asdbench.config import resolve
@@ -87,7 +88,13 @@ def test_every_system_trains_and_scores_on_tiny_data(system):
     cfg = resolve_runtime(resolve(plugins, system, set_values={"dataset.size": "tiny", "epochs": 1, "batch_size": 16}))
     result = execute(plugins, cfg, load_dataset(plugins, cfg), Reporter())
     assert len(result.scores) == 48 and all(math.isfinite(s) for _, s in result.scores)
-    assert result.report is not None and 0.0 <= result.report.auc <= 1.0
+    # Every tested ID has its metrics, and they are sklearn's on that ID's clips (no clip lost or misfiled).
+    ids = {(t.machine_type, i.machine_id): i for t in result.report.types for i in t.ids}
+    assert set(ids) == {("fan", "00"), ("fan", "02"), ("valve", "00"), ("valve", "02")}
+    for (mtype, mid), metrics in ids.items():
+        rows = [(c.label, s) for c, s in result.scores if (c.machine_type, c.machine_id) == (mtype, mid)]
+        assert (metrics.n_normal, metrics.n_anomaly) == (6, 6)
+        assert metrics.auc == pytest.approx(roc_auc_score(*zip(*rows)), abs=1e-12)
 
 
 def test_logmel_patches_every_8_frames():
@@ -167,6 +174,20 @@ def test_glow_is_invertible_bookkeeping_and_its_likelihood_is_exact():
     z = flow(x[:1]).embedding[0]
     expected = -0.5 * (z.pow(2).sum() + 6 * math.log(2 * math.pi)) + torch.linalg.slogdet(jac)[1]
     assert ll[0].item() == pytest.approx(expected.item(), abs=1e-3)
+
+
+def test_the_run_seed_initialises_glow_like_every_other_weight():
+    """Glow's random rotations come from the run's seed (once a fixed ``backbone.seed``, the same for every seed)."""
+    from asdbench.errors import AsdbenchError
+    from asdbench_plugins.backbones.glow import Glow
+
+    def rotation(seed):
+        torch.manual_seed(seed)
+        return Glow((6,), num_classes=1, steps=1, hidden=4).layers[1].lower.detach()
+
+    assert torch.equal(rotation(0), rotation(0)) and not torch.equal(rotation(0), rotation(1))
+    with pytest.raises(AsdbenchError, match="unknown config key 'backbone.seed'"):
+        resolve(build_plugins(), "glow-aff", set_values={"backbone.seed": 1})
 
 
 def test_flow_outlier_loss_is_bounded_and_pushes_outliers_down():

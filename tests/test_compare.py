@@ -82,7 +82,8 @@ def test_tables_formats_and_bold_best(store):
     latex = compare.render(tables, "latex")
     assert latex.count("\\begin{tabular}") == 3 and "\\textbf{" in latex
     data = json.loads(compare.render(tables, "json"))
-    assert data[0]["rows"][0]["values"]["auc/avg"]["mean"] > 0
+    idnn_json = next(r for r in data[0]["rows"] if r["system"] == "idnn")
+    assert idnn_json["n"] == 1 and idnn_json["values"]["auc/avg"]["mean"] == pytest.approx(idnn.result.report.auc)
 
 
 def test_reference_rows_are_the_papers_numbers():
@@ -154,3 +155,35 @@ def test_ci_and_paired_from_the_logged_clip_scores(store):
     rows = {r.label: r for r in compare.rows_from_runs(compare.load_runs(uri, systems=["dcase-ae"]))}
     assert lo <= 100 * rows["dcase-ae"].mean["auc/avg"] <= hi
     assert any(line.startswith("fan,00,") for line in lines)  # a paired row per ID
+
+
+def test_runs_that_are_not_comparable_are_separate_rows_saying_what_differs(tmp_path):
+    """Two seeds of one config pool (the second decoded without the cache: an execution-only key); a run with
+    other epochs and one in another precision are rows of their own, labelled by what differs."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    plugins = build_plugins()
+    base = {"dataset.size": "tiny", "epochs": 1, "precision": "fp32"}
+    dataset = load_dataset(plugins, resolve(plugins, "dcase-ae", set_values=base))
+    for values in ({}, {"seed": 1, "cache": False}, {"epochs": 2}, {"precision": "bf16"}):
+        tracked_execute(plugins, resolve(plugins, "dcase-ae", set_values={**base, **values}), dataset, Reporter(), uri)
+    runs = compare.load_runs(uri)
+    rows = {r.label: r for r in compare.rows_from_runs(runs)}
+    assert {label: r.n for label, r in rows.items()} == {
+        "dcase-ae (epochs=1, precision=fp32)": 2, "dcase-ae (epochs=2, precision=fp32)": 1,
+        "dcase-ae (epochs=1, precision=bf16)": 1}
+    assert all(not r.pooled for r in rows.values())
+    pooled = compare.rows_from_runs(runs, group_by=["precision"])
+    assert [(r.label, r.n, r.pooled) for r in pooled] == [
+        ("dcase-ae (precision=bf16)", 1, []), ("dcase-ae (precision=fp32)", 3, ["epochs"])]
+    with pytest.raises(AsdbenchError, match="unknown --group-by key.*epoch\\b"):
+        compare.rows_from_runs(runs, group_by=["epoch"])
+    with pytest.raises(AsdbenchError, match="system 'dcase-ae' has 3 rows that are not comparable"):
+        compare.row_named(compare.rows_from_runs(runs), "dcase-ae")
+    result = CliRunner().invoke(cli, ["compare", "--tracking-uri", uri, "--table", "4", "--format", "markdown",
+                                      "--paired", "dcase-ae (epochs=1, precision=fp32)", "dcase-ae (epochs=2, precision=fp32)"])
+    assert result.exit_code == 0, result.output
+    assert "| dcase-ae (epochs=1, precision=fp32) | 2 |" in result.output
+    assert "same resampled test clips only (one seed: test-set noise, not training noise)" in result.output
+    assert "| Average |  |" in result.output  # the paired row of the average over machine types
+    grouped = CliRunner().invoke(cli, ["compare", "--tracking-uri", uri, "--group-by", "precision", "--table", "2"])
+    assert grouped.exit_code == 0 and "pools runs that differ in epochs" in grouped.output

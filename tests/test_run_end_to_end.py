@@ -1,6 +1,7 @@
 """`asdbench run dcase-ae --dataset synthetic` on the tiny set, checked through MLflow."""
 
 import csv
+import json
 from pathlib import Path
 
 import mlflow
@@ -43,8 +44,13 @@ def test_run_logs_metrics_params_tags_and_artifacts(tracking_uri, tmp_path):
     tags = run.data.tags
     assert tags["asdbench.system"] == "dcase-ae" and tags["asdbench.dataset"] == "synthetic"
     assert tags["asdbench.version"] == asdbench.__version__ and tags["asdbench.device"] == "cpu"
-    assert tags["asdbench.precision"] in ("bf16", "fp32")  # auto, resolved for this CPU
     params = run.data.params
+    # device and precision (auto) are logged as this machine resolved them, once, in params and tags alike.
+    assert params["device"] == "cpu" and params["precision"] == tags["asdbench.precision"] != "auto"
+    assert params["pad"] == "repeat" and params["data.padded_clips"] == "0" and params["data.cut_clips"] == "0"
+    key = json.loads(tags["asdbench.comparability"])
+    assert "seed" not in key and "cache" not in key and key["precision"] == json.dumps(params["precision"])
+    assert key["data"] == json.dumps(tags["asdbench.data"]) and key["device"] == '"cpu"' 
     assert params["epochs"] == "2" and params["frontend.frames"] == "5" and params["model_per"] == "type"
     assert params["n_params"] == "267928" and params["n_models"] == "2"
     assert len(client.get_metric_history(run.info.run_id, "train/loss/fan")) == 2
