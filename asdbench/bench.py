@@ -34,7 +34,7 @@ from asdbench.groups import make_groups
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.runner import FEATURE_BATCH, execute, load_dataset
-from asdbench.runtime import Runtime, describe_device, pick_device, resolve_runtime, seed_everything
+from asdbench.runtime import Runtime, describe_device, resolve_runtime, seed_everything
 from asdbench.step import Objective, make_optimizer, prepare, train_step
 from asdbench.train import settings_from
 
@@ -172,11 +172,11 @@ def _rate(device: torch.device, per_call: float, fn: Callable[[], object], spec:
 def _config(plugins: Plugins, system: str, root: Path, spec: BenchSpec, variant: str, epochs: int) -> RunConfig:
     values: dict[str, Any] = {"dataset": "dcase2020t2", "dataset.root": str(root), "epochs": epochs,
                               "device": spec.device, "select": "last", "clip_seconds": spec.seconds}
-    base = resolve(plugins, system, set_values={**values, **spec.overrides})
+    base = resolve_runtime(resolve(plugins, system, set_values={**values, **spec.overrides}))
     if spec.batch_size is not None:
         values["batch_size"] = spec.batch_size
     elif base["train_unit"] == "clip":
-        values["batch_size"] = 128 if pick_device(base["device"]).type == "cuda" else 16
+        values["batch_size"] = 128 if Runtime.of(base).device.type == "cuda" else 16
     return resolve_runtime(resolve(plugins, system, set_values={**values, **spec.overrides, **VARIANTS[variant]}))
 
 

@@ -125,11 +125,14 @@ def rows_from_runs(runs: list[Run], group_by: Iterable[str] = ()) -> list[Row]:
         groups.setdefault((run.system, run.select, key_of(run)), []).append(run)
     rows = []
     for (system, select, key), members in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1], str(item[0][2]))):
-        siblings = [dict(k) for (s, _, k) in groups if s == system]
+        values = dict(key)
+        siblings = [dict(k) for (s, _, k) in groups if s == system and dict(k) != UNKEYED]
         differing = sorted(k for k in {k for sib in siblings for k in sib}
                            if k != "select" and len({sib.get(k) for sib in siblings}) > 1)
-        values = dict(key)
-        detail = f" ({', '.join(describe_difference(k, values.get(k)) for k in differing)})" if differing else ""
+        if values == UNKEYED:
+            detail = " (logged without a comparability key)" if len(siblings) else ""
+        else:
+            detail = f" ({', '.join(describe_difference(k, values.get(k)) for k in differing)})" if differing else ""
         mean, std = aggregate([m.metrics for m in members])
         oracle = select == "oracle"
         pooled = sorted(k for k in {k for m in members for k in m.key} if len({m.key.get(k) for m in members}) > 1

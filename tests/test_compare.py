@@ -187,3 +187,7 @@ def test_runs_that_are_not_comparable_are_separate_rows_saying_what_differs(tmp_
     assert "| Average |  |" in result.output  # the paired row of the average over machine types
     grouped = CliRunner().invoke(cli, ["compare", "--tracking-uri", uri, "--group-by", "precision", "--table", "2"])
     assert grouped.exit_code == 0 and "pools runs that differ in epochs" in grouped.output
+    # A run logged before comparability keys pools with no keyed run, and says so.
+    _fake_run(uri, {"asdbench.system": "dcase-ae", "asdbench.dataset": "synthetic"}, {"auc/avg": 0.5})
+    labels = {r.label: r.n for r in compare.rows_from_runs(compare.load_runs(uri))}
+    assert labels["dcase-ae (logged without a comparability key)"] == 1 and len(labels) == 4

@@ -22,7 +22,9 @@ def config_options(fn: Callable) -> Callable:
         click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
                      help="Override a config key, e.g. --set epochs=3 (repeatable)."),
         click.option("--device", default=None, help="auto (default), cpu, cuda, cuda:N."),
-        click.option("--seed", type=int, default=None, help="Seed (sets the seed key)."),
+        click.option("--seed", type=int, default=None,
+                     help="Seed of every random draw of training: weights of every component, batch order (sets the "
+                     "seed key). The synthetic data set's generator has its own, dataset.seed."),
     ]
     for option in reversed(options):
         fn = option(fn)
