@@ -50,6 +50,7 @@ CORE_DEFAULTS: dict[str, Any] = {
     "compile": False,
     "select": "last",
     "select_every": 2,
+    "checkpoint_every_s": 30.0,
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -78,6 +79,8 @@ CORE_HELP = {
     "with a message where compilation fails",
     "select": "last (keep the last epoch) or oracle (best AUC+pAUC on the test set: the authors' protocol, optimistic)",
     "select_every": "with select=oracle, evaluate every N epochs",
+    "checkpoint_every_s": "checkpoint a model after its first epoch, then at most this often (seconds; 0 = every epoch), "
+    "and at its end; an interrupted run resumes from its last checkpoint (asdbench run --resume RUN_ID)",
     "model_per": "one model for all machines (all), per machine type, per machine ID, or per ID trained on its "
     "type's clips with the other IDs as outliers, class 0 = the ID (id-vs-others)",
     "train_unit": "train on whole clips, or on each feature frame as an example (weightless frontends)",

@@ -71,8 +71,11 @@ def histogram_figures(rows: ClipRows, folder: Path) -> list[Path]:
 
 
 def tsne_figures(embeddings: np.ndarray, rows: ClipRows, folder: Path, seed: int = 0) -> list[Path]:
-    """``tsne_<type>.png``: t-SNE of the test clips' embeddings of each type (rows aligned with ``embeddings``)."""
+    """``tsne_<type>.png``: t-SNE of the test clips' embeddings of each type (rows aligned with ``embeddings``).
+    None for embeddings of one dimension: there is nothing to project, and TSNE's PCA start needs two."""
     paths = []
+    if embeddings.ndim < 2 or embeddings.shape[1] < 2:
+        return paths
     types = np.array([r["machine_type"] for r in rows])
     for mtype in sorted(set(types)):
         mask = types == mtype

@@ -14,6 +14,8 @@ import torch
 from asdbench import feature_cache, metrics, wave_cache
 from asdbench.api import Clip, Dataset, Frontend
 from asdbench.build import build_model, count_parameters, instantiate
+from asdbench.checkpoint import Identity, Slot
+from asdbench.comparability import data_fingerprint
 from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError
 from asdbench.fingerprint import code_fingerprint
@@ -219,11 +221,15 @@ def execute(
     reporter: Reporter,
     on_epoch: Callable[[str, int, dict[str, float]], None] = lambda group, epoch, stats: None,
     checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    on_saved: Callable[[str, int], None] = lambda group, epoch: None,
 ) -> RunResult:
     """Train one model per group and score its test clips; metrics where labels exist.
 
     ``config`` must be resolved for this machine (:func:`asdbench.runtime.resolve_runtime`): the device and
-    precision a run logs are the ones it trains with.
+    precision a run logs are the ones it trains with. With ``checkpoint_dir`` each model is checkpointed there
+    (``on_saved(group, epoch)`` after each write); with ``resume`` too, each continues from its checkpoint, and
+    the run ends with exactly the scores an uninterrupted run would have given.
     """
     runtime = Runtime.of(config)
     device = runtime.device
@@ -242,6 +248,7 @@ def execute(
     result = RunResult([], None, 0)
     reader = _Reader(dataset, dataset_fingerprint(dataset, config), num_samples, config["pad"], device, reporter,
                      config["cache"])
+    identity = Identity(config.values, config.hash, data_fingerprint(dataset)) if checkpoint_dir else None
     for group in groups:
         labels = [f"{t}/id_{i}" for t, i in group.classes]
         result.label_maps[group.name] = labels
@@ -277,8 +284,9 @@ def execute(
         result.selected_epochs[group.name] = train(
             model, train_data, settings, runtime, generator, reporter, group.name,
             lambda epoch, stats, _g=group.name: on_epoch(_g, epoch, stats),
-            checkpoint_dir / f"{group.slug}.pt" if checkpoint_dir else None,
+            Slot(checkpoint_dir / f"{group.slug}.pt", identity, resume) if checkpoint_dir else None,
             evaluate=selection_score if test_data is not None else None,
+            on_saved=lambda epoch, _g=group.name: on_saved(_g, epoch),
         )
         del train_data
         if test_data is not None:

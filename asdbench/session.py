@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from mlflow.tracking import MlflowClient
 
 from asdbench import figures, results, tracking
 from asdbench.api import Dataset
@@ -82,11 +83,15 @@ def tracked_execute(
     run_name: str | None = None,
     on_start: Callable[[str], None] = lambda run_id: None,
     parent_run_id: str | None = None,
+    resume_run_id: str | None = None,
 ) -> TrackedRun:
     """Train and evaluate inside an MLflow run that ends FINISHED, FAILED or KILLED.
 
     Device and precision are resolved here, once, before anything is logged. A run whose scores are not
     finite ends FAILED with its trained weights logged (``model/``): training time is not lost to it.
+
+    ``resume_run_id`` continues an interrupted run in the same MLflow run, from its checkpoints. Per-epoch
+    metrics are logged when a checkpoint covers them, so a resumed run logs no epoch twice.
     """
     config = resolve_runtime(config)
     plan(config, dataset)  # a run that cannot work fails here, before an MLflow run is opened
@@ -95,17 +100,26 @@ def tracked_execute(
     single_group = config["model_per"] == "all"
     with tracking.tracked_run(
         uri, experiment or tracking.experiment_name(dataset.name), run_name or f"{config.system}-{config.hash[:7]}", tags,
-        parent_run_id,
+        parent_run_id, resume_run_id,
     ) as tracker:
-        reporter.info(f"MLflow run {tracker.run_id} in {uri}")
+        reporter.info(f"MLflow run {tracker.run_id} in {uri}" + (" (resumed)" if resume_run_id else ""))
         on_start(tracker.run_id)
-        tracker.log_params(config.values)
-        tracker.log_text(config.to_toml(), "config.resolved.toml")
+        if not resume_run_id:
+            tracker.log_params(config.values)
+            tracker.log_text(config.to_toml(), "config.resolved.toml")
+        pending: dict[str, list[tuple[int, dict[str, float]]]] = {}
+
+        def flush(group: str, _saved_epoch: int) -> None:  # every pending epoch is covered by the checkpoint
+            for epoch, stats in pending.pop(group, []):
+                tracker.log_epoch(group, epoch, stats, single_group)
+
         try:
             result = execute(
                 plugins, config, dataset, reporter,
-                on_epoch=lambda group, epoch, stats: tracker.log_epoch(group, epoch, stats, single_group),
+                on_epoch=lambda group, epoch, stats: pending.setdefault(group, []).append((epoch, stats)),
                 checkpoint_dir=checkpoint_dir(tracker.run_id),
+                resume=resume_run_id is not None,
+                on_saved=flush,
             )
         except NonFiniteScores as exc:
             with tempfile.TemporaryDirectory() as tmp:
@@ -131,6 +145,24 @@ def tracked_execute(
     # The run finished and its final weights are artifacts: its checkpoints are kept only for runs that did not.
     shutil.rmtree(checkpoint_dir(tracker.run_id), ignore_errors=True)
     return TrackedRun(tracker.run_id, uri, result)
+
+
+def resume_source(tracking_uri: str | None, run_id: str, folder: Path) -> tuple[str, Path]:
+    """The system of an asdbench run and its logged ``config.resolved.toml`` (downloaded into ``folder``): what
+    ``--resume`` rebuilds the run's config from."""
+    client = MlflowClient(tracking_uri=tracking.resolve_tracking_uri(tracking_uri))
+    try:
+        run = client.get_run(run_id)
+    except Exception:  # noqa: BLE001 - MLflow raises several types for an unknown id
+        raise AsdbenchError(f"no MLflow run {run_id} in {client.tracking_uri} (see `asdbench runs`)") from None
+    system = run.data.tags.get("asdbench.system")
+    if not system or run.data.tags.get("asdbench.role", "run") != "run":
+        raise AsdbenchError(f"run {run_id} is not a run of `asdbench run` (a --seeds parent is resumed seed by seed)")
+    try:
+        path = client.download_artifacts(run_id, "config.resolved.toml", str(folder))
+    except Exception:  # noqa: BLE001
+        raise AsdbenchError(f"run {run_id} has no config.resolved.toml artifact to resume from") from None
+    return system, Path(path)
 
 
 @dataclass(frozen=True)

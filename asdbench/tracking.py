@@ -7,6 +7,7 @@ unless ``MLFLOW_TRACKING_URI`` or ``--tracking-uri`` names another.
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 import asdbench
+from asdbench.errors import AsdbenchError
 
 for _name in ("mlflow", "alembic", "urllib3"):
     logging.getLogger(_name).setLevel(logging.WARNING)
@@ -99,18 +101,64 @@ def resolve_tracking_uri(tracking_uri: str | None) -> str:
     return tracking_uri or mlflow.get_tracking_uri()
 
 
+RESUMABLE = ("KILLED", "FAILED", "RUNNING")
+PROCESS_TAGS = ("asdbench.host", "asdbench.pid")
+
+
+def _process_tags() -> dict[str, str]:
+    """Which process runs the run: a RUNNING run whose process is gone (SIGKILL, a lost node) may be resumed."""
+    return {"asdbench.host": platform.node(), "asdbench.pid": str(os.getpid())}
+
+
+def _alive(tags: dict[str, str]) -> bool:
+    """Whether the process that last ran a run is alive on this machine (unknown elsewhere: taken as gone)."""
+    if tags.get("asdbench.host") != platform.node() or not tags.get("asdbench.pid", "").isdigit():
+        return False
+    pid = int(tags["asdbench.pid"])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reopen(client: MlflowClient, run_id: str) -> None:
+    """Mark an interrupted run RUNNING again, for ``--resume``; a finished or live run is refused."""
+    try:
+        run = client.get_run(run_id)
+    except Exception:  # noqa: BLE001 - MLflow raises several types for an unknown id
+        raise AsdbenchError(f"no MLflow run {run_id} in {client.tracking_uri} (see `asdbench runs`)") from None
+    status = run.info.status
+    if status not in RESUMABLE:
+        raise AsdbenchError(f"run {run_id} is {status}: only KILLED, FAILED or abandoned RUNNING runs can be resumed")
+    if status == "RUNNING" and _alive(run.data.tags):
+        raise AsdbenchError(f"run {run_id} is still running (process {run.data.tags['asdbench.pid']} on this machine)")
+    client.update_run(run_id, status="RUNNING")
+    for key, value in _process_tags().items():
+        client.set_tag(run_id, key, value)
+
+
 @contextmanager
 def tracked_run(
-    tracking_uri: str | None, experiment: str, run_name: str, tags: dict[str, str], parent_run_id: str | None = None
+    tracking_uri: str | None, experiment: str, run_name: str, tags: dict[str, str], parent_run_id: str | None = None,
+    resume_run_id: str | None = None,
 ) -> Iterator[Tracker]:
-    """Start a run; end it FINISHED on success, KILLED on Ctrl-C, FAILED on any error."""
+    """Start a run (or reopen ``resume_run_id``); end it FINISHED on success, KILLED on Ctrl-C, FAILED on any error."""
     client = MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
-    found = client.get_experiment_by_name(experiment)
-    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
-    if parent_run_id:
-        tags = {**tags, "mlflow.parentRunId": parent_run_id}
-    run = client.create_run(experiment_id, run_name=run_name, tags=tags)
-    tracker = Tracker(client, run.info.run_id)
+    if resume_run_id:
+        reopen(client, resume_run_id)
+        tracker = Tracker(client, resume_run_id)
+    else:
+        found = client.get_experiment_by_name(experiment)
+        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+        if parent_run_id:
+            tags = {**tags, "mlflow.parentRunId": parent_run_id}
+        run = client.create_run(experiment_id, run_name=run_name, tags={**tags, **_process_tags()})
+        tracker = Tracker(client, run.info.run_id)
     try:
         with _sigterm_as_interrupt():
             yield tracker

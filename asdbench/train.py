@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
 from asdbench.build import AnomalyModel
+from asdbench.checkpoint import Slot, restore_rng, rng_state
 from asdbench.errors import AsdbenchError
 from asdbench.progress import Reporter
 from asdbench.runtime import Runtime
@@ -20,7 +19,6 @@ from asdbench.step import Objective, make_optimizer, prepare, train_step
 
 INT16_SCALE = 1.0 / 32768.0
 OFFICIAL_COSINE_START = 20  # the STgram-MFN code steps its cosine schedule only after epoch 20
-CHECKPOINT_EVERY_S = 30.0
 
 
 @dataclass
@@ -79,11 +77,12 @@ class TrainSettings:
     select: str
     select_every: int
     compile: bool
+    checkpoint_every_s: float
 
 
 def settings_from(config) -> TrainSettings:
     keys = ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "channels_last", "scheduler", "select",
-            "select_every", "compile")
+            "select_every", "compile", "checkpoint_every_s")
     return TrainSettings(*(config[k] for k in keys))
 
 
@@ -94,14 +93,6 @@ def place(data: Examples, device: torch.device, fraction: float = 0.5) -> Exampl
         if data.nbytes() < fraction * free:
             return data.to(device)
     return data
-
-
-def save_atomic(obj: object, path: Path) -> None:
-    """``torch.save`` to a temporary name, then rename: a crash never leaves a torn checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -120,11 +111,6 @@ def _scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, batche
     return None
 
 
-def checkpoint_state(epoch: int, model: AnomalyModel, optimizer: torch.optim.Optimizer) -> dict:
-    """What a checkpoint holds: the epoch just finished, the weights after it, and Adam's state."""
-    return {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict()}
-
-
 def train(
     model: AnomalyModel,
     data: Examples,
@@ -134,14 +120,18 @@ def train(
     reporter: Reporter,
     label: str,
     on_epoch: Callable[[int, dict[str, float]], None],
-    checkpoint: Path | None,
+    checkpoint: Slot | None,
     evaluate: Callable[[], float] | None = None,
+    on_saved: Callable[[int], None] = lambda epoch: None,
 ) -> int:
     """Adam over frontend, backbone and loss weights, checkpointed. Returns the kept epoch.
 
     A checkpoint is written after the first epoch, then after any epoch ending at least
-    ``CHECKPOINT_EVERY_S`` after the last one, and after the last epoch: an interruption loses at
-    most that much training, and short epochs do not spend their time writing files.
+    ``checkpoint_every_s`` after the last one, and at the end (marked finished, with the kept
+    weights): an interruption loses at most that much training, and short epochs do not spend
+    their time writing files. ``on_saved(epoch)`` follows each write. A ``checkpoint`` slot to
+    resume from continues where it stopped, with every state restored (:mod:`asdbench.checkpoint`);
+    a finished one returns at once with its weights and random states.
 
     ``select="oracle"`` calls ``evaluate`` (a score on the test set, higher is better)
     every ``select_every`` epochs and restores the best weights at the end, as the
@@ -160,10 +150,33 @@ def train(
     objective = Objective(model, settings.compile, lambda message: reporter.info(f"[yellow]{message}[/yellow]"))
     scheduler = _scheduler(optimizer, settings, max(1, math.ceil(len(data) / settings.batch_size)))
     best: tuple[float, int, dict] | None = None
-    kept = settings.epochs
+    resumed = checkpoint.load() if checkpoint is not None else None
+    start = 1
+    if resumed is not None:
+        model.load_state_dict(resumed["model"])
+        restore_rng(resumed["rng"], generator)
+        if resumed["finished"]:
+            reporter.info(f"Model '{label}': trained to epoch {resumed['epoch']} before the interruption; "
+                          f"kept epoch {resumed['kept']} from its checkpoint")
+            return resumed["kept"]
+        optimizer.load_state_dict(resumed["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(resumed["scheduler"])
+        best = resumed["best"]
+        start = resumed["epoch"] + 1
+        reporter.info(f"Model '{label}': resumed after epoch {resumed['epoch']} of {settings.epochs}")
+
+    def save(epoch: int, finished: bool, kept: int = 0) -> None:
+        checkpoint.save({"epoch": epoch, "finished": finished, "kept": kept, "model": model.state_dict(),
+                         "optimizer": optimizer.state_dict(), "rng": rng_state(generator),
+                         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                         "best": None if finished else best})
+        on_saved(epoch)
+
     saved = time.monotonic()
     with reporter.task(f"Training {label}", settings.epochs) as step:
-        for epoch in range(1, settings.epochs + 1):
+        step.advance(start - 1)
+        for epoch in range(start, settings.epochs + 1):
             model.train()
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device)
@@ -197,14 +210,18 @@ def train(
                 if best is None or stats["select_score"] > best[0]:
                     best = (stats["select_score"], epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
             on_epoch(epoch, stats)
-            if checkpoint is not None and (epoch in (1, settings.epochs) or time.monotonic() - saved >= CHECKPOINT_EVERY_S):
+            if checkpoint is not None and epoch < settings.epochs and (
+                    epoch == 1 or time.monotonic() - saved >= settings.checkpoint_every_s):
+                save(epoch, finished=False)
                 saved = time.monotonic()
-                save_atomic(checkpoint_state(epoch, model, optimizer), checkpoint)
             status = f"loss {stats['loss']:.4g}" + (f" acc {stats['accuracy']:.3f}" if classifier else "")
             step.advance(status=status)
+    kept = settings.epochs
     if best is not None:
         model.load_state_dict(best[2])
         kept = best[1]
+    if checkpoint is not None:
+        save(settings.epochs, finished=True, kept=kept)
     return kept
 
 

@@ -78,6 +78,12 @@ class Passthrough(Backbone):
         return ModelOutput(embedding=features, reconstruction=self.linear(features), target=features)
 
 
+# Set by a test, not by the config (a resumed run must have the config of the run it resumes): the training batch,
+# counted over the whole process, at which the loss raises, as a crash in the middle of training would.
+CRASH_AT_BATCH = 0
+_batches_seen = [0]
+
+
 class ScriptedLoss(Loss):
     """Mean squared error of the reconstruction; with ``nan_at`` > 0 the ``nan_at``-th training batch's loss is NaN."""
 
@@ -87,6 +93,9 @@ class ScriptedLoss(Loss):
 
     def forward(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
         self.calls += 1
+        _batches_seen[0] += 1
+        if _batches_seen[0] == CRASH_AT_BATCH:
+            raise RuntimeError("injected crash")
         loss = torch.mean((output.reconstruction - output.target) ** 2)
         return loss * float("nan") if self.calls == self.nan_at else loss
 

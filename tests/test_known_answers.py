@@ -162,7 +162,15 @@ def test_a_nan_selection_score_is_an_error_not_an_early_epoch(plugins, tree):
 def test_the_checkpoint_holds_the_last_epoch_weights_and_optimizer_state(plugins, tree, tmp_path):
     result = run(plugins, tree, checkpoint_dir=tmp_path, epochs=3)
     checkpoint = torch.load(tmp_path / "fan.pt", weights_only=True)
-    assert set(checkpoint) == {"epoch", "model", "optimizer"} and checkpoint["epoch"] == 3
+    assert set(checkpoint) == {"format", "format_version", "identity", "epoch", "finished", "kept", "model", "optimizer",
+                               "rng", "scheduler", "best"}
+    assert (checkpoint["format"], checkpoint["epoch"], checkpoint["finished"], checkpoint["kept"]) == (
+        "asdbench-checkpoint", 3, True, 3)
+    identity = checkpoint["identity"]
+    assert identity["config"]["epochs"] == 3 and identity["config"]["dataset"] == "dcase2020t2"
+    assert len(identity["data"]) == 16 and identity["config_hash"] == resolve_runtime(resolve(
+        plugins, "peak-level", set_values={"dataset.root": str(tree), "epochs": 3})).hash
+    assert set(checkpoint["rng"]) == {"torch", "cuda", "numpy", "python", "batch_order"}
     for name, value in result.models["fan"].items():
         assert torch.equal(checkpoint["model"][name], value)
     steps = {float(s["step"]) for s in checkpoint["optimizer"]["state"].values()}

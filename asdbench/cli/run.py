@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import click
 from asdbench.cli.options import config_options, resolve_from_options
@@ -13,7 +15,8 @@ from asdbench.progress import RichReporter
 from asdbench.runner import load_dataset
 from asdbench.runtime import Runtime, describe_device, resolve_runtime
 from asdbench.errors import AsdbenchError
-from asdbench.session import checkpoint_dir, tracked_execute, tracked_seeds
+from asdbench.registry import normalize
+from asdbench.session import checkpoint_dir, resume_source, tracked_execute, tracked_seeds
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -27,20 +30,35 @@ def _parse_seeds(text: str) -> list[int]:
 
 
 @click.command("run")
-@click.argument("system")
+@click.argument("system", required=False)
 @config_options
 @click.option("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else MLflow's sqlite:///mlflow.db).")
 @click.option("--experiment", default=None, help="MLflow experiment (default: asdbench/<dataset>).")
 @click.option("--run-name", default=None, help="MLflow run name (default: <system>-<config hash>).")
 @click.option("--seeds", default=None, metavar="S1,S2,...",
               help="Run once per seed: a parent MLflow run with a child per seed, mean and std logged on the parent.")
-def run_command(system: str, tracking_uri: str | None, experiment: str | None, run_name: str | None, seeds: str | None,
-                **options) -> None:
+@click.option("--resume", "resume", default=None, metavar="RUN_ID",
+              help="Continue an interrupted (KILLED, FAILED or abandoned RUNNING) run from its checkpoints, in the same "
+              "MLflow run, with the run's own config (see `asdbench runs`).")
+def run_command(system: str | None, tracking_uri: str | None, experiment: str | None, run_name: str | None,
+                seeds: str | None, resume: str | None, **options) -> None:
     """Train SYSTEM on a dataset, evaluate it, print AUC/pAUC/mAUC and log everything to MLflow."""
     started = time.perf_counter()
     plugins = get_plugins()
     warn_plugin_failures(plugins)
-    config = resolve_runtime(resolve_from_options(system, **options))
+    with tempfile.TemporaryDirectory() as tmp:
+        if resume:
+            if seeds:
+                raise AsdbenchError("--resume continues one run; resume the seeds of a --seeds run one by one")
+            if options["config_file"]:
+                raise AsdbenchError("--resume reads the run's own logged config; --config cannot replace it")
+            logged, options["config_file"] = resume_source(tracking_uri, resume, Path(tmp))
+            if system and normalize(system) != logged:
+                raise AsdbenchError(f"run {resume} is a run of '{logged}', not '{system}'")
+            system = logged
+        elif system is None:
+            raise AsdbenchError("name a SYSTEM to run (see `asdbench list`), or --resume RUN_ID")
+        config = resolve_runtime(resolve_from_options(system, **options))
     device = Runtime.of(config).device
     with err_console.status(f"Preparing dataset '{config.component('dataset')}'..."):
         dataset = load_dataset(plugins, config)
@@ -61,11 +79,13 @@ def run_command(system: str, tracking_uri: str | None, experiment: str | None, r
                               highlight=False)
             return
         run = tracked_execute(
-            plugins, config, dataset, RichReporter(err_console), tracking_uri, experiment, run_name, started_runs.append
+            plugins, config, dataset, RichReporter(err_console), tracking_uri, experiment, run_name, started_runs.append,
+            resume_run_id=resume,
         )
     except KeyboardInterrupt:
         where = (
-            f"; MLflow run {started_runs[0]} marked KILLED, checkpoints in {checkpoint_dir(started_runs[0])}"
+            f"; MLflow run {started_runs[0]} marked KILLED, checkpoints in {checkpoint_dir(started_runs[0])}; "
+            f"continue it with `asdbench run --resume {started_runs[0]}`"
             if started_runs else ""
         )
         err_console.print(f"[red]Interrupted[/red]{where}", highlight=False)

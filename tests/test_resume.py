@@ -1,0 +1,134 @@
+"""Interrupted runs resume to exactly the scores of an uninterrupted run: SIGKILL, SIGTERM, a crash."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+
+import known_answer_plugins as known
+from asdbench import plugins as plugin_mod
+from asdbench.checkpoint import Identity, load, read, save
+from asdbench.cli import cli
+from asdbench.errors import AsdbenchError
+from asdbench.plugins import build_plugins
+from asdbench.session import checkpoint_dir
+
+# Two models (fan, valve), a cosine schedule, a checkpoint after every epoch, float32: bit-identical on a CPU.
+ARGS = ["dcase-ae", "--set", "dataset.size=tiny", "--set", "epochs=120", "--set", "precision=fp32",
+        "--set", "scheduler=cosine", "--set", "checkpoint_every_s=0"]
+
+
+def _only_run(client):
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert len(runs) == 1
+    return runs[0]
+
+
+def _clip_scores(client, run_id, folder):
+    return Path(client.download_artifacts(run_id, "clip_scores.csv", str(folder))).read_text()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    result = CliRunner().invoke(cli, ["run", *ARGS, "--tracking-uri", uri])
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(uri)
+    return _clip_scores(client, _only_run(client).info.run_id, folder)
+
+
+def _interrupt(uri, sig):
+    """Start a real `asdbench run` process and send it ``sig`` once the valve model has 3 checkpointed epochs."""
+    proc = subprocess.Popen([sys.executable, "-m", "asdbench", "run", *ARGS, "--tracking-uri", uri],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
+    client = MlflowClient(uri)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            run = _only_run(client)
+            if len(client.get_metric_history(run.info.run_id, "train/loss/valve")) >= 3:
+                break
+        except Exception:  # noqa: BLE001 - the store may not exist yet
+            pass
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    proc.send_signal(sig)
+    proc.communicate(timeout=60)
+    return client, _only_run(client).info.run_id
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig,status", [(signal.SIGKILL, "RUNNING"), (signal.SIGTERM, "KILLED")])
+def test_an_interrupted_run_resumes_to_the_uninterrupted_scores(sig, status, uninterrupted, tracking_uri, tmp_path):
+    client, run_id = _interrupt(tracking_uri, sig)
+    assert client.get_run(run_id).info.status == status  # SIGKILL cannot be caught: the run is left RUNNING
+    checkpoint = read(checkpoint_dir(run_id) / "valve.pt")
+    assert 3 <= checkpoint["epoch"] < 120 and not checkpoint["finished"]
+    assert read(checkpoint_dir(run_id) / "fan.pt")["finished"]  # the first model is done: not trained again
+    result = CliRunner().invoke(cli, ["run", "--resume", run_id, "--tracking-uri", tracking_uri])
+    assert result.exit_code == 0, result.output
+    assert f"resumed after epoch {checkpoint['epoch']} of 120" in result.output
+    assert "Model 'fan': trained to epoch 120 before the interruption" in result.output
+    assert client.get_run(run_id).info.status == "FINISHED" and len(client.search_runs(
+        [e.experiment_id for e in client.search_experiments()])) == 1
+    assert _clip_scores(client, run_id, tmp_path) == uninterrupted  # bit for bit
+    for group in ("fan", "valve"):  # every epoch logged once
+        assert sorted(m.step for m in client.get_metric_history(run_id, f"train/loss/{group}")) == list(range(1, 121))
+    again = CliRunner().invoke(cli, ["run", "--resume", run_id, "--tracking-uri", tracking_uri])
+    assert again.exit_code == 1 and f"run {run_id} is FINISHED" in again.output
+
+
+def test_a_crashed_run_resumes_to_the_uninterrupted_scores(monkeypatch, tmp_path):
+    tree = known.write_tree(tmp_path / "data")
+    monkeypatch.setattr(plugin_mod, "_loaded", build_plugins(extra={"known": (known.PACKAGE, known)}))
+    args = ["run", "peak-level", "--root", str(tree), "--set", "epochs=6", "--set", "scorer.source=reconstruction",
+            "--set", "checkpoint_every_s=0", "--set", "scheduler=cosine"]
+    reference_uri, uri = f"sqlite:///{tmp_path / 'reference.db'}", f"sqlite:///{tmp_path / 'crash.db'}"
+    assert CliRunner().invoke(cli, [*args, "--tracking-uri", reference_uri]).exit_code == 0
+    reference = MlflowClient(reference_uri)
+    expected = _clip_scores(reference, _only_run(reference).info.run_id, tmp_path / "a")
+    monkeypatch.setattr(known, "CRASH_AT_BATCH", known._batches_seen[0] + 3 * 6 + 2)  # pump, epoch 1, batch 2
+    crashed = CliRunner().invoke(cli, [*args, "--tracking-uri", uri])
+    assert crashed.exit_code == 1 and "injected crash" in str(crashed.exception)
+    client = MlflowClient(uri)
+    run_id = _only_run(client).info.run_id
+    assert client.get_run(run_id).info.status == "FAILED"
+    monkeypatch.setattr(known, "CRASH_AT_BATCH", 0)
+    changed = CliRunner().invoke(cli, ["run", "--resume", run_id, "--set", "epochs=7", "--tracking-uri", uri])
+    assert changed.exit_code == 1 and "epochs = 6 (checkpoint) vs 7 (now)" in changed.output
+    resumed = CliRunner().invoke(cli, ["run", "--resume", run_id, "--tracking-uri", uri])
+    assert resumed.exit_code == 0, resumed.output
+    assert _clip_scores(client, run_id, tmp_path / "b") == expected
+
+
+def test_a_checkpoint_for_another_setting_or_not_a_checkpoint_is_refused_in_one_line(tmp_path):
+    import asdbench
+
+    identity = Identity({"epochs": 3, "lr": 0.001}, "abc", "data-1")
+    path = tmp_path / "fan.pt"
+    save(path, {"epoch": 1}, identity)
+    assert load(path, identity)["epoch"] == 1
+    with pytest.raises(AsdbenchError, match=r"epochs = 3 \(checkpoint\) vs 5 \(now\); lr = 0\.001 \(checkpoint\) "
+                                            r"vs '<absent>' \(now\)$"):
+        load(path, Identity({"epochs": 5}, "abc", "data-1"))
+    with pytest.raises(AsdbenchError, match=r"the data \(fingerprint data-1 vs data-2"):
+        load(path, Identity({"epochs": 3, "lr": 0.001}, "abc", "data-2"))
+    with pytest.raises(AsdbenchError, match=rf"asdbench version {asdbench.__version__} \(checkpoint\) vs 9\.9 \(now\)"):
+        load(path, Identity({"epochs": 3, "lr": 0.001}, "abc", "data-1", version="9.9"))
+
+    (tmp_path / "noise.pt").write_bytes(os.urandom(256))
+    torch.save({"epoch": 1}, tmp_path / "plain.pt")
+    torch.save({"format": "asdbench-checkpoint", "format_version": 1, "x": Path("/")}, tmp_path / "pickle.pt")
+    for name, reason in (("noise.pt", "is not an asdbench checkpoint"), ("plain.pt", "no 'asdbench-checkpoint' marker"),
+                         ("pickle.pt", "is not an asdbench checkpoint")):  # a pickled object: never unpickled
+        with pytest.raises(AsdbenchError, match=reason) as caught:
+            read(tmp_path / name)
+        assert "\n" not in str(caught.value)
