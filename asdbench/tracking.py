@@ -110,7 +110,7 @@ def _process_tags() -> dict[str, str]:
     return {"asdbench.host": platform.node(), "asdbench.pid": str(os.getpid())}
 
 
-def _alive(tags: dict[str, str]) -> bool:
+def alive(tags: dict[str, str]) -> bool:
     """Whether the process that last ran a run is alive on this machine (unknown elsewhere: taken as gone)."""
     if tags.get("asdbench.host") != platform.node() or not tags.get("asdbench.pid", "").isdigit():
         return False
@@ -135,7 +135,7 @@ def reopen(client: MlflowClient, run_id: str) -> None:
     status = run.info.status
     if status not in RESUMABLE:
         raise AsdbenchError(f"run {run_id} is {status}: only KILLED, FAILED or abandoned RUNNING runs can be resumed")
-    if status == "RUNNING" and _alive(run.data.tags):
+    if status == "RUNNING" and alive(run.data.tags):
         raise AsdbenchError(f"run {run_id} is still running (process {run.data.tags['asdbench.pid']} on this machine)")
     client.update_run(run_id, status="RUNNING")
     for key, value in _process_tags().items():

@@ -26,7 +26,13 @@ def test_cache_info_and_clear(monkeypatch, tmp_path):
     assert not (cache_dir() / "waves").exists() and not (cache_dir() / "features").exists()
     assert (cache_dir() / "runs" / "r1").exists()  # checkpoints stay unless named
 
-    CliRunner().invoke(cli, ["cache", "clear", "runs"])
+    refused = CliRunner().invoke(cli, ["cache", "clear", "runs"], input="n\n")
+    assert refused.exit_code == 1 and "checkpoints of 1 unfinished runs" in refused.output
+    assert (cache_dir() / "runs" / "r1").exists()  # asked, and answered no
+    confirmed = CliRunner().invoke(cli, ["cache", "clear", "runs"], input="y\n")
+    assert confirmed.exit_code == 0 and not (cache_dir() / "runs").exists()
+    _fill("runs", "r2", 2**10)
+    assert CliRunner().invoke(cli, ["cache", "clear", "all", "--yes"]).exit_code == 0  # --yes: no question
     assert not (cache_dir() / "runs").exists()
     bad = CliRunner().invoke(cli, ["cache", "clear", "everything"])
     assert bad.exit_code == 2 and "Invalid value" in bad.output

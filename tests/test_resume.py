@@ -73,6 +73,11 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_scores(sig, status, uni
     checkpoint = read(checkpoint_dir(run_id) / "valve.pt")
     assert 3 <= checkpoint["epoch"] < 120 and not checkpoint["finished"]
     assert read(checkpoint_dir(run_id) / "fan.pt")["finished"]  # the first model is done: not trained again
+    listed = CliRunner(env={"COLUMNS": "250"}).invoke(cli, ["runs", "--tracking-uri", tracking_uri])
+    assert listed.exit_code == 0, listed.output
+    row = next(line for line in listed.output.splitlines() if run_id in line)
+    assert "dcase-ae" in row and ("RUNNING (process gone)" if sig == signal.SIGKILL else "KILLED") in row
+    assert f"fan 120, valve {checkpoint['epoch']} of 120" in row and "yes" in row
     result = CliRunner().invoke(cli, ["run", "--resume", run_id, "--tracking-uri", tracking_uri])
     assert result.exit_code == 0, result.output
     assert f"resumed after epoch {checkpoint['epoch']} of 120" in result.output

@@ -16,12 +16,14 @@ from asdbench.cli.list_cmd import list_command
 from asdbench.cli.plot_cmd import plot_command
 from asdbench.cli.output import err_console
 from asdbench.cli.run import run_command
+from asdbench.cli.runs_cmd import runs_command
 from asdbench.errors import AsdbenchError
 
 EPILOG = """\b
 Quick start:
   asdbench run dcase-ae --dataset synthetic       train and evaluate on generated data
   asdbench list                                   every plugin, by kind
+  asdbench runs                                   the logged runs; resume one with run --resume RUN_ID
   asdbench config show dcase-ae                   the resolved config and its keys
   asdbench bench --systems stgram-mfn             training and inference throughput
 """
@@ -44,6 +46,7 @@ def cli() -> None:
 
 
 cli.add_command(run_command)
+cli.add_command(runs_command)
 cli.add_command(list_command)
 cli.add_command(data_group)
 cli.add_command(config_group)

@@ -52,13 +52,19 @@ def info_command() -> None:
 
 @cache_group.command("clear")
 @click.argument("parts", nargs=-1, type=click.Choice([*PARTS, "all"]))
-def clear_command(parts: tuple[str, ...]) -> None:
+@click.option("--yes", "-y", is_flag=True, help="Delete checkpoints of unfinished runs without asking.")
+def clear_command(parts: tuple[str, ...], yes: bool) -> None:
     """Delete PARTS of the cache (default: waves and features, which any run makes again).
 
-    ``runs`` holds checkpoints, which nothing makes again: name it (or ``all``) to delete it.
+    ``runs`` holds the checkpoints of unfinished runs, which nothing makes again (they are what
+    ``run --resume`` continues from): name it (or ``all``) to delete it, after a confirmation.
     """
     chosen = list(PARTS) if "all" in parts else list(parts or ("waves", "features"))
     root = cache_dir()
+    unfinished = _entries(root / "runs")
+    if "runs" in chosen and unfinished and not yes:
+        click.confirm(f"Delete the checkpoints of {unfinished} unfinished runs (they cannot be resumed afterwards)?",
+                      abort=True, err=True)
     for part in chosen:
         folder = root / part
         size = _size(folder)

@@ -1,0 +1,67 @@
+"""``asdbench runs``: the runs of the MLflow store, to find the one to resume or compare."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from rich.table import Table
+
+from asdbench.cli.output import console
+
+
+def _age(start_ms: int | None) -> str:
+    seconds = max(0.0, time.time() - (start_ms or 0) / 1000)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _epochs_done(client, run) -> str:
+    """Per model, the last epoch logged (epochs are logged once a checkpoint holds them), of the run's epochs."""
+    total = run.data.params.get("epochs", "?")
+    keys = sorted(k for k in run.data.metrics if k == "train/loss" or k.startswith("train/loss/"))
+    if not keys:
+        return f"0/{total}"
+    done = {k.removeprefix("train/loss").lstrip("/") or "all": max(m.step for m in client.get_metric_history(run.info.run_id, k))
+            for k in keys}
+    if len(done) == 1:
+        return f"{next(iter(done.values()))}/{total}"
+    return ", ".join(f"{group} {epoch}" for group, epoch in done.items()) + f" of {total}"
+
+
+@click.command("runs")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(["RUNNING", "FINISHED", "FAILED", "KILLED"]),
+              help="Only runs in this state (repeatable).")
+@click.option("--limit", default=20, show_default=True, help="The newest N runs.")
+@click.option("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
+def runs_command(statuses: tuple[str, ...], limit: int, tracking_uri: str | None) -> None:
+    """List the asdbench runs of the store, newest first: what to pass to `run --resume RUN_ID`."""
+    from mlflow.tracking import MlflowClient
+
+    from asdbench import tracking
+    from asdbench.session import checkpoint_dir
+
+    uri = tracking.resolve_tracking_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=uri)
+    experiments = [e.experiment_id for e in client.search_experiments() if e.name.startswith("asdbench/")]
+    query = " OR ".join(f"attributes.status = '{s}'" for s in statuses)
+    found = client.search_runs(experiments, query, max_results=limit, order_by=["attributes.start_time DESC"]) \
+        if experiments else []
+    table = Table(title=f"asdbench runs in {uri}")
+    for column in ("run id", "system", "dataset", "status", "epochs done", "started", "resume"):
+        table.add_column(column, justify="right" if column in ("epochs done", "started") else "left")
+    for run in found:
+        tags = run.data.tags
+        if tags.get("asdbench.role", "run") != "run":
+            continue
+        status = run.info.status
+        if status == "RUNNING" and not tracking.alive(tags):
+            status = "RUNNING (process gone)"
+        resumable = status != "FINISHED" and not (status == "RUNNING" and tracking.alive(tags))
+        checkpoints = checkpoint_dir(run.info.run_id).exists()
+        table.add_row(run.info.run_id, tags.get("asdbench.system", "?"), tags.get("asdbench.dataset", "?"), status,
+                      _epochs_done(client, run), f"{_age(run.info.start_time)} ago",
+                      ("yes" if checkpoints else "yes, from epoch 1") if resumable else "")
+    console.print(table)
