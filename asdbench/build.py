@@ -19,8 +19,12 @@ def instantiate(plugins: Plugins, config: RunConfig, kind: str, **context: Any) 
     params = {k: v for k, v in config.params(kind).items() if v is not None}
     try:
         return entry.factory(**context, **params)
-    except TypeError as exc:
-        raise AsdbenchError(f"cannot build {kind} '{entry.name}' (package {entry.package}): {exc}") from None
+    except AsdbenchError:
+        raise
+    except Exception as exc:  # a plugin's own bug or bad argument: name the plugin and its package, not a traceback
+        reason = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise AsdbenchError(f"cannot build {kind} '{entry.name}' (package {entry.package}): "
+                            f"{type(exc).__name__}: {reason}") from None
 
 
 class AnomalyModel(nn.Module):

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from mlflow.tracking import MlflowClient
 
 from asdbench import tracking
 from asdbench.comparability import TAG, describe_difference
@@ -78,7 +77,7 @@ def load_runs(
 ) -> list[Run]:
     """Finished asdbench runs of the store, filtered; a clear error when none match."""
     uri = tracking.resolve_tracking_uri(tracking_uri)
-    client = MlflowClient(tracking_uri=uri)
+    client = tracking.client(uri)
     if run_ids:
         found = [client.get_run(run_id) for run_id in run_ids]
     else:
@@ -258,7 +257,7 @@ def render(tables: list[Table], fmt: str) -> str:
 
 def load_id_scores(tracking_uri: str | None, row: Row) -> list[IdScores]:
     """The labelled per-clip scores of the runs of ``row`` (its seeds), aligned clip by clip across runs."""
-    client = MlflowClient(tracking_uri=tracking.resolve_tracking_uri(tracking_uri))
+    client = tracking.client(tracking_uri)
     tables = []
     with tempfile.TemporaryDirectory() as tmp:
         for run in row.runs:

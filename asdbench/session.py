@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from mlflow.tracking import MlflowClient
 
 from asdbench import figures, results, tracking
 from asdbench.api import Dataset
@@ -150,7 +149,7 @@ def tracked_execute(
 def resume_source(tracking_uri: str | None, run_id: str, folder: Path) -> tuple[str, Path]:
     """The system of an asdbench run and its logged ``config.resolved.toml`` (downloaded into ``folder``): what
     ``--resume`` rebuilds the run's config from."""
-    client = MlflowClient(tracking_uri=tracking.resolve_tracking_uri(tracking_uri))
+    client = tracking.client(tracking_uri)
     try:
         run = client.get_run(run_id)
     except Exception:  # noqa: BLE001 - MLflow raises several types for an unknown id

@@ -6,6 +6,7 @@ unless ``MLFLOW_TRACKING_URI`` or ``--tracking-uri`` names another.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import platform
@@ -21,6 +22,7 @@ from typing import Any
 import mlflow
 import torch
 from mlflow.entities import Metric, Param
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 import asdbench
@@ -101,6 +103,42 @@ def resolve_tracking_uri(tracking_uri: str | None) -> str:
     return tracking_uri or mlflow.get_tracking_uri()
 
 
+def client(tracking_uri: str | None) -> MlflowClient:
+    """An MLflow client of the store, which exists once this returns.
+
+    MLflow creates a SQLite store (its tables, by migrations) on first use; two processes doing
+    that at once on a fresh file fail ("table already exists"). For SQLite stores the first use
+    is therefore serialised by a lock file beside the database; later uses pass it at once.
+    """
+    uri = resolve_tracking_uri(tracking_uri)
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=uri)
+    database = Path(uri[len("sqlite:///"):].split("?")[0])
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(f".{database.name}.asdbench-lock"), "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            found = MlflowClient(tracking_uri=uri)
+            found.search_experiments(max_results=1)  # creates and migrates the store, under the lock
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return found
+
+
+def experiment_id(mlflow_client: MlflowClient, name: str) -> str:
+    """The experiment's id, created if missing; a process that loses the race to create it uses the winner's."""
+    found = mlflow_client.get_experiment_by_name(name)
+    if found:
+        return found.experiment_id
+    try:
+        return mlflow_client.create_experiment(name)
+    except MlflowException:
+        found = mlflow_client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
 RESUMABLE = ("KILLED", "FAILED", "RUNNING")
 PROCESS_TAGS = ("asdbench.host", "asdbench.pid")
 
@@ -126,20 +164,20 @@ def alive(tags: dict[str, str]) -> bool:
     return True
 
 
-def reopen(client: MlflowClient, run_id: str) -> None:
+def reopen(store: MlflowClient, run_id: str) -> None:
     """Mark an interrupted run RUNNING again, for ``--resume``; a finished or live run is refused."""
     try:
-        run = client.get_run(run_id)
+        run = store.get_run(run_id)
     except Exception:  # noqa: BLE001 - MLflow raises several types for an unknown id
-        raise AsdbenchError(f"no MLflow run {run_id} in {client.tracking_uri} (see `asdbench runs`)") from None
+        raise AsdbenchError(f"no MLflow run {run_id} in {store.tracking_uri} (see `asdbench runs`)") from None
     status = run.info.status
     if status not in RESUMABLE:
         raise AsdbenchError(f"run {run_id} is {status}: only KILLED, FAILED or abandoned RUNNING runs can be resumed")
     if status == "RUNNING" and alive(run.data.tags):
         raise AsdbenchError(f"run {run_id} is still running (process {run.data.tags['asdbench.pid']} on this machine)")
-    client.update_run(run_id, status="RUNNING")
+    store.update_run(run_id, status="RUNNING")
     for key, value in _process_tags().items():
-        client.set_tag(run_id, key, value)
+        store.set_tag(run_id, key, value)
 
 
 @contextmanager
@@ -148,27 +186,25 @@ def tracked_run(
     resume_run_id: str | None = None,
 ) -> Iterator[Tracker]:
     """Start a run (or reopen ``resume_run_id``); end it FINISHED on success, KILLED on Ctrl-C, FAILED on any error."""
-    client = MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
+    store = client(tracking_uri)
     if resume_run_id:
-        reopen(client, resume_run_id)
-        tracker = Tracker(client, resume_run_id)
+        reopen(store, resume_run_id)
+        tracker = Tracker(store, resume_run_id)
     else:
-        found = client.get_experiment_by_name(experiment)
-        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
         if parent_run_id:
             tags = {**tags, "mlflow.parentRunId": parent_run_id}
-        run = client.create_run(experiment_id, run_name=run_name, tags={**tags, **_process_tags()})
-        tracker = Tracker(client, run.info.run_id)
+        run = store.create_run(experiment_id(store, experiment), run_name=run_name, tags={**tags, **_process_tags()})
+        tracker = Tracker(store, run.info.run_id)
     try:
         with _sigterm_as_interrupt():
             yield tracker
     except KeyboardInterrupt:
-        client.set_terminated(tracker.run_id, status="KILLED")
+        store.set_terminated(tracker.run_id, status="KILLED")
         raise
     except BaseException:
-        client.set_terminated(tracker.run_id, status="FAILED")
+        store.set_terminated(tracker.run_id, status="FAILED")
         raise
-    client.set_terminated(tracker.run_id, status="FINISHED")
+    store.set_terminated(tracker.run_id, status="FINISHED")
 
 
 @contextmanager

@@ -6,7 +6,6 @@ import tempfile
 from pathlib import Path
 
 import click
-from mlflow.tracking import MlflowClient
 
 from asdbench import figures, tracking
 from asdbench.cli.output import console
@@ -19,7 +18,7 @@ from asdbench.errors import AsdbenchError
 @click.option("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
 def plot_command(run_id: str, out: Path, tracking_uri: str | None) -> None:
     """Draw RUN_ID's ROC curves and score histograms per machine type, and t-SNE of its embeddings."""
-    client = MlflowClient(tracking_uri=tracking.resolve_tracking_uri(tracking_uri))
+    client = tracking.client(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             scores = Path(client.download_artifacts(run_id, "clip_scores.csv", tmp))

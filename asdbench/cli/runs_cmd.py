@@ -38,13 +38,12 @@ def _epochs_done(client, run) -> str:
 @click.option("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
 def runs_command(statuses: tuple[str, ...], limit: int, tracking_uri: str | None) -> None:
     """List the asdbench runs of the store, newest first: what to pass to `run --resume RUN_ID`."""
-    from mlflow.tracking import MlflowClient
 
     from asdbench import tracking
     from asdbench.session import checkpoint_dir
 
     uri = tracking.resolve_tracking_uri(tracking_uri)
-    client = MlflowClient(tracking_uri=uri)
+    client = tracking.client(uri)
     experiments = [e.experiment_id for e in client.search_experiments() if e.name.startswith("asdbench/")]
     query = " OR ".join(f"attributes.status = '{s}'" for s in statuses)
     found = client.search_runs(experiments, query, max_results=limit, order_by=["attributes.start_time DESC"]) \

@@ -21,6 +21,8 @@ from asdbench.errors import AsdbenchError
 LABELLED = re.compile(r"^(normal|anomaly)_id_(\d{2})_(\d{8})\.wav$")
 UNLABELLED = re.compile(r"^id_(\d{2})_(\d{8})\.wav$")
 SPLITS: tuple[Split, ...] = ("train", "test")
+LAYOUT = ("<type>/train/normal_id_II_NNNNNNNN.wav, <type>/test/{normal,anomaly}_id_II_NNNNNNNN.wav "
+          "or id_II_NNNNNNNN.wav")
 
 
 def clip_name(label: int, machine_id: str, index: int) -> str:
@@ -57,7 +59,8 @@ class Scan:
 def scan_tree(root: Path) -> Scan:
     """Read machine types from ``root/<type>/{train,test}`` and IDs and labels from file names."""
     if not root.is_dir():
-        raise AsdbenchError(f"dataset folder {root} does not exist or is not a folder")
+        raise AsdbenchError(f"dataset folder {root} does not exist or is not a folder (expected the DCASE 2020 layout: "
+                            f"{LAYOUT})")
     scan = Scan()
     for type_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for split in SPLITS:
@@ -78,8 +81,7 @@ def scan_tree(root: Path) -> Scan:
 def misfit_error(misfits: list[Path]) -> AsdbenchError:
     more = f" (and {len(misfits) - 1} more; `asdbench data check` lists them)" if len(misfits) > 1 else ""
     return AsdbenchError(
-        f"{misfits[0]} does not follow the DCASE 2020 layout "
-        f"(<type>/train/normal_id_II_NNNNNNNN.wav, <type>/test/{{normal,anomaly}}_id_II_NNNNNNNN.wav or id_II_NNNNNNNN.wav){more}"
+        f"{misfits[0]} does not follow the DCASE 2020 layout ({LAYOUT}){more}"
     )
 
 

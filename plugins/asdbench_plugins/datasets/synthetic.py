@@ -72,9 +72,14 @@ def generate(out: Path, size: str = "small", seed: int = 2020, progress: Callabl
                 progress(done, len(jobs))
         manifest = {"generator_version": GENERATOR_VERSION, "size": size, "seed": seed, "clips": len(jobs)}
         (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
+        try:
+            if out.exists():
+                out.rmdir()
+            os.replace(tmp, out)
+        except OSError:
+            if not (out / "MANIFEST.json").exists():
+                raise
+            # Another process (a run started at the same time) generated the same tree first: use theirs.
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
