@@ -3,25 +3,72 @@
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
 
 from asdbench.errors import AsdbenchError
 
 
-def read_wav(path: Path, sample_rate: int) -> np.ndarray:
-    """Mono float32 waveform in [-1, 1]; a multi-channel file keeps its first channel, as DCASE 2020 did."""
+# Subtypes an int16 store holds exactly; anything else is kept in float32.
+EXACT_INT16 = frozenset({"PCM_16", "PCM_S8", "PCM_U8"})
+WAV_FORMATS = frozenset({"WAV", "WAVEX", "RF64"})
+CHANNEL_RULES = ("first", "mean")
+_TRUNCATED = re.compile(r"^data\s*:\s*\d+\s*\(should be \d+\)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class WavFormat:
+    """What a WAV header says: enough to decide, before decoding anything, how the file will be read."""
+
+    sample_rate: int
+    channels: int
+    subtype: str
+    frames: int
+
+
+def _reason(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
+
+
+def wav_format(path: Path) -> WavFormat:
+    """The header of a WAV file; an error naming the file and the reason if it is not a whole, non-empty WAV."""
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
-        raise AsdbenchError(f"cannot read WAV {path}: {exc}") from None
-    if sr != sample_rate:
-        raise AsdbenchError(f"{path}: sample rate {sr} Hz, expected {sample_rate} Hz")
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError) as exc:
+        raise AsdbenchError(f"{path}: not a readable WAV file ({_reason(exc)})") from None
+    if info.format not in WAV_FORMATS:
+        raise AsdbenchError(f"{path}: a {info.format} file, not WAV")
+    if _TRUNCATED.search(info.extra_info):
+        raise AsdbenchError(f"{path}: truncated (the header announces more samples than the file holds)")
+    if info.frames == 0:
+        raise AsdbenchError(f"{path}: the file holds no samples")
+    return WavFormat(info.samplerate, info.channels, info.subtype, info.frames)
+
+
+def read_wav(path: Path, sample_rate: int, channel: str = "first") -> np.ndarray:
+    """Mono float32 waveform at ``sample_rate``, at the file's full precision (24-bit and float samples are not
+    rounded; float samples beyond [-1, 1] are kept). A multi-channel file gives its first channel (as DCASE
+    2020 did) or, with ``channel="mean"``, the mean of its channels; another sample rate is resampled
+    (torchaudio's band-limited sinc interpolation)."""
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError) as exc:
+        raise AsdbenchError(f"cannot read WAV {path}: {_reason(exc)}") from None
     if data.shape[0] == 0:
         raise AsdbenchError(f"{path}: the file holds no samples")
-    return np.ascontiguousarray(data[:, 0])
+    if channel not in CHANNEL_RULES:
+        raise AsdbenchError(f"channel={channel!r} is not one of: {', '.join(CHANNEL_RULES)}")
+    mono = data[:, 0] if channel == "first" or data.shape[1] == 1 else data.mean(axis=1)
+    if rate != sample_rate:
+        import torchaudio.functional  # only files at another rate pay for the import
+
+        mono = torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(mono)), rate, sample_rate).numpy()
+    return np.ascontiguousarray(mono, dtype=np.float32)
 
 
 def write_wav(path: Path, wave: np.ndarray, sample_rate: int) -> None:

@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 
-from asdbench.api import Dataset
+from asdbench.api import Clip
 from asdbench.config import RunConfig
 
 EXECUTION_KEYS = frozenset({"seed", "cache", "compile", "channels_last", "checkpoint_every_s", "dataset.root",
@@ -29,12 +29,12 @@ DATA_KEY = "data"  # the data fingerprint's entry in the key
 TAG = "asdbench.comparability"  # the MLflow tag holding the key, as JSON
 
 
-def data_fingerprint(dataset: Dataset) -> str:
-    """A hash of the dataset's name and every clip it lists (split, path under the data set's folder, type, ID,
+def data_fingerprint(dataset_name: str, train: list[Clip], test: list[Clip]) -> str:
+    """A hash of the dataset's name and every clip a run uses (split, path under the data set's folder, type, ID,
     label, file size): the same files in another folder match; another protocol, subset or size does not."""
-    clips = [*dataset.clips("train"), *dataset.clips("test")]
+    clips = [*train, *test]
     base = os.path.commonpath([str(c.path.parent) for c in clips]) if clips else ""
-    h = hashlib.sha256(dataset.name.encode())
+    h = hashlib.sha256(dataset_name.encode())
     for c in sorted(clips, key=lambda c: (c.split, str(c.path))):
         size = c.path.stat().st_size if c.path.exists() else -1
         h.update(f"{c.split}\0{os.path.relpath(c.path, base)}\0{c.machine_type}\0{c.machine_id}\0{c.label}\0{size}\n".encode())

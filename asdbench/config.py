@@ -44,6 +44,7 @@ CORE_DEFAULTS: dict[str, Any] = {
     "train_unit": "clip",
     "clip_seconds": 0.0,
     "pad": "repeat",
+    "skip_bad_files": False,
     "cache": True,
     "channels_last": True,
     "precision": "auto",
@@ -88,7 +89,10 @@ CORE_HELP = {
     "pad": "how a clip shorter than clip_seconds is filled: repeat (loop the clip) or zeros (digital silence, which "
     "a log-mel turns into -100 dB frames)",
     "channels_last": "keep the backbone's conv weights channels-last (NHWC): faster convolutions on CPU and GPU",
-    "cache": "decode each WAV once into the on-disk int16 cache (memory-mapped); false decodes every run",
+    "skip_bad_files": "leave out files that cannot be read (corrupt, truncated, empty, not WAV) instead of stopping "
+    "before training; they are counted (param data.bad_files) and listed in the artifact bad_files.csv",
+    "cache": "decode each WAV once into the on-disk cache (memory-mapped; int16 where exact, else float32); false "
+    "decodes every run",
 }
 
 

@@ -67,6 +67,14 @@ def write_embeddings(path: Path, embeddings: dict[Clip, np.ndarray]) -> Path:
     return path
 
 
+def write_bad_files(path: Path, bad: list[tuple[str, str]]) -> None:
+    """The files a run left out (``skip_bad_files``), with the reason each could not be read."""
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["file", "reason"])
+        writer.writerows(bad)
+
+
 def write_clip_summary(path: Path, summary: dict[tuple[str, str], dict[str, int]]) -> None:
     """Clips per machine type and ID, as the run found them: the data behind every number of the run."""
     columns = ("train", "test_normal", "test_anomaly", "test_unlabelled")

@@ -15,15 +15,15 @@ from asdbench import feature_cache, metrics, wave_cache
 from asdbench.api import Clip, Dataset, Frontend
 from asdbench.build import build_model, count_parameters, instantiate
 from asdbench.checkpoint import Identity, Slot
-from asdbench.comparability import data_fingerprint
 from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError
 from asdbench.fingerprint import code_fingerprint
-from asdbench.groups import Group, make_groups, skipped_ids
+from asdbench.groups import Group
+from asdbench.plan import Plan, make_plan
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.runtime import Runtime, seed_everything
-from asdbench.train import INT16_SCALE, Examples, score, settings_from, train
+from asdbench.train import Examples, as_float, score, settings_from, train
 
 FEATURE_BATCH = 64
 
@@ -39,6 +39,7 @@ class RunResult:
     clip_seconds: tuple[float, float] = (0.0, 0.0)  # shortest and longest clip decoded
     padded_clips: int = 0  # clips shorter than the configured length, padded by the ``pad`` rule
     cut_clips: int = 0  # clips longer than it, cut
+    bad_files: list[tuple[str, str]] = field(default_factory=list)  # skipped (skip_bad_files): path, reason
     embeddings: dict[Clip, np.ndarray] = field(default_factory=dict)  # test clips, when the backbone has embeddings
 
 
@@ -81,9 +82,9 @@ class _Reader:
     """Waveforms and features of clip lists, for one run: decoded into the wave cache, featurised into the
     feature cache (weightless frontends), with the lengths seen along the way."""
 
-    def __init__(self, dataset: Dataset, source: str, num_samples: int, pad: str, device: torch.device,
+    def __init__(self, dataset: Dataset, source: str, num_samples: int, pad: str, dtype: np.dtype, device: torch.device,
                  reporter: Reporter, use_cache: bool) -> None:
-        self.dataset, self.source, self.num_samples, self.pad = dataset, source, num_samples, pad
+        self.dataset, self.source, self.num_samples, self.pad, self.dtype = dataset, source, num_samples, pad, dtype
         self.device, self.reporter, self.use_cache = device, reporter, use_cache
         self.lengths = _Lengths(num_samples)
         # The inputs of the last training clip list read: groups that share their training clips (``id-vs-others``:
@@ -91,15 +92,15 @@ class _Reader:
         self._last: tuple[tuple[Clip, ...], torch.Tensor, np.ndarray] | None = None
 
     def waves(self, clips: tuple[Clip, ...], label: str) -> tuple[torch.Tensor, np.ndarray]:
-        """The clips as an int16 matrix (half the memory of float32, exact for 16-bit PCM), each cut to its first
-        ``num_samples`` samples or padded, and their lengths before that."""
+        """The clips as a matrix, each cut to its first ``num_samples`` samples or padded, and their lengths
+        before that: int16 where that is exact (16-bit PCM, half the memory of float32), else float32."""
         d = self.dataset
         with self.reporter.task(f"Reading {label}", len(clips)) as step:
             if self.use_cache:
-                waves, sizes = wave_cache.load_or_decode(self.source, d.sample_rate, self.num_samples, self.pad, clips,
-                                                         d.load, step.advance)
+                waves, sizes = wave_cache.load_or_decode(self.source, d.sample_rate, self.num_samples, self.pad,
+                                                         self.dtype, clips, d.load, step.advance)
             else:
-                waves = np.zeros((len(clips), self.num_samples), dtype=np.int16)
+                waves = np.zeros((len(clips), self.num_samples), dtype=self.dtype)
                 sizes = wave_cache.decode_into(waves, clips, d.load, self.pad, step.advance)
         return torch.from_numpy(waves[: len(clips)]), sizes
 
@@ -109,7 +110,7 @@ class _Reader:
         with self.reporter.task(f"Features {label}", len(waves)) as step:
             for start in range(0, len(waves), FEATURE_BATCH):
                 batch = waves[start : start + FEATURE_BATCH]
-                out[start : start + len(batch)] = frontend(batch.to(self.device).float().mul_(INT16_SCALE)).cpu().numpy()
+                out[start : start + len(batch)] = frontend(as_float(batch.to(self.device))).cpu().numpy()
                 step.advance(len(batch))
 
     def examples(self, frontend: Frontend, fingerprint: str, group: Group, clips: tuple[Clip, ...], label: str,
@@ -132,7 +133,8 @@ class _Reader:
         if frontend.has_weights:
             inputs, sizes = self.waves(clips, label)
         elif self.use_cache:
-            wave_key = wave_cache.cache_key(self.source, self.dataset.sample_rate, self.num_samples, self.pad, clips)
+            wave_key = wave_cache.cache_key(self.source, self.dataset.sample_rate, self.num_samples, self.pad, self.dtype,
+                                            clips)
             cached, sizes = feature_cache.load_or_compute(wave_key, fingerprint, shape, features)
             inputs = torch.from_numpy(cached)
         else:
@@ -190,30 +192,6 @@ def check_finite(result: RunResult) -> None:
                               "no metric can be computed", result)
 
 
-def _check_selectable(groups: list[Group], select: str) -> None:
-    """``select=oracle`` picks epochs by test-set metrics: every model needs labelled test clips of both kinds."""
-    if select != "oracle":
-        return
-    for group in groups:
-        unlabelled = sum(1 for c in group.test if c.label is None)
-        if unlabelled:
-            raise AsdbenchError(
-                f"select=oracle chooses the checkpoint on test labels, but {unlabelled} test clips of model "
-                f"'{group.name}' have none (the evaluation set without --eval-labels); pass --eval-labels or use select=last")
-        if not group.test:
-            raise AsdbenchError(f"select=oracle chooses the checkpoint on test clips, but model '{group.name}' has none; "
-                                "use select=last")
-
-
-def plan(config: RunConfig, dataset: Dataset) -> tuple[list[Group], list[str]]:
-    """The models a run will train, and the machine IDs left without one (:func:`skipped_ids`). Raises, before any
-    clip is read, for a plan that cannot work (a model selection without the test labels it needs)."""
-    train_clips, test_clips = dataset.clips("train"), dataset.clips("test")
-    groups = make_groups(train_clips, test_clips, config["model_per"])
-    _check_selectable(groups, config["select"])
-    return groups, skipped_ids(train_clips, test_clips, config["model_per"])
-
-
 def execute(
     plugins: Plugins,
     config: RunConfig,
@@ -222,21 +200,28 @@ def execute(
     on_epoch: Callable[[str, int, dict[str, float]], None] = lambda group, epoch, stats: None,
     checkpoint_dir: Path | None = None,
     resume: bool = False,
-    on_saved: Callable[[str, int], None] = lambda group, epoch: None,
+    on_checkpoint: Callable[[str, int], None] = lambda group, epoch: None,
+    plan: Plan | None = None,
 ) -> RunResult:
     """Train one model per group and score its test clips; metrics where labels exist.
 
     ``config`` must be resolved for this machine (:func:`asdbench.runtime.resolve_runtime`): the device and
     precision a run logs are the ones it trains with. With ``checkpoint_dir`` each model is checkpointed there
-    (``on_saved(group, epoch)`` after each write); with ``resume`` too, each continues from its checkpoint, and
-    the run ends with exactly the scores an uninterrupted run would have given.
+    (``on_checkpoint(group, epoch)`` before each write); with ``resume`` too, each continues from its checkpoint, and
+    the run ends with exactly the scores an uninterrupted run would have given. ``plan``: the run's
+    :class:`~asdbench.plan.Plan`, when the caller made it already.
     """
     runtime = Runtime.of(config)
     device = runtime.device
     generator = seed_everything(config["seed"])
     seconds = config["clip_seconds"] or dataset.clip_seconds
     num_samples = int(round(seconds * dataset.sample_rate))
-    groups, untested = plan(config, dataset)
+    plan = plan or make_plan(config, dataset)
+    groups, untested = plan.groups, plan.untested
+    for note in plan.notes:
+        reporter.info(f"[yellow]Note:[/yellow] {note}")
+    if plan.bad:
+        reporter.info(f"[yellow]Skipped {len(plan.bad)} bad files[/yellow] (--skip-bad-files), e.g. {plan.bad[0][1]}")
     if untested:
         reporter.info(f"No model for {len(untested)} machine IDs without test clips in this protocol: "
                       + ", ".join(untested) + (" (their clips still train the other IDs' models as outliers)"
@@ -246,9 +231,9 @@ def execute(
         reporter.info("[yellow]select=oracle: the kept checkpoint is chosen on the test set (the authors' protocol); "
                       "its metrics are an upper bound[/yellow]")
     result = RunResult([], None, 0)
-    reader = _Reader(dataset, dataset_fingerprint(dataset, config), num_samples, config["pad"], device, reporter,
-                     config["cache"])
-    identity = Identity(config.values, config.hash, data_fingerprint(dataset)) if checkpoint_dir else None
+    reader = _Reader(dataset, dataset_fingerprint(dataset, config), num_samples, config["pad"],
+                     np.dtype(np.int16 if plan.exact_int16 else np.float32), device, reporter, config["cache"])
+    identity = Identity(config.values, config.hash, plan.data) if checkpoint_dir else None
     for group in groups:
         labels = [f"{t}/id_{i}" for t, i in group.classes]
         result.label_maps[group.name] = labels
@@ -286,7 +271,7 @@ def execute(
             lambda epoch, stats, _g=group.name: on_epoch(_g, epoch, stats),
             Slot(checkpoint_dir / f"{group.slug}.pt", identity, resume) if checkpoint_dir else None,
             evaluate=selection_score if test_data is not None else None,
-            on_saved=lambda epoch, _g=group.name: on_saved(_g, epoch),
+            on_checkpoint=lambda epoch, _g=group.name: on_checkpoint(_g, epoch),
         )
         del train_data
         if test_data is not None:
@@ -298,6 +283,7 @@ def execute(
     lengths = reader.lengths
     result.clip_seconds = ((lengths.shortest or 0) / dataset.sample_rate, lengths.longest / dataset.sample_rate)
     result.padded_clips, result.cut_clips = lengths.padded, lengths.cut
+    result.bad_files = [(str(c.path), reason) for c, reason in plan.bad]
     check_finite(result)
     result.report = evaluate(result.scores)
     return result

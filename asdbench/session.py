@@ -19,12 +19,13 @@ import torch
 from asdbench import figures, results, tracking
 from asdbench.api import Dataset
 from asdbench.cache import cache_dir
-from asdbench.comparability import TAG, comparability_key, data_fingerprint
+from asdbench.comparability import TAG, comparability_key
 from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
-from asdbench.runner import NonFiniteScores, RunResult, clip_summary, execute, plan
+from asdbench.plan import make_plan
+from asdbench.runner import NonFiniteScores, RunResult, clip_summary, execute
 from asdbench.runtime import Runtime, describe_device, resolve_runtime
 
 
@@ -35,9 +36,8 @@ class TrackedRun:
     result: RunResult
 
 
-def _tags(config: RunConfig, dataset: Dataset, role: str) -> dict[str, str]:
+def _tags(config: RunConfig, dataset: Dataset, role: str, data: str) -> dict[str, str]:
     """Tags of a run whose config is resolved (:func:`resolve_runtime`), with its comparability key."""
-    data = data_fingerprint(dataset)
     extra = {"asdbench.select": config["select"], "asdbench.role": role, "asdbench.precision": config["precision"],
              "asdbench.data": data, TAG: json.dumps(comparability_key(config, data), separators=(",", ":"))}
     return tracking.run_tags(config.system, dataset.name, describe_device(Runtime.of(config).device), config.hash, extra)
@@ -62,6 +62,8 @@ def write_artifacts(folder: Path, result: RunResult, dataset: Dataset) -> None:
         (folder / "metrics.md").write_text(results.metrics_markdown(result.report))
         (folder / "metrics.json").write_text(results.metrics_json(result.report))
     (folder / "label_map.json").write_text(json.dumps(result.label_maps, indent=2) + "\n")
+    if result.bad_files:
+        results.write_bad_files(folder / "bad_files.csv", result.bad_files)
     write_models(folder / "model", result)
 
 
@@ -90,11 +92,12 @@ def tracked_execute(
     finite ends FAILED with its trained weights logged (``model/``): training time is not lost to it.
 
     ``resume_run_id`` continues an interrupted run in the same MLflow run, from its checkpoints. Per-epoch
-    metrics are logged when a checkpoint covers them, so a resumed run logs no epoch twice.
+    metrics are logged just before a checkpoint covers them, and a resumed run skips the epochs already logged
+    (those a crash between the log and the checkpoint write would repeat): no epoch is logged twice or lost.
     """
     config = resolve_runtime(config)
-    plan(config, dataset)  # a run that cannot work fails here, before an MLflow run is opened
-    tags = _tags(config, dataset, "run")
+    plan = make_plan(config, dataset)  # a run that cannot work fails here, before an MLflow run is opened
+    tags = _tags(config, dataset, "run", plan.data)
     uri = tracking.resolve_tracking_uri(tracking_uri)
     single_group = config["model_per"] == "all"
     with tracking.tracked_run(
@@ -107,10 +110,14 @@ def tracked_execute(
             tracker.log_params(config.values)
             tracker.log_text(config.to_toml(), "config.resolved.toml")
         pending: dict[str, list[tuple[int, dict[str, float]]]] = {}
+        logged: dict[str, set[int]] = {}
 
-        def flush(group: str, _saved_epoch: int) -> None:  # every pending epoch is covered by the checkpoint
+        def flush(group: str, _epoch: int) -> None:  # every pending epoch is in the checkpoint about to be written
+            if resume_run_id and group not in logged:
+                logged[group] = tracker.logged_epochs(group, single_group)
             for epoch, stats in pending.pop(group, []):
-                tracker.log_epoch(group, epoch, stats, single_group)
+                if epoch not in logged.get(group, ()):
+                    tracker.log_epoch(group, epoch, stats, single_group)
 
         try:
             result = execute(
@@ -118,7 +125,8 @@ def tracked_execute(
                 on_epoch=lambda group, epoch, stats: pending.setdefault(group, []).append((epoch, stats)),
                 checkpoint_dir=checkpoint_dir(tracker.run_id),
                 resume=resume_run_id is not None,
-                on_saved=flush,
+                on_checkpoint=flush,
+                plan=plan,
             )
         except NonFiniteScores as exc:
             with tempfile.TemporaryDirectory() as tmp:
@@ -133,6 +141,7 @@ def tracked_execute(
             "data.longest_clip_s": round(result.clip_seconds[1], 3),
             "data.padded_clips": result.padded_clips,
             "data.cut_clips": result.cut_clips,
+            "data.bad_files": len(result.bad_files),
         })
         tracker.log_metrics({f"selected_epoch/{group}": epoch for group, epoch in result.selected_epochs.items()})
         with tempfile.TemporaryDirectory() as tmp:
@@ -194,10 +203,11 @@ def tracked_seeds(
     """One parent MLflow run with a child run per seed; the parent gets ``mean/<metric>`` and ``std/<metric>``
     (MLflow does not aggregate runs by itself) and ``n_runs``."""
     config = resolve_runtime(config)
+    data = make_plan(config, dataset).data  # a run that cannot work fails before the parent run is opened
     uri = tracking.resolve_tracking_uri(tracking_uri)
     name = run_name or f"{config.system}-{config.hash[:7]}-seeds"
     with tracking.tracked_run(uri, experiment or tracking.experiment_name(dataset.name), name,
-                              _tags(config, dataset, "seeds")) as parent:
+                              _tags(config, dataset, "seeds", data)) as parent:
         on_start(parent.run_id)
         parent.log_params({**{k: v for k, v in config.values.items() if k != "seed"},
                            "seeds": ",".join(map(str, seeds)), "n_runs": len(seeds)})

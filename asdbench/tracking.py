@@ -88,6 +88,11 @@ class Tracker:
         suffix = "" if single_group else f"/{group}"
         self.log_metrics({f"train/{k}{suffix}": v for k, v in stats.items()}, step=epoch)
 
+    def logged_epochs(self, group: str, single_group: bool) -> set[int]:
+        """The epochs of ``group`` whose training loss this run has logged already."""
+        key = "train/loss" if single_group else f"train/loss/{group}"
+        return {m.step for m in self.client.get_metric_history(self.run_id, key)}
+
     def log_text(self, text: str, path: str) -> None:
         self.client.log_text(self.run_id, text, path)
 

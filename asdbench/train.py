@@ -21,9 +21,15 @@ INT16_SCALE = 1.0 / 32768.0
 OFFICIAL_COSINE_START = 20  # the STgram-MFN code steps its cosine schedule only after epoch 20
 
 
+def as_float(waves: torch.Tensor) -> torch.Tensor:
+    """Stored waveforms as float32 in [-1, 1]: int16 ones scaled (a new tensor), float32 ones as they are."""
+    return waves.float().mul_(INT16_SCALE) if waves.dtype == torch.int16 else waves.float()
+
+
 @dataclass
 class Examples:
-    """Training or scoring inputs: int16 waveforms, or float features when the frontend has no weights."""
+    """Training or scoring inputs: stored waveforms (int16 or float32), or float features when the frontend has
+    no weights."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
@@ -47,7 +53,7 @@ class Examples:
         return torch.index_select(self.inputs, 0, idx, out=self._rows[: len(idx)])
 
     def batch(self, idx: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """The examples ``idx`` on ``device`` as float32; waveforms are stored as int16 and scaled here.
+        """The examples ``idx`` on ``device`` as float32; int16 waveforms are scaled here.
         On the CPU the returned inputs live in a reused buffer: valid until the next call."""
         if self.inputs.device != device:
             idx = idx.to(self.inputs.device)
@@ -60,9 +66,7 @@ class Examples:
         else:
             idx = idx.to(device)
             x, y = self.inputs[idx], self.targets[idx]
-        if x.dtype == torch.int16:
-            x = x.float().mul_(INT16_SCALE)
-        return x, y
+        return as_float(x), y
 
 
 @dataclass(frozen=True)
@@ -122,14 +126,15 @@ def train(
     on_epoch: Callable[[int, dict[str, float]], None],
     checkpoint: Slot | None,
     evaluate: Callable[[], float] | None = None,
-    on_saved: Callable[[int], None] = lambda epoch: None,
+    on_checkpoint: Callable[[int], None] = lambda epoch: None,
 ) -> int:
     """Adam over frontend, backbone and loss weights, checkpointed. Returns the kept epoch.
 
     A checkpoint is written after the first epoch, then after any epoch ending at least
     ``checkpoint_every_s`` after the last one, and at the end (marked finished, with the kept
     weights): an interruption loses at most that much training, and short epochs do not spend
-    their time writing files. ``on_saved(epoch)`` follows each write. A ``checkpoint`` slot to
+    their time writing files. ``on_checkpoint(epoch)`` precedes each write (what it records about the
+    epochs so far is durable as soon as the checkpoint is). A ``checkpoint`` slot to
     resume from continues where it stopped, with every state restored (:mod:`asdbench.checkpoint`);
     a finished one returns at once with its weights and random states.
 
@@ -167,11 +172,11 @@ def train(
         reporter.info(f"Model '{label}': resumed after epoch {resumed['epoch']} of {settings.epochs}")
 
     def save(epoch: int, finished: bool, kept: int = 0) -> None:
+        on_checkpoint(epoch)
         checkpoint.save({"epoch": epoch, "finished": finished, "kept": kept, "model": model.state_dict(),
                          "optimizer": optimizer.state_dict(), "rng": rng_state(generator),
                          "scheduler": scheduler.state_dict() if scheduler is not None else None,
                          "best": None if finished else best})
-        on_saved(epoch)
 
     saved = time.monotonic()
     with reporter.task(f"Training {label}", settings.epochs) as step:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asdbench.audio import fit_length, read_wav
+from asdbench.audio import WavFormat, fit_length, read_wav, wav_format
 from asdbench.errors import AsdbenchError
 from asdbench_plugins.datasets.dcase2020_layout import clip_name, parse_clip, scan_tree
 
@@ -48,23 +48,58 @@ def test_read_wav_errors_name_the_file(tmp_path):
     corrupt.write_bytes(b"RIFF....not a wav")
     with pytest.raises(AsdbenchError, match="cannot read WAV .*corrupt.wav"):
         read_wav(corrupt, 16000)
-    wrong_rate = tmp_path / "rate.wav"
-    sf.write(str(wrong_rate), np.zeros(100), 44100, subtype="PCM_16")
-    with pytest.raises(AsdbenchError, match=r"rate.wav: sample rate 44100 Hz, expected 16000 Hz"):
-        read_wav(wrong_rate, 16000)
     empty = tmp_path / "empty.wav"
     sf.write(str(empty), np.zeros(0), 16000, subtype="PCM_16")
     with pytest.raises(AsdbenchError, match="no samples"):
         read_wav(empty, 16000)
 
 
-def test_read_wav_keeps_first_channel(tmp_path):
+def test_another_sample_rate_is_resampled(tmp_path):
+    path = tmp_path / "rate.wav"
+    t = np.arange(4410) / 44100
+    sf.write(str(path), 0.5 * np.sin(2 * np.pi * 1000 * t), 44100, subtype="PCM_16")
+    wave = read_wav(path, 16000)
+    assert wave.shape == (1600,) and wave.dtype == np.float32  # 0.1 s at 16 kHz
+    spectrum = np.abs(np.fft.rfft(wave))
+    assert np.argmax(spectrum) * 16000 / 1600 == 1000.0  # the same tone
+    assert np.sqrt(np.mean(wave[200:-200] ** 2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.01)
+
+
+def test_read_wav_keeps_first_channel_or_averages(tmp_path):
     path = tmp_path / "stereo.wav"
     data = np.stack([np.full(50, 0.5), np.full(50, -0.25)], axis=1)
     sf.write(str(path), data, 16000, subtype="PCM_16")
     wave = read_wav(path, 16000)
     assert wave.shape == (50,) and wave.dtype == np.float32
     assert np.allclose(wave, 0.5, atol=1e-4)
+    assert np.allclose(read_wav(path, 16000, "mean"), 0.125, atol=1e-4)
+
+
+@pytest.mark.parametrize("subtype,values", [
+    ("PCM_24", np.array([1, -1, 2**22 + 3, -(2**23)]) / 2**23),  # 24-bit steps, below int16 resolution
+    ("PCM_32", np.array([1, -7, 2**30 + 5, -(2**31)]) / 2**31),
+    ("FLOAT", np.array([1.5, -2.0, 1e-6, 0.25])),  # float WAVs may exceed [-1, 1]: kept, not clipped
+])
+def test_high_resolution_wavs_are_read_at_full_precision(tmp_path, subtype, values):
+    path = tmp_path / f"{subtype}.wav"
+    sf.write(str(path), values, 16000, subtype=subtype)
+    np.testing.assert_allclose(read_wav(path, 16000), values.astype(np.float32), rtol=0, atol=1e-9)
+    assert wav_format(path) == WavFormat(16000, 1, subtype, 4)
+
+
+def test_wav_format_refuses_truncated_empty_and_other_files(tmp_path):
+    whole = tmp_path / "whole.wav"
+    sf.write(str(whole), np.zeros(1000), 16000, subtype="PCM_16")
+    (tmp_path / "truncated.wav").write_bytes(whole.read_bytes()[:1000])
+    (tmp_path / "zero.wav").write_bytes(b"")
+    (tmp_path / "header.wav").write_bytes(whole.read_bytes()[:44])  # the header of 1000 samples, and none of them
+    sf.write(str(tmp_path / "empty.wav"), np.zeros(0), 16000, subtype="PCM_16")
+    sf.write(str(tmp_path / "flac.wav"), np.zeros(1000), 16000, format="FLAC")
+    for name, reason in (("truncated.wav", "truncated"), ("zero.wav", "not a readable WAV file"),
+                         ("header.wav", "truncated"), ("empty.wav", "the file holds no samples"),
+                         ("flac.wav", "a FLAC file, not WAV")):
+        with pytest.raises(AsdbenchError, match=rf"{name}: {reason}"):
+            wav_format(tmp_path / name)
 
 
 def test_fit_length_cuts_the_start_or_pads():

@@ -72,7 +72,7 @@ def test_an_interrupted_decode_leaves_no_entry(tmp_path):
         return dataset.load(clip)
 
     with pytest.raises(KeyboardInterrupt):
-        wave_cache.load_or_decode("x", 16000, 1600, "repeat", clips, failing)
-    waves, lengths = wave_cache.load_or_decode("x", 16000, 1600, "repeat", clips, dataset.load)
+        wave_cache.load_or_decode("x", 16000, 1600, "repeat", np.int16, clips, failing)
+    waves, lengths = wave_cache.load_or_decode("x", 16000, 1600, "repeat", np.int16, clips, dataset.load)
     assert waves.shape == (5, 1600) and list(lengths) == [16000] * 5
     assert np.array_equal(waves[0], np.clip(np.round(dataset.load(clips[0])[:1600] * 32768), -32768, 32767))

@@ -22,6 +22,8 @@ def config_options(fn: Callable) -> Callable:
         click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
                      help="Override a config key, e.g. --set epochs=3 (repeatable)."),
         click.option("--device", default=None, help="auto (default), cpu, cuda, cuda:N."),
+        click.option("--skip-bad-files", is_flag=True, default=None,
+                     help="Leave out unreadable WAV files (counted, listed in bad_files.csv) instead of stopping."),
         click.option("--seed", type=int, default=None,
                      help="Seed of every random draw of training: weights of every component, batch order (sets the "
                      "seed key). The synthetic data set's generator has its own, dataset.seed."),
@@ -33,7 +35,7 @@ def config_options(fn: Callable) -> Callable:
 
 def resolve_from_options(
     system: str | None, dataset: str | None, root: Path | None, eval_labels: Path | None, config_file: Path | None,
-    assignments: tuple[str, ...], device: str | None, seed: int | None,
+    assignments: tuple[str, ...], device: str | None, seed: int | None, skip_bad_files: bool | None = None,
 ) -> RunConfig:
     file_values = load_toml(config_file) if config_file else {}
     set_values = parse_assignments(assignments)
@@ -43,6 +45,7 @@ def resolve_from_options(
         ("dataset.eval_labels", str(eval_labels) if eval_labels else None),
         ("device", device),
         ("seed", seed),
+        ("skip_bad_files", skip_bad_files or None),
     ):
         if value is not None:
             set_values[key] = value

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from asdbench.api import Clip, Split
-from asdbench.audio import read_wav
+from asdbench.audio import CHANNEL_RULES, WavFormat, read_wav, wav_format
 from asdbench.errors import AsdbenchError
 
 LABELLED = re.compile(r"^(normal|anomaly)_id_(\d{2})_(\d{8})\.wav$")
@@ -86,14 +86,23 @@ def misfit_error(misfits: list[Path]) -> AsdbenchError:
 
 
 class LayoutDataset:
-    """Clips of DCASE-2020-layout trees, read as 16 kHz mono float32 (the official format)."""
+    """Clips of DCASE-2020-layout trees, read as 16 kHz mono float32 (the official format).
+
+    Files in other formats are converted as declared: another sample rate is resampled to 16 kHz,
+    several channels give the first (``channel="first"``, as DCASE 2020 did) or their mean
+    (``"mean"``), 24-bit and float samples keep their precision. :meth:`check` reads each header
+    before a run, so a bad file stops it before training.
+    """
 
     name = "dcase-layout"
     sample_rate = 16_000
 
-    def __init__(self, root: Path, clips: dict[str, list[Clip]], clip_seconds: float) -> None:
+    def __init__(self, root: Path, clips: dict[str, list[Clip]], clip_seconds: float, channel: str = "first") -> None:
+        if channel not in CHANNEL_RULES:
+            raise AsdbenchError(f"dataset.channel={channel!r} is not one of: {', '.join(CHANNEL_RULES)}")
         self.root = root
         self.clip_seconds = clip_seconds
+        self.channel = channel
         self._clips = clips
         if not clips["train"]:
             raise AsdbenchError(f"no training clips (<type>/train/normal_id_II_NNNNNNNN.wav) under {root}")
@@ -102,7 +111,10 @@ class LayoutDataset:
         return list(self._clips[split])
 
     def load(self, clip: Clip) -> np.ndarray:
-        return read_wav(clip.path, self.sample_rate)
+        return read_wav(clip.path, self.sample_rate, self.channel)
+
+    def check(self, clip: Clip) -> WavFormat:
+        return wav_format(clip.path)
 
     def describe(self) -> str:
         return f"{self.name} at {self.root}: {len(self._clips['train'])} train, {len(self._clips['test'])} test clips"

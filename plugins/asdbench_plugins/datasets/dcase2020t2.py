@@ -77,7 +77,8 @@ class DCASE2020T2(LayoutDataset):
 
     name = "dcase2020t2"
 
-    def __init__(self, root: str = "", protocol: str = "paper", eval_labels: str = "", strict: bool = True) -> None:
+    def __init__(self, root: str = "", protocol: str = "paper", eval_labels: str = "", strict: bool = True,
+                 channel: str = "first") -> None:
         root = root or os.environ.get(ROOT_ENV, "")
         if not root:
             raise AsdbenchError(DOWNLOAD_HELP)
@@ -114,7 +115,7 @@ class DCASE2020T2(LayoutDataset):
             test = [c for c in test if (c.machine_type, c.machine_id) not in dev_ids]
         else:
             test = [c for c in test if (c.machine_type, c.machine_id) in dev_ids]
-        super().__init__(path, {"train": train, "test": test}, 10.0)
+        super().__init__(path, {"train": train, "test": test}, 10.0, channel)
 
     @staticmethod
     def _labelled(clip: Clip, labels: dict[tuple[str, str], int]) -> Clip:

@@ -1,0 +1,96 @@
+"""What a run will do, decided and checked before anything is decoded, trained or logged.
+
+A run that cannot work should fail in its first second, not after hours of training: a bad
+file, a model selection without labels, an ID nobody would score are found here. The plan
+fixes the clips (without the bad files when ``skip_bad_files`` is set), the models, how the
+waveforms are stored (int16 only where that is exact) and the data fingerprint.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from asdbench.api import Clip, Dataset
+from asdbench.audio import EXACT_INT16
+from asdbench.comparability import data_fingerprint
+from asdbench.config import RunConfig
+from asdbench.errors import AsdbenchError
+from asdbench.groups import Group, make_groups, skipped_ids
+
+
+@dataclass(frozen=True)
+class Plan:
+    train: list[Clip]
+    test: list[Clip]
+    groups: list[Group]
+    untested: list[str]  # machine IDs left without a model (no test clips), see groups.skipped_ids
+    bad: list[tuple[Clip, str]]  # files skipped (skip_bad_files), with the reason
+    notes: list[str]  # conversions the dataset applies, one line each: the run warns once, not per file
+    exact_int16: bool  # every clip is 16-bit (or less) mono PCM at the dataset's rate: an int16 store is exact
+    data: str  # the data fingerprint of the clips used
+
+
+def _check_selectable(groups: list[Group], select: str) -> None:
+    """``select=oracle`` picks epochs by test-set metrics: every model needs labelled test clips."""
+    if select != "oracle":
+        return
+    for group in groups:
+        unlabelled = sum(1 for c in group.test if c.label is None)
+        if unlabelled:
+            raise AsdbenchError(
+                f"select=oracle chooses the checkpoint on test labels, but {unlabelled} test clips of model "
+                f"'{group.name}' have none (the evaluation set without --eval-labels); pass --eval-labels or use select=last")
+        if not group.test:
+            raise AsdbenchError(f"select=oracle chooses the checkpoint on test clips, but model '{group.name}' has none; "
+                                "use select=last")
+
+
+def _conversions(formats: Counter, sample_rate: int) -> list[str]:
+    """One line per kind of conversion the files need, with how many files and which formats."""
+    def count(predicate) -> tuple[int, list]:
+        found = [(f, n) for f, n in formats.items() if predicate(f)]
+        return sum(n for _, n in found), sorted({f for f, _ in found})
+
+    notes = []
+    n, found = count(lambda f: f[0] != sample_rate)
+    if n:
+        notes.append(f"{n} files at {', '.join(str(f[0]) for f in found)} Hz are resampled to {sample_rate} Hz")
+    n, found = count(lambda f: f[1] > 1)
+    if n:
+        notes.append(f"{n} files have {', '.join(str(f[1]) for f in found)} channels: read as the dataset declares "
+                     "(dataset.channel)")
+    n, found = count(lambda f: f[2] not in EXACT_INT16)
+    if n:
+        notes.append(f"{n} files are {', '.join(sorted({f[2] for f in found}))}: kept at full precision (float32)")
+    return notes
+
+
+def make_plan(config: RunConfig, dataset: Dataset) -> Plan:
+    """Check every clip's header (datasets with a ``check`` method), then group the clips into models."""
+    train, test = dataset.clips("train"), dataset.clips("test")
+    check = getattr(dataset, "check", None)
+    bad: list[tuple[Clip, str]] = []
+    formats: Counter = Counter()
+    if check is not None:
+        for clip in [*train, *test]:
+            try:
+                f = check(clip)
+            except AsdbenchError as exc:
+                bad.append((clip, str(exc)))
+            else:
+                formats[(f.sample_rate, f.channels, f.subtype)] += 1
+    if bad and not config["skip_bad_files"]:
+        more = f" (and {len(bad) - 1} more bad files)" if len(bad) > 1 else ""
+        raise AsdbenchError(f"{bad[0][1]}{more}; nothing was trained. Replace the file, or pass --skip-bad-files to "
+                            "leave such files out (counted, and listed in the run's bad_files.csv)")
+    if bad:
+        dropped = {id(c) for c, _ in bad}
+        train = [c for c in train if id(c) not in dropped]
+        test = [c for c in test if id(c) not in dropped]
+    groups = make_groups(train, test, config["model_per"])
+    _check_selectable(groups, config["select"])
+    exact = check is not None and all(rate == dataset.sample_rate and channels == 1 and subtype in EXACT_INT16
+                                      for rate, channels, subtype in formats)
+    return Plan(train, test, groups, skipped_ids(train, test, config["model_per"]), bad,
+                _conversions(formats, dataset.sample_rate), exact, data_fingerprint(dataset.name, train, test))
