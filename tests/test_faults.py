@@ -89,3 +89,83 @@ def test_a_third_party_factory_that_raises_is_named_with_its_package(monkeypatch
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert ("cannot build scorer 'broken-scorer' (package asdbench-third-party): ZeroDivisionError: division by zero"
             in result.output)
+
+
+@pytest.fixture
+def known_cli(monkeypatch):
+    monkeypatch.setattr(plugin_mod, "_loaded", build_plugins(extra={"known": (known.PACKAGE, known)}))
+
+
+def _peak_run(tree, uri, *extra):
+    return CliRunner().invoke(cli, ["run", "peak-level", "--root", str(tree), "--tracking-uri", uri, *extra])
+
+
+@pytest.mark.parametrize("content,reason", [
+    (b"RIFF\x24\x00\x00\x00WAVEfmt garbage", "not a readable WAV file"),  # corrupt
+    (None, "truncated"),  # a whole file cut in half
+    (b"", "not a readable WAV file"),  # zero bytes
+    (b"ID3\x04\x00 an mp3 named .wav", "not a readable WAV file"),  # another format
+])
+def test_a_bad_wav_stops_the_run_before_training_or_is_skipped(known_cli, tmp_path, tracking_uri, content, reason):
+    tree = known.write_tree(tmp_path / "data")
+    bad = tree / "dev_data" / "fan" / "test" / "anomaly_id_00_00000003.wav"
+    bad.write_bytes(bad.read_bytes()[: len(bad.read_bytes()) // 2] if content is None else content)
+    stopped = _peak_run(tree, tracking_uri)
+    assert stopped.exit_code == 1 and "Traceback" not in stopped.output
+    assert f"{bad}: {reason}" in stopped.output and "--skip-bad-files" in stopped.output
+    assert "Training" not in stopped.output and not _runs(tracking_uri)  # nothing trained, no run left behind
+    skipped = _peak_run(tree, tracking_uri, "--skip-bad-files")
+    assert skipped.exit_code == 0, skipped.output
+    (run,) = _runs(tracking_uri)
+    assert run.data.params["data.bad_files"] == "1" and run.data.metrics["auc/avg"] == 1.0
+    listed = MlflowClient(tracking_uri).download_artifacts(run.info.run_id, "bad_files.csv", str(tmp_path))
+    rows = open(listed).read().splitlines()
+    assert rows[0] == "file,reason" and rows[1].startswith(f"{bad},{bad}: {reason}") and len(rows) == 2
+
+
+def test_other_rates_channels_and_sample_formats_are_converted_as_declared(known_cli, tmp_path, tracking_uri):
+    tree = known.write_tree(tmp_path / "data", {"pump": "FLOAT"})
+    fan = tree / "dev_data" / "fan"
+    t44 = np.arange(int(0.25 * 44100)) / 44100
+    sf.write(str(fan / "train" / "normal_id_00_00000005.wav"), 0.2 * np.sin(2 * np.pi * 300 * t44), 44100)  # 44.1 kHz
+    t = np.arange(4000) / 16000
+    stereo = np.stack([0.25 * np.sin(2 * np.pi * 440 * t), 0.9 * np.sin(2 * np.pi * 440 * t)], axis=1)
+    sf.write(str(fan / "test" / "normal_id_02_00000001.wav"), stereo, 16000, subtype="PCM_24")  # 2 channels, 24 bit
+    loud = tree / "dev_data" / "pump" / "test" / "anomaly_id_00_00000002.wav"
+    sf.write(str(loud), (1.5 * np.sin(2 * np.pi * 250 * t)).astype(np.float32), 16000, subtype="FLOAT")  # beyond 1.0
+    result = _peak_run(tree, tracking_uri)
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if line.startswith("Note:")]
+    assert notes == [  # once per run, not per file
+        "Note: 1 files at 44100 Hz are resampled to 16000 Hz",
+        "Note: 1 files have 2 channels: read as the dataset declares (dataset.channel)",
+        "Note: 33 files are FLOAT, PCM_24: kept at full precision (float32)",  # pump: 2 x 16, + 1
+    ]
+    (run,) = _runs(tracking_uri)
+    scores = MlflowClient(tracking_uri).download_artifacts(run.info.run_id, "clip_scores.csv", str(tmp_path))
+    by_name = {(r.split(",")[0], r.split(",")[2]): float(r.split(",")[4]) for r in open(scores).read().splitlines()[1:]}
+    assert by_name[("pump", loud.name)] == pytest.approx(1.5, abs=1e-6)  # a float sample above 1 is not clipped
+    assert by_name[("fan", "normal_id_02_00000001.wav")] == pytest.approx(0.25, abs=1e-6)  # the first channel
+
+
+def test_undefined_metrics_are_blank_and_absent_never_a_crash_or_half(known_cli, tmp_path, tracking_uri):
+    tree = known.write_tree(tmp_path / "data")
+    for path in (tree / "dev_data" / "fan" / "test").glob("anomaly_id_02_*.wav"):
+        path.unlink()  # fan id_02: normal clips only
+    for path in (tree / "dev_data" / "pump").rglob("*_id_02_*.wav"):
+        path.unlink()  # pump: a machine type with one ID
+    result = _peak_run(tree, tracking_uri, "--set", "model_per=id")
+    assert result.exit_code == 0, result.output
+    (run,) = _runs(tracking_uri)
+    metrics = run.data.metrics
+    assert "auc/fan/id_02" not in metrics and "pauc/fan/id_02" not in metrics
+    assert metrics["auc/fan/id_00"] == 1.0 and metrics["auc/pump/id_00"] == metrics["mauc/pump"] == 1.0
+    compared = CliRunner().invoke(cli, ["compare", "--tracking-uri", tracking_uri, "--format", "json", "--ci"])
+    assert compared.exit_code == 0, compared.output
+    for path in (tree / "dev_data").rglob("anomaly_*.wav"):
+        path.unlink()  # a one-class test set: nothing can be measured
+    one_class = _peak_run(tree, tracking_uri, "--set", "model_per=id")
+    assert one_class.exit_code == 0, one_class.output
+    latest = max(_runs(tracking_uri), key=lambda r: r.info.start_time)
+    assert not [k for k in latest.data.metrics if k.split("/")[0] in ("auc", "pauc", "mauc")]
+    assert "0.5" not in "".join(line for line in one_class.output.splitlines() if "Average" in line)
