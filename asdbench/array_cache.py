@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from asdbench.errors import AsdbenchError
+
 ARRAY = "array.bin"
 COMPLETE = "complete"  # written last: its presence marks a whole entry
 
@@ -25,20 +27,40 @@ def _open(folder: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
     return np.memmap(folder / ARRAY, dtype=dtype, mode="c", shape=(rows, *shape[1:]))[: shape[0]]
 
 
+def _allocate(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """A zeroed array file, its blocks reserved on disk before it is mapped: a full disk (or a file-size limit)
+    is an ``OSError`` here, not a SIGBUS when a page of a sparse map is first written."""
+    shape = (max(shape[0], 1), *shape[1:])
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    with open(path, "wb") as fh:
+        os.posix_fallocate(fh.fileno(), 0, nbytes)
+    return np.memmap(path, dtype=dtype, mode="r+", shape=shape)
+
+
 def load_or_fill(folder: Path, dtype: np.dtype, shape: tuple[int, ...],
                  fill: Callable[[np.ndarray, Path], None]) -> np.ndarray:
     """The cached array in ``folder``; when it is missing, ``fill(array, entry_folder)`` writes it first
-    (into a zeroed array of ``shape``; side files it needs go into ``entry_folder``)."""
+    (into a zeroed array of ``shape``; side files it needs go into ``entry_folder``). A cache that cannot be
+    written (a full disk, a read-only folder) is an :class:`AsdbenchError` naming it, and leaves no entry."""
     if (folder / COMPLETE).exists():
         return _open(folder, dtype, shape)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
     try:
-        array = np.memmap(tmp / ARRAY, dtype=dtype, mode="w+", shape=(max(shape[0], 1), *shape[1:]))
-        fill(array[: shape[0]], tmp)
-        array.flush()
-        del array
-        (tmp / COMPLETE).touch()
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    except OSError as exc:
+        raise _unwritable(folder, exc) from None
+    try:
+        try:
+            array = _allocate(tmp / ARRAY, dtype, shape)
+        except OSError as exc:
+            raise _unwritable(folder, exc) from None
+        try:
+            fill(array[: shape[0]], tmp)
+            array.flush()
+            del array
+            (tmp / COMPLETE).touch()
+        except OSError as exc:
+            raise _unwritable(folder, exc) from None
         try:
             os.replace(tmp, folder)
         except OSError:  # another process finished the same entry first
@@ -46,3 +68,8 @@ def load_or_fill(folder: Path, dtype: np.dtype, shape: tuple[int, ...],
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return _open(folder, dtype, shape)
+
+
+def _unwritable(folder: Path, exc: OSError) -> AsdbenchError:
+    return AsdbenchError(f"cannot write the cache entry {folder}: {exc.strerror or exc}; free space there, point "
+                         "ASDBENCH_CACHE at another disk, or run with --set cache=false")

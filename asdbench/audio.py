@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -65,10 +66,22 @@ def read_wav(path: Path, sample_rate: int, channel: str = "first") -> np.ndarray
         raise AsdbenchError(f"channel={channel!r} is not one of: {', '.join(CHANNEL_RULES)}")
     mono = data[:, 0] if channel == "first" or data.shape[1] == 1 else data.mean(axis=1)
     if rate != sample_rate:
+        mono = resample(mono, rate, sample_rate)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """``wave`` at ``target`` Hz: torchaudio's band-limited sinc interpolation where the reduced ratio is small
+    (44.1 -> 16 kHz is 441/160), else (an odd rate, whose sinc kernel would need gigabytes) FFT resampling to
+    ``ceil(len * target / rate)`` samples."""
+    g = math.gcd(rate, target)
+    if max(rate, target) // g <= 1000:
         import torchaudio.functional  # only files at another rate pay for the import
 
-        mono = torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(mono)), rate, sample_rate).numpy()
-    return np.ascontiguousarray(mono, dtype=np.float32)
+        return torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(wave)), rate, target).numpy()
+    from scipy.signal import resample as fft_resample
+
+    return fft_resample(wave, math.ceil(wave.shape[0] * target / rate)).astype(np.float32)
 
 
 def write_wav(path: Path, wave: np.ndarray, sample_rate: int) -> None:

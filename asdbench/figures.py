@@ -48,7 +48,10 @@ def roc_figures(rows: ClipRows, folder: Path) -> list[Path]:
         ax.plot([0, 1], [0, 1], ":", color="grey")
         ax.axvline(0.1, color="grey", lw=0.8, ls="--")
         ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC, {mtype}")
-        ax.legend(loc="lower right", fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # IDs with one class have no curve
+            ax.legend(loc="lower right", fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "no ID with both normal and anomalous clips", ha="center", fontsize=8)
         paths.append(_save(fig, folder / f"roc_{mtype}.png"))
     return paths
 

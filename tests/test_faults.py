@@ -169,3 +169,50 @@ def test_undefined_metrics_are_blank_and_absent_never_a_crash_or_half(known_cli,
     latest = max(_runs(tracking_uri), key=lambda r: r.info.start_time)
     assert not [k for k in latest.data.metrics if k.split("/")[0] in ("auc", "pauc", "mauc")]
     assert "0.5" not in "".join(line for line in one_class.output.splitlines() if "Average" in line)
+
+
+@pytest.mark.slow
+def test_a_full_disk_fails_the_run_cleanly_without_a_partial_cache_entry(tmp_path, tracking_uri):
+    """A file-size limit (ulimit -f) makes the wave cache's 19 MB entry unwritable, as a full disk would."""
+    import resource
+
+    from asdbench.cache import cache_dir
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8 * 2**20, 8 * 2**20))
+
+    proc = subprocess.run([sys.executable, "-m", "asdbench", "run", "dcase-ae", "--set", "dataset.size=tiny",
+                           "--set", "clip_seconds=30", "--set", "epochs=1", "--tracking-uri", tracking_uri],
+                          capture_output=True, text=True, env=os.environ.copy(), preexec_fn=limit, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]  # an error, not a SIGBUS (-7) or SIGXFSZ (-25)
+    assert "Error: cannot write the cache entry" in proc.stderr and "File too large" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    (run,) = _runs(tracking_uri)
+    assert run.info.status == "FAILED"
+    waves = cache_dir() / "waves"
+    entries = list(waves.iterdir()) if waves.exists() else []
+    assert not [p for p in entries if "partial" in p.name]  # no half-written entry
+    assert all((p / "complete").exists() for p in entries)
+
+
+def test_a_failed_checkpoint_write_leaves_the_good_one(tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    from asdbench import checkpoint
+    from asdbench.errors import AsdbenchError
+
+    identity = checkpoint.Identity({"epochs": 3}, "abc", "data")
+    path = tmp_path / "fan.pt"
+    checkpoint.save(path, {"epoch": 1}, identity)
+    good = path.read_bytes()
+
+    def full_disk(obj, fh):
+        fh.write(b"half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(AsdbenchError, match=f"cannot write checkpoint {path}: No space left on device"):
+        checkpoint.save(path, {"epoch": 2}, identity)
+    assert path.read_bytes() == good and [p.name for p in tmp_path.iterdir()] == ["fan.pt"]
