@@ -231,7 +231,7 @@ def execute(
         reporter.info("[yellow]select=oracle: the kept checkpoint is chosen on the test set (the authors' protocol); "
                       "its metrics are an upper bound[/yellow]")
     result = RunResult([], None, 0)
-    reader = _Reader(dataset, dataset_fingerprint(dataset, config), num_samples, config["pad"],
+    reader = _Reader(dataset, loader_fingerprint(dataset, config), num_samples, config["pad"],
                      np.dtype(np.int16 if plan.exact_int16 else np.float32), device, reporter, config["cache"])
     identity = Identity(config.values, config.hash, plan.data) if checkpoint_dir else None
     for group in groups:
@@ -289,6 +289,6 @@ def execute(
     return result
 
 
-def dataset_fingerprint(dataset: Dataset, config: RunConfig) -> str:
+def loader_fingerprint(dataset: Dataset, config: RunConfig) -> str:
     """What the dataset's ``load`` depends on: its plugin, resolved parameters and code (the wave cache key)."""
     return code_fingerprint(dataset, config.component("dataset"), config.params("dataset"), dataset.sample_rate)

@@ -94,27 +94,33 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_scores(sig, status, uni
     assert again.exit_code == 1 and f"run {run_id} is FINISHED" in again.output
 
 
-def test_a_crashed_run_resumes_to_the_uninterrupted_scores(monkeypatch, tmp_path):
+@pytest.mark.parametrize("select", ["last", "oracle"])  # oracle: the best epoch so far is in the checkpoint too
+def test_a_crashed_run_resumes_to_the_uninterrupted_scores(monkeypatch, tmp_path, select):
     tree = known.write_tree(tmp_path / "data")
     monkeypatch.setattr(plugin_mod, "_loaded", build_plugins(extra={"known": (known.PACKAGE, known)}))
     args = ["run", "peak-level", "--root", str(tree), "--set", "epochs=6", "--set", "scorer.source=reconstruction",
-            "--set", "checkpoint_every_s=0", "--set", "scheduler=cosine"]
+            "--set", "checkpoint_every_s=0", "--set", "scheduler=cosine", "--set", f"select={select}",
+            "--set", "select_every=1"]
     reference_uri, uri = f"sqlite:///{tmp_path / 'reference.db'}", f"sqlite:///{tmp_path / 'crash.db'}"
     assert CliRunner().invoke(cli, [*args, "--tracking-uri", reference_uri]).exit_code == 0
     reference = MlflowClient(reference_uri)
     expected = _clip_scores(reference, _only_run(reference).info.run_id, tmp_path / "a")
-    monkeypatch.setattr(known, "CRASH_AT_BATCH", known._batches_seen[0] + 3 * 6 + 2)  # pump, epoch 1, batch 2
+    # fan: 22 clips, 3 batches x 6 epochs; pump: 16 clips, 2 batches an epoch: crash in pump epoch 3, batch 1
+    monkeypatch.setattr(known, "CRASH_AT_BATCH", known._batches_seen[0] + 3 * 6 + 2 * 2 + 1)
     crashed = CliRunner().invoke(cli, [*args, "--tracking-uri", uri])
     assert crashed.exit_code == 1 and "injected crash" in str(crashed.exception)
     client = MlflowClient(uri)
     run_id = _only_run(client).info.run_id
     assert client.get_run(run_id).info.status == "FAILED"
+    assert read(checkpoint_dir(run_id) / "pump.pt")["epoch"] == 2  # resumed mid-model, not from scratch
     monkeypatch.setattr(known, "CRASH_AT_BATCH", 0)
     changed = CliRunner().invoke(cli, ["run", "--resume", run_id, "--set", "epochs=7", "--tracking-uri", uri])
     assert changed.exit_code == 1 and "epochs = 6 (checkpoint) vs 7 (now)" in changed.output
     resumed = CliRunner().invoke(cli, ["run", "--resume", run_id, "--tracking-uri", uri])
     assert resumed.exit_code == 0, resumed.output
     assert _clip_scores(client, run_id, tmp_path / "b") == expected
+    kept = {k: v for k, v in client.get_run(run_id).data.metrics.items() if k.startswith("selected_epoch/")}
+    assert kept == {k: v for k, v in _only_run(reference).data.metrics.items() if k.startswith("selected_epoch/")}
 
 
 def test_a_checkpoint_for_another_setting_or_not_a_checkpoint_is_refused_in_one_line(tmp_path):
