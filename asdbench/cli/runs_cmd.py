@@ -7,7 +7,7 @@ import time
 import click
 from rich.table import Table
 
-from asdbench.cli.output import console
+from asdbench.cli.output import wide_console
 
 
 def _age(start_ms: int | None) -> str:
@@ -50,7 +50,8 @@ def runs_command(statuses: tuple[str, ...], limit: int, tracking_uri: str | None
         if experiments else []
     table = Table(title=f"asdbench runs in {uri}")
     for column in ("run id", "system", "dataset", "status", "epochs done", "started", "resume"):
-        table.add_column(column, justify="right" if column in ("epochs done", "started") else "left")
+        table.add_column(column, justify="right" if column in ("epochs done", "started") else "left",
+                         no_wrap=column == "run id")
     for run in found:
         tags = run.data.tags
         if tags.get("asdbench.role", "run") != "run":
@@ -63,4 +64,4 @@ def runs_command(statuses: tuple[str, ...], limit: int, tracking_uri: str | None
         table.add_row(run.info.run_id, tags.get("asdbench.system", "?"), tags.get("asdbench.dataset", "?"), status,
                       _epochs_done(client, run), f"{_age(run.info.start_time)} ago",
                       ("yes" if checkpoints else "yes, from epoch 1") if resumable else "")
-    console.print(table)
+    wide_console().print(table)
