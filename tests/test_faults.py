@@ -114,6 +114,8 @@ def test_a_bad_wav_stops_the_run_before_training_or_is_skipped(known_cli, tmp_pa
     assert stopped.exit_code == 1 and "Traceback" not in stopped.output
     assert f"{bad}: {reason}" in stopped.output and "--skip-bad-files" in stopped.output
     assert "Training" not in stopped.output and not _runs(tracking_uri)  # nothing trained, no run left behind
+    checked = CliRunner().invoke(cli, ["data", "check", "--dataset", "dcase2020t2", "--root", str(tree)])
+    assert checked.exit_code == 1 and "1 files cannot be read" in checked.output and reason in checked.output
     skipped = _peak_run(tree, tracking_uri, "--skip-bad-files")
     assert skipped.exit_code == 0, skipped.output
     (run,) = _runs(tracking_uri)

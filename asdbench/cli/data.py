@@ -8,6 +8,7 @@ import click
 
 from asdbench.cli.options import config_options, resolve_from_options
 from asdbench.cli.output import console, err_console, summary_table
+from asdbench.errors import AsdbenchError
 from asdbench.plugins import get_plugins
 from asdbench.progress import RichReporter
 from asdbench.runner import load_dataset
@@ -45,12 +46,32 @@ def check_command(**options) -> None:
     console.print(summary_table(dataset))
     for part in getattr(dataset, "parts", ()):
         console.print(f"  {part.summary()}", highlight=False)
-    misfits = getattr(dataset, "misfits", [])
-    if misfits:
-        console.print(f"[red]{len(misfits)} files do not fit the layout:[/red]")
-        for path in misfits[:50]:
-            console.print(f"  {path}", highlight=False)
-        if len(misfits) > 50:
-            console.print(f"  ... and {len(misfits) - 50} more")
+    misfits = [str(p) for p in getattr(dataset, "misfits", [])]
+    _list(f"{len(misfits)} files do not fit the layout:", misfits)
+    bad = _unreadable(dataset)
+    _list(f"{len(bad)} files cannot be read (a run stops on them, or skips them with --skip-bad-files):", bad)
+    if misfits or bad:
         raise SystemExit(1)
-    console.print("[green]All files fit the layout.[/green]")
+    console.print("[green]All files fit the layout and can be read.[/green]")
+
+
+def _unreadable(dataset) -> list[str]:
+    """The reason each clip's header check fails, for datasets with a ``check`` method."""
+    check = getattr(dataset, "check", None)
+    found = []
+    for clip in [*dataset.clips("train"), *dataset.clips("test")] if check else []:
+        try:
+            check(clip)
+        except AsdbenchError as exc:
+            found.append(str(exc))
+    return found
+
+
+def _list(title: str, lines: list[str]) -> None:
+    if not lines:
+        return
+    console.print(f"[red]{title}[/red]")
+    for line in lines[:50]:
+        console.print(f"  {line}", highlight=False)
+    if len(lines) > 50:
+        console.print(f"  ... and {len(lines) - 50} more")

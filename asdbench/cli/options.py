@@ -45,7 +45,7 @@ def resolve_from_options(
         ("dataset.eval_labels", str(eval_labels) if eval_labels else None),
         ("device", device),
         ("seed", seed),
-        ("skip_bad_files", skip_bad_files or None),
+        ("skip_bad_files", (skip_bad_files or None) if system is not None else None),  # run keys, not data's
     ):
         if value is not None:
             set_values[key] = value
