@@ -9,6 +9,7 @@ actually read. Left out, and why:
 - ``cache``: cached and freshly decoded inputs are identical (tested);
 - ``compile``, ``channels_last``: the same function computed by other kernels;
 - ``checkpoint_every_s``: how often training state is saved, not what it is;
+- ``threshold.*``: the decision threshold of a bundle, not a score or a metric;
 - ``device``'s index (``cuda:0`` vs ``cuda:1``); its type stays in the key;
 - ``dataset.root``, ``dataset.eval_labels``: paths; what they point to is in the data
   fingerprint (the clips, their labels and sizes), so a moved copy of a data set still matches.
@@ -24,7 +25,7 @@ from asdbench.api import Clip
 from asdbench.config import RunConfig
 
 EXECUTION_KEYS = frozenset({"seed", "cache", "compile", "channels_last", "checkpoint_every_s", "dataset.root",
-                            "dataset.eval_labels"})
+                            "dataset.eval_labels", "threshold.rule", "threshold.q"})
 DATA_KEY = "data"  # the data fingerprint's entry in the key
 TAG = "asdbench.comparability"  # the MLflow tag holding the key, as JSON
 

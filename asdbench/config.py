@@ -52,6 +52,8 @@ CORE_DEFAULTS: dict[str, Any] = {
     "select": "last",
     "select_every": 2,
     "checkpoint_every_s": 30.0,
+    "threshold.rule": "gamma",
+    "threshold.q": 0.9,
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -61,6 +63,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model_per": ("all", "type", "id", "id-vs-others"),
     "train_unit": ("clip", "frame"),
     "pad": ("repeat", "zeros"),
+    "threshold.rule": ("gamma", "quantile", "mad"),
 }
 
 CORE_HELP = {
@@ -80,6 +83,10 @@ CORE_HELP = {
     "with a message where compilation fails",
     "select": "last (keep the last epoch) or oracle (best AUC+pAUC on the test set: the authors' protocol, optimistic)",
     "select_every": "with select=oracle, evaluate every N epochs",
+    "threshold.rule": "decision threshold per machine ID from its training (normal) scores: gamma (the q quantile "
+    "of a fitted gamma distribution, as the DCASE 2021-2024 baselines), quantile (empirical), mad (median + z_q x "
+    "1.4826 MAD); written into the model bundle",
+    "threshold.q": "the quantile of the threshold rule (0.9: about one normal clip in ten flagged)",
     "checkpoint_every_s": "checkpoint a model after its first epoch, then at most this often (seconds; 0 = every epoch), "
     "and at its end; an interrupted run resumes from its last checkpoint (asdbench run --resume RUN_ID)",
     "model_per": "one model for all machines (all), per machine type, per machine ID, or per ID trained on its "

@@ -16,6 +16,11 @@ class Group:
     train: tuple[Clip, ...]
     test: tuple[Clip, ...]
     classes: tuple[tuple[str, str], ...]
+    owns: tuple[tuple[str, str], ...] = ()  # the IDs this model decides for (its own, not its outliers); all if empty
+
+    @property
+    def decides(self) -> tuple[tuple[str, str], ...]:
+        return self.owns or self.classes
 
     def target(self, clip: Clip) -> int:
         return self.classes.index((clip.machine_type, clip.machine_id))
@@ -43,6 +48,7 @@ def _id_vs_others(train: list[Clip], test: list[Clip]) -> list[Group]:
             f"{mtype}/id_{mid}", same_type,
             tuple(c for c in test if (c.machine_type, c.machine_id) == (mtype, mid)),
             ((mtype, mid), *others),
+            ((mtype, mid),),
         ))
     return groups
 

@@ -23,6 +23,7 @@ from asdbench.plan import Plan, make_plan
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.runtime import Runtime, seed_everything
+from asdbench.thresholds import threshold
 from asdbench.train import Examples, as_float, score, settings_from, train
 
 FEATURE_BATCH = 64
@@ -33,6 +34,7 @@ class RunResult:
     scores: list[tuple[Clip, float]]
     report: metrics.Report | None
     n_params: int
+    num_samples: int = 0  # the clip length every clip was cut or padded to
     models: dict[str, dict] = field(default_factory=dict)
     label_maps: dict[str, list[str]] = field(default_factory=dict)
     selected_epochs: dict[str, int] = field(default_factory=dict)
@@ -41,6 +43,9 @@ class RunResult:
     cut_clips: int = 0  # clips longer than it, cut
     bad_files: list[tuple[str, str]] = field(default_factory=list)  # skipped (skip_bad_files): path, reason
     embeddings: dict[Clip, np.ndarray] = field(default_factory=dict)  # test clips, when the backbone has embeddings
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # per model: what its backbone was built for
+    train_scores: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # per ID it decides for
+    thresholds: dict[tuple[str, str], float] = field(default_factory=dict)  # per ID, from its training scores
 
 
 def load_dataset(plugins: Plugins, config: RunConfig) -> Dataset:
@@ -230,7 +235,7 @@ def execute(
     if settings.select == "oracle":
         reporter.info("[yellow]select=oracle: the kept checkpoint is chosen on the test set (the authors' protocol); "
                       "its metrics are an upper bound[/yellow]")
-    result = RunResult([], None, 0)
+    result = RunResult([], None, 0, num_samples=num_samples)
     reader = _Reader(dataset, loader_fingerprint(dataset, config), num_samples, config["pad"],
                      np.dtype(np.int16 if plan.exact_int16 else np.float32), device, reporter, config["cache"])
     identity = Identity(config.values, config.hash, plan.data) if checkpoint_dir else None
@@ -250,11 +255,13 @@ def execute(
             f"{lengths.padded} shorter clips padded (pad={config['pad']}), {lengths.cut} longer clips cut"
         )
         input_shape = tuple(train_data.inputs.shape[1:]) if train_data.features_ready else frontend.output_shape(num_samples)
+        train_clips = train_data  # clip by clip, for the training scores that calibrate thresholds
         if config["train_unit"] == "frame":
             train_data = _as_frames(train_data)
             input_shape = tuple(train_data.inputs.shape[1:])
         model, scorer = build_model(plugins, config, frontend, input_shape, len(group.classes))
         result.n_params = max(result.n_params, count_parameters(model))
+        result.input_shapes[group.slug] = input_shape
 
         framed = config["train_unit"] == "frame"
 
@@ -274,6 +281,13 @@ def execute(
             on_checkpoint=lambda epoch, _g=group.name: on_checkpoint(_g, epoch),
         )
         del train_data
+        decides = set(group.decides)
+        own = [i for i, c in enumerate(group.train) if (c.machine_type, c.machine_id) in decides]
+        values = score(model, scorer, train_clips.subset(own), device, FEATURE_BATCH, framed)[0].tolist()
+        for i, value in zip(own, values):
+            clip = group.train[i]
+            result.train_scores.setdefault((clip.machine_type, clip.machine_id), []).append(value)
+        del train_clips
         if test_data is not None:
             values, embeddings = score(model, scorer, test_data, device, FEATURE_BATCH, framed, reporter, group.name)
             result.scores += list(zip(group.test, values.tolist()))
@@ -286,6 +300,9 @@ def execute(
     result.bad_files = [(str(c.path), reason) for c, reason in plan.bad]
     check_finite(result)
     result.report = evaluate(result.scores)
+    result.thresholds = {key: threshold(np.array(values), config["threshold.rule"], config["threshold.q"],
+                                        f"{key[0]}/id_{key[1]}")
+                         for key, values in sorted(result.train_scores.items())}
     return result
 
 

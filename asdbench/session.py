@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from asdbench import figures, results, tracking
+from asdbench.bundle import manifest, write_bundle, write_weights
 from asdbench.api import Dataset
 from asdbench.cache import cache_dir
 from asdbench.comparability import TAG, comparability_key
@@ -47,7 +47,7 @@ def checkpoint_dir(run_id: str) -> Path:
     return cache_dir() / "runs" / run_id / "checkpoints"
 
 
-def write_artifacts(folder: Path, result: RunResult, dataset: Dataset) -> None:
+def write_artifacts(folder: Path, result: RunResult, dataset: Dataset, bundle_manifest: dict) -> None:
     """Everything a run leaves behind, in one folder logged at the end (a failed run logs none of it)."""
     results.write_score_csvs(folder / "scores", result.scores)
     results.write_clip_scores(folder / "clip_scores.csv", result.scores)
@@ -64,14 +64,7 @@ def write_artifacts(folder: Path, result: RunResult, dataset: Dataset) -> None:
     (folder / "label_map.json").write_text(json.dumps(result.label_maps, indent=2) + "\n")
     if result.bad_files:
         results.write_bad_files(folder / "bad_files.csv", result.bad_files)
-    write_models(folder / "model", result)
-
-
-def write_models(folder: Path, result: RunResult) -> None:
-    """The trained weights, a state dict per model: logged even by a run whose scores cannot be evaluated."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for slug, state in result.models.items():
-        torch.save(state, folder / f"{slug}.pt")
+    write_bundle(folder / "model", bundle_manifest, result.models)
 
 
 def tracked_execute(
@@ -130,7 +123,7 @@ def tracked_execute(
             )
         except NonFiniteScores as exc:
             with tempfile.TemporaryDirectory() as tmp:
-                write_models(Path(tmp) / "model", exc.result)
+                write_weights(Path(tmp) / "model", exc.result.models)
                 tracker.log_artifacts(Path(tmp))
             raise AsdbenchError(f"{exc}; the trained weights are logged with MLflow run {tracker.run_id} (model/)") from None
         tracker.log_params({
@@ -145,7 +138,8 @@ def tracked_execute(
         })
         tracker.log_metrics({f"selected_epoch/{group}": epoch for group, epoch in result.selected_epochs.items()})
         with tempfile.TemporaryDirectory() as tmp:
-            write_artifacts(Path(tmp), result, dataset)
+            write_artifacts(Path(tmp), result, dataset,
+                            manifest(config, plugins, result, dataset.sample_rate, result.num_samples))
             tracker.log_artifacts(Path(tmp))
         if result.report is not None:
             tracker.log_metrics(result.report.flat())

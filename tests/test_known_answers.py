@@ -121,9 +121,12 @@ def test_non_finite_scores_name_the_ids_and_keep_the_weights(monkeypatch, plugin
     client = MlflowClient(tracking_uri)
     (logged,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert logged.info.status == "FAILED"
+    from safetensors.torch import load_file
+
     weights = client.download_artifacts(logged.info.run_id, "model", str(tmp_path))
-    state = torch.load(f"{weights}/fan.pt", weights_only=True)
+    state = load_file(f"{weights}/weights/fan.safetensors")
     assert set(state) == {"backbone.linear.weight", "backbone.linear.bias"}
+    assert torch.equal(state["backbone.linear.weight"], caught.value.result.models["fan"]["backbone.linear.weight"])
 
 
 def test_a_non_finite_loss_names_the_epoch_and_batch(plugins, tree):

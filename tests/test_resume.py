@@ -47,7 +47,7 @@ def uninterrupted(tmp_path_factory):
 
 
 def _interrupt(uri, sig):
-    """Start a real `asdbench run` process and send it ``sig`` once the valve model has 3 checkpointed epochs."""
+    """Start a real `asdbench run` process and send it ``sig`` once the valve model has 3 or more checkpointed epochs."""
     proc = subprocess.Popen([sys.executable, "-m", "asdbench", "run", *ARGS, "--tracking-uri", uri],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
     client = MlflowClient(uri)
@@ -55,7 +55,8 @@ def _interrupt(uri, sig):
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             run = _only_run(client)
-            if len(client.get_metric_history(run.info.run_id, "train/loss/valve")) >= 3:
+            # Epochs are logged just before their checkpoint is written: 4 logged means at least 3 checkpointed.
+            if len(client.get_metric_history(run.info.run_id, "train/loss/valve")) >= 4:
                 break
         except Exception:  # noqa: BLE001 - the store may not exist yet
             pass
