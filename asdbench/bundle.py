@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 
 import asdbench
 from asdbench.config import COMPONENT_KINDS, RunConfig
+from asdbench.groups import slug as model_slug
 from asdbench.plugins import Plugins
 
 FORMAT = "asdbench-model"
@@ -58,7 +59,7 @@ def manifest(config: RunConfig, plugins: Plugins, result: Any, sample_rate: int,
         "models": {
             slug: {"classes": result.label_maps[name], "input_shape": list(result.input_shapes[slug]),
                    "weights": f"weights/{slug}.safetensors"}
-            for name, slug in ((name, name.replace("/", "_")) for name in result.label_maps)
+            for name, slug in ((name, model_slug(name)) for name in result.label_maps)
             if slug in result.models
         },
         "threshold": {"rule": config["threshold.rule"], "q": config["threshold.q"]},

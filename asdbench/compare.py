@@ -134,8 +134,7 @@ def rows_from_runs(runs: list[Run], group_by: Iterable[str] = ()) -> list[Row]:
             detail = f" ({', '.join(describe_difference(k, values.get(k)) for k in differing)})" if differing else ""
         mean, std = aggregate([m.metrics for m in members])
         oracle = select == "oracle"
-        pooled = sorted(k for k in {k for m in members for k in m.key} if len({m.key.get(k) for m in members}) > 1
-                        and k != "seed")
+        pooled = sorted(k for k in {k for m in members for k in m.key} if len({m.key.get(k) for m in members}) > 1)
         rows.append(Row(system + (ORACLE_MARK if oracle else "") + detail, len(members), mean, std, oracle,
                         runs=members, pooled=pooled))
     return rows

@@ -27,7 +27,12 @@ class Group:
 
     @property
     def slug(self) -> str:
-        return self.name.replace("/", "_")
+        return slug(self.name)
+
+
+def slug(name: str) -> str:
+    """A model's name as a file name (``fan/id_00`` -> ``fan_id_00``): checkpoints and bundle weights."""
+    return name.replace("/", "_")
 
 
 def _key(clip: Clip, model_per: str) -> str:

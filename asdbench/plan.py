@@ -21,8 +21,6 @@ from asdbench.groups import Group, make_groups, skipped_ids
 
 @dataclass(frozen=True)
 class Plan:
-    train: list[Clip]
-    test: list[Clip]
     groups: list[Group]
     untested: list[str]  # machine IDs left without a model (no test clips), see groups.skipped_ids
     bad: list[tuple[Clip, str]]  # files skipped (skip_bad_files), with the reason
@@ -85,12 +83,12 @@ def make_plan(config: RunConfig, dataset: Dataset) -> Plan:
         raise AsdbenchError(f"{bad[0][1]}{more}; nothing was trained. Replace the file, or pass --skip-bad-files to "
                             "leave such files out (counted, and listed in the run's bad_files.csv)")
     if bad:
-        dropped = {id(c) for c, _ in bad}
-        train = [c for c in train if id(c) not in dropped]
-        test = [c for c in test if id(c) not in dropped]
+        dropped = {c for c, _ in bad}
+        train = [c for c in train if c not in dropped]
+        test = [c for c in test if c not in dropped]
     groups = make_groups(train, test, config["model_per"])
     _check_selectable(groups, config["select"])
     exact = check is not None and all(rate == dataset.sample_rate and channels == 1 and subtype in EXACT_INT16
                                       for rate, channels, subtype in formats)
-    return Plan(train, test, groups, skipped_ids(train, test, config["model_per"]), bad,
+    return Plan(groups, skipped_ids(train, test, config["model_per"]), bad,
                 _conversions(formats, dataset.sample_rate), exact, data_fingerprint(dataset.name, train, test))

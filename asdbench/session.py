@@ -24,7 +24,7 @@ from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
-from asdbench.plan import make_plan
+from asdbench.plan import Plan, make_plan
 from asdbench.runner import NonFiniteScores, RunResult, clip_summary, execute
 from asdbench.runtime import Runtime, describe_device, resolve_runtime
 
@@ -78,6 +78,7 @@ def tracked_execute(
     on_start: Callable[[str], None] = lambda run_id: None,
     parent_run_id: str | None = None,
     resume_run_id: str | None = None,
+    plan: Plan | None = None,
 ) -> TrackedRun:
     """Train and evaluate inside an MLflow run that ends FINISHED, FAILED or KILLED.
 
@@ -87,9 +88,10 @@ def tracked_execute(
     ``resume_run_id`` continues an interrupted run in the same MLflow run, from its checkpoints. Per-epoch
     metrics are logged just before a checkpoint covers them, and a resumed run skips the epochs already logged
     (those a crash between the log and the checkpoint write would repeat): no epoch is logged twice or lost.
+    ``plan``: the run's :class:`~asdbench.plan.Plan` when the caller checked the data already (seeds share one).
     """
     config = resolve_runtime(config)
-    plan = make_plan(config, dataset)  # a run that cannot work fails here, before an MLflow run is opened
+    plan = plan or make_plan(config, dataset)  # a run that cannot work fails here, before an MLflow run is opened
     tags = _tags(config, dataset, "run", plan.data)
     uri = tracking.resolve_tracking_uri(tracking_uri)
     single_group = config["model_per"] == "all"
@@ -197,17 +199,17 @@ def tracked_seeds(
     """One parent MLflow run with a child run per seed; the parent gets ``mean/<metric>`` and ``std/<metric>``
     (MLflow does not aggregate runs by itself) and ``n_runs``."""
     config = resolve_runtime(config)
-    data = make_plan(config, dataset).data  # a run that cannot work fails before the parent run is opened
+    plan = make_plan(config, dataset)  # a run that cannot work fails before the parent run is opened; seeds share it
     uri = tracking.resolve_tracking_uri(tracking_uri)
     name = run_name or f"{config.system}-{config.hash[:7]}-seeds"
     with tracking.tracked_run(uri, experiment or tracking.experiment_name(dataset.name), name,
-                              _tags(config, dataset, "seeds", data)) as parent:
+                              _tags(config, dataset, "seeds", plan.data)) as parent:
         on_start(parent.run_id)
         parent.log_params({**{k: v for k, v in config.values.items() if k != "seed"},
                            "seeds": ",".join(map(str, seeds)), "n_runs": len(seeds)})
         runs = tuple(
             tracked_execute(plugins, config.replace(seed=seed), dataset, reporter, uri, experiment,
-                            f"seed-{seed}", parent_run_id=parent.run_id)
+                            f"seed-{seed}", parent_run_id=parent.run_id, plan=plan)
             for seed in seeds
         )
         mean, std = aggregate([r.result.report.flat() for r in runs if r.result.report is not None])

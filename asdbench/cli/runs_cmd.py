@@ -59,7 +59,7 @@ def runs_command(statuses: tuple[str, ...], limit: int, tracking_uri: str | None
         status = run.info.status
         if status == "RUNNING" and not tracking.alive(tags):
             status = "RUNNING (process gone)"
-        resumable = status != "FINISHED" and not (status == "RUNNING" and tracking.alive(tags))
+        resumable = status not in ("FINISHED", "RUNNING")  # RUNNING here: its process is alive
         checkpoints = checkpoint_dir(run.info.run_id).exists()
         table.add_row(run.info.run_id, tags.get("asdbench.system", "?"), tags.get("asdbench.dataset", "?"), status,
                       _epochs_done(client, run), f"{_age(run.info.start_time)} ago",
