@@ -30,6 +30,11 @@ class Group:
         return slug(self.name)
 
 
+def id_name(machine_type: str, machine_id: str) -> str:
+    """How a machine ID is named in logs, label maps, manifests and metric keys: ``fan/id_00``."""
+    return f"{machine_type}/id_{machine_id}"
+
+
 def slug(name: str) -> str:
     """A model's name as a file name (``fan/id_00`` -> ``fan_id_00``): checkpoints and bundle weights."""
     return name.replace("/", "_")
@@ -40,7 +45,7 @@ def _key(clip: Clip, model_per: str) -> str:
         return "all"
     if model_per == "type":
         return clip.machine_type
-    return f"{clip.machine_type}/id_{clip.machine_id}"
+    return id_name(clip.machine_type, clip.machine_id)
 
 
 def _id_vs_others(train: list[Clip], test: list[Clip]) -> list[Group]:
@@ -50,7 +55,7 @@ def _id_vs_others(train: list[Clip], test: list[Clip]) -> list[Group]:
         same_type = tuple(c for c in train if c.machine_type == mtype)
         others = sorted({(mtype, c.machine_id) for c in same_type if c.machine_id != mid})
         groups.append(Group(
-            f"{mtype}/id_{mid}", same_type,
+            id_name(mtype, mid), same_type,
             tuple(c for c in test if (c.machine_type, c.machine_id) == (mtype, mid)),
             ((mtype, mid), *others),
             ((mtype, mid),),
@@ -68,7 +73,7 @@ def skipped_ids(train: list[Clip], test: list[Clip], model_per: str) -> list[str
     if model_per not in PER_ID:
         return []
     tested = {(c.machine_type, c.machine_id) for c in test}
-    return [f"{t}/id_{i}" for t, i in sorted({(c.machine_type, c.machine_id) for c in train} - tested)]
+    return [id_name(t, i) for t, i in sorted({(c.machine_type, c.machine_id) for c in train} - tested)]
 
 
 def make_groups(train: list[Clip], test: list[Clip], model_per: str) -> list[Group]:

@@ -1,7 +1,8 @@
 """Result files in the official DCASE 2020 formats, plus a metrics table and JSON.
 
 ``anomaly_score_<type>_id_<II>.csv``: ``<file name>,<score>`` rows, no header, sorted
-by file name (the official evaluator pairs rows by sorted name).
+by file name (the official evaluator pairs rows by sorted name); ``decision_result_<type>_id_<II>.csv``
+beside them: ``<file name>,<0|1>`` from the calibrated thresholds.
 ``result.csv``: per machine type ``<type>`` / ``id,AUC,pAUC`` / one row per ID /
 ``Average,<auc>,<pauc>`` / an empty line, as the DCASE 2020 baseline's ``save_csv``.
 """
@@ -20,16 +21,28 @@ from asdbench.metrics import Report
 
 
 def write_score_csvs(folder: Path, scores: list[tuple[Clip, float]]) -> list[Path]:
-    by_id: dict[tuple[str, str], list[tuple[str, float]]] = {}
-    for clip, value in scores:
+    return _write_per_id(folder, "anomaly_score", [(c, repr(float(v))) for c, v in scores])
+
+
+def write_decision_csvs(folder: Path, scores: list[tuple[Clip, float]],
+                        thresholds: dict[tuple[str, str], float]) -> list[Path]:
+    """``decision_result_<type>_id_<II>.csv``: ``<file name>,<0|1>``, 1 where the score exceeds the ID's calibrated
+    threshold (as the DCASE baselines decide)."""
+    return _write_per_id(folder, "decision_result", [
+        (c, str(int(v > thresholds[(c.machine_type, c.machine_id)]))) for c, v in scores])
+
+
+def _write_per_id(folder: Path, prefix: str, rows: list[tuple[Clip, str]]) -> list[Path]:
+    """One ``<prefix>_<type>_id_<II>.csv`` per machine ID: ``<file name>,<value>`` rows, no header, sorted by name."""
+    by_id: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for clip, value in rows:
         by_id.setdefault((clip.machine_type, clip.machine_id), []).append((clip.name, value))
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for (mtype, mid), rows in sorted(by_id.items()):
-        path = folder / f"anomaly_score_{mtype}_id_{mid}.csv"
+    for (mtype, mid), id_rows in sorted(by_id.items()):
+        path = folder / f"{prefix}_{mtype}_id_{mid}.csv"
         with open(path, "w", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerows((name, repr(float(value))) for name, value in sorted(rows))
+            csv.writer(fh, lineterminator="\n").writerows(sorted(id_rows))
         paths.append(path)
     return paths
 

@@ -18,7 +18,7 @@ from asdbench.checkpoint import Identity, Slot
 from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError
 from asdbench.fingerprint import code_fingerprint
-from asdbench.groups import Group
+from asdbench.groups import Group, id_name
 from asdbench.plan import Plan, make_plan
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
@@ -37,6 +37,7 @@ class RunResult:
     num_samples: int = 0  # the clip length every clip was cut or padded to
     models: dict[str, dict] = field(default_factory=dict)
     label_maps: dict[str, list[str]] = field(default_factory=dict)
+    decides: dict[str, list[str]] = field(default_factory=dict)  # per model: the IDs it decides for (not its outliers)
     selected_epochs: dict[str, int] = field(default_factory=dict)
     clip_seconds: tuple[float, float] = (0.0, 0.0)  # shortest and longest clip decoded
     padded_clips: int = 0  # clips shorter than the configured length, padded by the ``pad`` rule
@@ -186,15 +187,22 @@ class NonFiniteScores(AsdbenchError):
 
 def check_finite(result: RunResult) -> None:
     """Raise :class:`NonFiniteScores` naming the machine IDs and how many clips of each, if any score is not finite."""
-    def name(clip: Clip) -> str:
-        return f"{clip.machine_type}/id_{clip.machine_id}"
+    problem = nonfinite(result.scores)
+    if problem:
+        raise NonFiniteScores(problem, result)
 
-    bad = Counter(name(c) for c, v in result.scores if not math.isfinite(v))
-    if bad:
-        total = Counter(name(c) for c, _ in result.scores)
-        where = ", ".join(f"{n} ({count} of {total[n]})" for n, count in sorted(bad.items()))
-        raise NonFiniteScores(f"{sum(bad.values())} test clips have a non-finite score (NaN or infinite): {where}; "
-                              "no metric can be computed", result)
+
+def nonfinite(scores: list[tuple[Clip, float]]) -> str | None:
+    """What is wrong when some scores are NaN or infinite (how many clips of which IDs), else ``None``."""
+    def name(clip: Clip) -> str:
+        return id_name(clip.machine_type, clip.machine_id)
+
+    bad = Counter(name(c) for c, v in scores if not math.isfinite(v))
+    if not bad:
+        return None
+    total = Counter(name(c) for c, _ in scores)
+    where = ", ".join(f"{n} ({count} of {total[n]})" for n, count in sorted(bad.items()))
+    return f"{sum(bad.values())} test clips have a non-finite score (NaN or infinite): {where}; no metric can be computed"
 
 
 def execute(
@@ -240,8 +248,9 @@ def execute(
                      np.dtype(np.int16 if plan.exact_int16 else np.float32), device, reporter, config["cache"])
     identity = Identity(config.values, config.hash, plan.data) if checkpoint_dir else None
     for group in groups:
-        labels = [f"{t}/id_{i}" for t, i in group.classes]
+        labels = [id_name(t, i) for t, i in group.classes]
         result.label_maps[group.name] = labels
+        result.decides[group.name] = [id_name(t, i) for t, i in group.decides]
         reporter.info(f"Model '{group.name}': {len(labels)} classes: " + ", ".join(f"{k}={v}" for k, v in enumerate(labels)))
         frontend = instantiate(plugins, config, "frontend", sample_rate=dataset.sample_rate, num_samples=num_samples)
         fingerprint = feature_cache.frontend_fingerprint(frontend, config.component("frontend"), config.params("frontend"))
@@ -301,7 +310,7 @@ def execute(
     check_finite(result)
     result.report = evaluate(result.scores)
     result.thresholds = {key: threshold(np.array(values), config["threshold.rule"], config["threshold.q"],
-                                        f"{key[0]}/id_{key[1]}")
+                                        id_name(*key))
                          for key, values in sorted(result.train_scores.items())}
     return result
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from asdbench import figures, results, tracking
-from asdbench.bundle import manifest, write_bundle, write_weights
+from asdbench.bundle import manifest, write_bundle, write_mlflow_model, write_weights
 from asdbench.api import Dataset
 from asdbench.cache import cache_dir
 from asdbench.comparability import TAG, comparability_key
@@ -47,24 +47,32 @@ def checkpoint_dir(run_id: str) -> Path:
     return cache_dir() / "runs" / run_id / "checkpoints"
 
 
+def write_result_files(folder: Path, scores: list, report, thresholds: dict[tuple[str, str], float],
+                       embeddings: dict | None = None) -> None:
+    """The files of a set of scored test clips, for a training run and ``asdbench eval`` alike: the official score
+    and decision files (``scores/``), every clip's score, and where labels exist the metrics and figures."""
+    results.write_score_csvs(folder / "scores", scores)
+    results.write_decision_csvs(folder / "scores", scores, thresholds)
+    results.write_clip_scores(folder / "clip_scores.csv", scores)
+    saved = None
+    if embeddings and len(embeddings) == len(scores):
+        saved = results.write_embeddings(folder / "embeddings.npz", embeddings)
+    if report is not None:
+        figures.write_figures(folder / "figures", folder / "clip_scores.csv", saved)
+        results.write_result_csv(folder / "result.csv", report)
+        (folder / "metrics.md").write_text(results.metrics_markdown(report))
+        (folder / "metrics.json").write_text(results.metrics_json(report))
+
+
 def write_artifacts(folder: Path, result: RunResult, dataset: Dataset, bundle_manifest: dict) -> None:
     """Everything a run leaves behind, in one folder logged at the end (a failed run logs none of it)."""
-    results.write_score_csvs(folder / "scores", result.scores)
-    results.write_clip_scores(folder / "clip_scores.csv", result.scores)
-    embeddings = None
-    if result.embeddings and len(result.embeddings) == len(result.scores):
-        embeddings = results.write_embeddings(folder / "embeddings.npz", result.embeddings)
-    if result.report is not None:
-        figures.write_figures(folder / "figures", folder / "clip_scores.csv", embeddings)
+    write_result_files(folder, result.scores, result.report, result.thresholds, result.embeddings)
     results.write_clip_summary(folder / "data_summary.csv", clip_summary(dataset.clips("train"), dataset.clips("test")))
-    if result.report is not None:
-        results.write_result_csv(folder / "result.csv", result.report)
-        (folder / "metrics.md").write_text(results.metrics_markdown(result.report))
-        (folder / "metrics.json").write_text(results.metrics_json(result.report))
     (folder / "label_map.json").write_text(json.dumps(result.label_maps, indent=2) + "\n")
     if result.bad_files:
         results.write_bad_files(folder / "bad_files.csv", result.bad_files)
-    write_bundle(folder / "model", bundle_manifest, result.models)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_mlflow_model(folder / "model", write_bundle(Path(tmp) / "bundle", bundle_manifest, result.models))
 
 
 def tracked_execute(
@@ -141,7 +149,7 @@ def tracked_execute(
         tracker.log_metrics({f"selected_epoch/{group}": epoch for group, epoch in result.selected_epochs.items()})
         with tempfile.TemporaryDirectory() as tmp:
             write_artifacts(Path(tmp), result, dataset,
-                            manifest(config, plugins, result, dataset.sample_rate, result.num_samples))
+                            manifest(config, plugins, result, dataset.sample_rate, result.num_samples, tracker.run_id))
             tracker.log_artifacts(Path(tmp))
         if result.report is not None:
             tracker.log_metrics(result.report.flat())

@@ -63,9 +63,10 @@ def test_run_logs_metrics_params_tags_and_artifacts(tracking_uri, tmp_path):
     names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     assert (out / "data_summary.csv").read_text().splitlines()[:2] == [
         "machine_type,machine_id,train,test_normal,test_anomaly,test_unlabelled", "fan,00,10,6,6,0"]
-    assert {"config.resolved.toml", "result.csv", "metrics.md", "metrics.json", "model/manifest.json",
-            "model/weights/fan.safetensors", "model/weights/valve.safetensors",
-            "scores/anomaly_score_fan_id_00.csv", "scores/anomaly_score_valve_id_02.csv"} <= names
+    assert {"config.resolved.toml", "result.csv", "metrics.md", "metrics.json", "model/MLmodel",
+            "model/artifacts/bundle/manifest.json", "model/artifacts/bundle/weights/fan.safetensors",
+            "model/artifacts/bundle/weights/valve.safetensors", "scores/anomaly_score_fan_id_00.csv",
+            "scores/anomaly_score_valve_id_02.csv", "scores/decision_result_fan_id_00.csv"} <= names
 
     # The logged metrics are sklearn's on the logged per-clip scores, labels read from file names.
     for mtype, mid in (("fan", "00"), ("valve", "02")):
@@ -82,11 +83,13 @@ def test_run_logs_metrics_params_tags_and_artifacts(tracking_uri, tmp_path):
     assert lines[4].startswith("Average,") and lines[5] == ""
     from safetensors.torch import load_file
 
-    state = load_file(out / "model" / "weights" / "fan.safetensors")
+    state = load_file(out / "model" / "artifacts" / "bundle" / "weights" / "fan.safetensors")
     assert "backbone.encoder.0.weight" in state
-    bundle = json.loads((out / "model" / "manifest.json").read_text())
+    bundle = json.loads((out / "model" / "artifacts" / "bundle" / "manifest.json").read_text())
+    assert bundle["run_id"] == run.info.run_id
     assert (bundle["format"], bundle["system"], bundle["config_hash"]) == ("asdbench-model", "dcase-ae", tags["asdbench.config_hash"])
     assert bundle["models"]["fan"]["classes"] == ["fan/id_00", "fan/id_02"] and bundle["models"]["fan"]["input_shape"] == [640]
+    assert bundle["models"]["fan"]["decides"] == ["fan/id_00", "fan/id_02"]
     assert bundle["plugins"]["backbone"] == {"name": "dense-ae", "package": "asdbench", "package_version": asdbench.__version__}
     assert bundle["threshold"] == {"rule": "gamma", "q": 0.9}
     assert set(bundle["thresholds"]) == {"fan/id_00", "fan/id_02", "valve/id_00", "valve/id_02"}

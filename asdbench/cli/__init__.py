@@ -13,6 +13,7 @@ from asdbench.cli.compare_cmd import compare_command
 from asdbench.cli.config_cmd import config_group
 from asdbench.cli.data import data_group
 from asdbench.cli.list_cmd import list_command
+from asdbench.cli.model_cmd import eval_command, export_command, score_command
 from asdbench.cli.plot_cmd import plot_command
 from asdbench.cli.output import err_console
 from asdbench.cli.run import run_command
@@ -24,6 +25,7 @@ Quick start:
   asdbench run dcase-ae --dataset synthetic       train and evaluate on generated data
   asdbench list                                   every plugin, by kind
   asdbench runs                                   the logged runs; resume one with run --resume RUN_ID
+  asdbench score RUN_ID recordings/               score new WAV files with a trained model, decide per file
   asdbench config show dcase-ae                   the resolved config and its keys
   asdbench bench --systems stgram-mfn             training and inference throughput
 """
@@ -47,6 +49,9 @@ def cli() -> None:
 
 cli.add_command(run_command)
 cli.add_command(runs_command)
+cli.add_command(score_command)
+cli.add_command(eval_command)
+cli.add_command(export_command)
 cli.add_command(list_command)
 cli.add_command(data_group)
 cli.add_command(config_group)

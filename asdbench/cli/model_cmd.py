@@ -1,0 +1,170 @@
+"""Commands that use a trained model: ``score`` new recordings, ``eval`` it on a data set, ``export`` its bundle."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from asdbench.cli.output import console, err_console, metrics_table
+from asdbench.config import parse_assignments
+from asdbench.errors import AsdbenchError
+from asdbench.groups import id_name
+from asdbench.plugins import get_plugins
+from asdbench.progress import RichReporter
+from asdbench.trained import DEFAULT_BATCH, Decision, load_model, wav_files
+
+MODEL_HELP = "MODEL: a run ID, runs:/ID, models:/NAME/VERSION, or a bundle folder (`asdbench export`)."
+OUTPUT_FORMATS = (".csv", ".json")
+
+
+def model_options(fn):
+    for option in reversed([
+        click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH, show_default=True,
+                     help="Clips scored at once (memory holds one batch of audio)."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N."),
+        click.option("--tracking-uri", default=None,
+                     help="MLflow store of MODEL (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def _rows(decisions: list[Decision]) -> list[dict]:
+    return [{"file": str(d.path), "machine_type": d.machine_type, "machine_id": d.machine_id, "score": d.score,
+             "threshold": d.threshold, "decision": int(d.anomalous)} for d in decisions]
+
+
+def write_rows(path: Path, decisions: list[Decision]) -> None:
+    """``.csv`` (a header, one row per file) or ``.json`` (a list of objects), written whole or not at all."""
+    rows = _rows(decisions)
+    if path.suffix.lower() == ".json":
+        text = json.dumps(rows, indent=1) + "\n"
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({**r, "score": repr(r["score"]), "threshold": repr(r["threshold"])} for r in rows)
+        text = buffer.getvalue()
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def _file_table(decisions: list[Decision]) -> Table:
+    table = Table(title=f"{len(decisions)} files scored")
+    table.add_column("file", overflow="fold")
+    for name in ("type", "ID", "score", "threshold", "decision"):
+        table.add_column(name, justify="right" if name in ("score", "threshold") else "left", no_wrap=True)
+    for d in decisions:
+        table.add_row(str(d.path), d.machine_type, d.machine_id, f"{d.score:.6g}", f"{d.threshold:.6g}",
+                      "[red]anomaly[/red]" if d.anomalous else "normal")
+    return table
+
+
+def _summary_table(decisions: list[Decision], output: Path) -> Table:
+    table = Table(title=f"{len(decisions)} files scored; one row per file in {output}")
+    for name in ("machine", "files", "anomalous", "threshold"):
+        table.add_column(name, justify="left" if name == "machine" else "right")
+    files = Counter((d.machine_type, d.machine_id) for d in decisions)
+    flagged = Counter((d.machine_type, d.machine_id) for d in decisions if d.anomalous)
+    thresholds = {(d.machine_type, d.machine_id): d.threshold for d in decisions}
+    for machine in sorted(files):
+        table.add_row(id_name(*machine), str(files[machine]), str(flagged[machine]), f"{thresholds[machine]:.6g}")
+    return table
+
+
+@click.command("score", epilog=MODEL_HELP)
+@click.argument("model")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--machine-type", default=None, help="Machine type of every file (default: from each file's folders).")
+@click.option("--machine-id", default=None, help="Machine ID of every file, e.g. 00 (default: from each file name).")
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write one row per file to a .csv or .json file (the terminal then shows a summary per ID).")
+@model_options
+def score_command(model: str, files: tuple[Path, ...], machine_type: str | None, machine_id: str | None,
+                  output: Path | None, batch_size: int, device: str, tracking_uri: str | None) -> None:
+    """Score WAV FILES (or folders of them) with a trained MODEL: score, threshold and decision per file."""
+    if output is not None and output.suffix.lower() not in OUTPUT_FORMATS:
+        raise AsdbenchError(f"--output {output}: write a .csv or .json file")
+    started = time.perf_counter()
+    with err_console.status(f"Loading model {model}..."):
+        trained = load_model(model, device, tracking_uri)
+    paths = wav_files(files)
+    with RichReporter(err_console).task("Scoring", len(paths)) as step:
+        decisions = trained.score(paths, machine_type, machine_id, batch_size, step.advance)
+    if output is not None:
+        write_rows(output, decisions)
+        console.print(_summary_table(decisions, output))
+    else:
+        console.print(_file_table(decisions))
+    flagged = sum(d.anomalous for d in decisions)
+    err_console.print(f"{flagged} of {len(decisions)} files anomalous; {time.perf_counter() - started:.1f} s "
+                      f"({trained.system}, {trained.device})", highlight=False)
+
+
+@click.command("eval", epilog=MODEL_HELP)
+@click.argument("model")
+@click.option("--dataset", "-d", default=None, help="Dataset plugin (default: the one MODEL was trained on).")
+@click.option("--root", type=click.Path(path_type=Path), default=None, help="Dataset folder (sets dataset.root).")
+@click.option("--protocol", default=None, help="The data set's protocol, e.g. eval (sets dataset.protocol).")
+@click.option("--eval-labels", type=click.Path(path_type=Path), default=None,
+              help="Evaluation-set ground truth, eval_data_list.csv or its folder (sets dataset.eval_labels).")
+@click.option("--set", "assignments", multiple=True, metavar="dataset.KEY=VALUE", help="A dataset key (repeatable).")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Also write anomaly_score_* and decision_result_* CSVs here, for the official evaluator.")
+@click.option("--experiment", default=None, help="MLflow experiment (default: asdbench/<dataset>).")
+@model_options
+def eval_command(model: str, dataset: str | None, root: Path | None, protocol: str | None, eval_labels: Path | None,
+                 assignments: tuple[str, ...], out: Path | None, experiment: str | None, batch_size: int, device: str,
+                 tracking_uri: str | None) -> None:
+    """Score a trained MODEL on a data set's test clips without training, logged as a new MLflow run."""
+    from asdbench.eval_run import load_eval_dataset, tracked_eval
+
+    started = time.perf_counter()
+    user = parse_assignments(assignments)
+    wrong = sorted(k for k in user if k != "dataset" and not k.startswith("dataset."))
+    if wrong:
+        raise AsdbenchError(f"eval takes dataset keys only (the model's own are fixed): {', '.join(wrong)}")
+    for key, value in (("dataset", dataset), ("dataset.root", root), ("dataset.protocol", protocol),
+                       ("dataset.eval_labels", eval_labels)):
+        if value is not None:
+            user[key] = str(value)
+    with err_console.status(f"Loading model {model}..."):
+        trained = load_model(model, device, tracking_uri)
+    data, keys = load_eval_dataset(get_plugins(), trained, user)
+    err_console.print(f"[bold]{trained.system}[/bold] (trained in run {trained.manifest.get('run_id') or '?'}) on "
+                      f"{data.describe()}", highlight=False)
+    run = tracked_eval(trained, model, data, keys, RichReporter(err_console), tracking_uri, experiment, out, batch_size)
+    if run.report is not None:
+        console.print(metrics_table(run.report, f"{trained.system} on {data.name} (eval)"))
+    else:
+        console.print("No labelled test clips: scores and decisions written, no metrics computed.")
+    where = f"; official files in {out}" if out is not None else ""
+    err_console.print(f"Done in {time.perf_counter() - started:.1f} s; MLflow run {run.run_id}{where}", highlight=False)
+
+
+@click.command("export", epilog=MODEL_HELP)
+@click.argument("model")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--tracking-uri", default=None, help="MLflow store of MODEL (default: MLFLOW_TRACKING_URI).")
+def export_command(model: str, folder: Path, tracking_uri: str | None) -> None:
+    """Write a trained MODEL as a bundle FOLDER (manifest.json + safetensors weights), to score without MLflow."""
+    if folder.exists() and any(folder.iterdir()):
+        raise AsdbenchError(f"{folder} exists and is not empty; choose a new folder")
+    trained = load_model(model, "cpu", tracking_uri)
+    partial = folder.with_name(f".{folder.name}.partial")  # renamed into place whole: no half-written bundle
+    shutil.rmtree(partial, ignore_errors=True)
+    trained.save(partial)
+    if folder.exists():
+        folder.rmdir()
+    os.replace(partial, folder)
+    console.print(f"Wrote {trained.system} model ({len(trained.machines)} machine IDs) to {folder}", highlight=False)
