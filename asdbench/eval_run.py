@@ -65,7 +65,8 @@ def score_dataset(model: TrainedModel, dataset: Dataset, reporter: Reporter,
     unknown = sorted(set(machines) - set(model.machines))
     if unknown:
         raise AsdbenchError(f"the model has no {', '.join(id_name(*m) for m in unknown)} (it decides for "
-                            f"{', '.join(id_name(*m) for m in model.machines)}): train on data that holds them")
+                            f"{', '.join(id_name(*m) for m in model.machines)}); a model per ID is trained only for the IDs its "
+                            "protocol tests: train with the protocol that tests these (e.g. dataset.protocol=eval)")
     with reporter.task("Scoring test clips", len(clips)) as step:
         values = model.score_items(clips, machines, dataset.load, batch_size, step.advance)
     scores = list(zip(clips, values.tolist()))

@@ -122,9 +122,9 @@ def test_eval_on_the_runs_own_test_set_reproduces_its_metrics_and_files(tmp_path
     assert wrong.exit_code == 1 and "eval takes dataset keys only" in wrong.output
 
 
-def test_registered_model_exported_bundle_and_other_recordings(tmp_path, tracking_uri):
+def test_registered_model_exported_bundle_and_other_recordings(tmp_path, tracking_uri, monkeypatch):
     run_id = _train(tracking_uri, "dcase-ae")
-    mlflow.set_tracking_uri(tracking_uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)  # the registry's store (not mlflow.set_tracking_uri: global)
     version = mlflow.register_model(f"runs:/{run_id}/model", "pump-monitor")
     clip = _data_root() / "valve" / "test" / "anomaly_id_02_00000003.wav"
     reference = load_model(run_id, tracking_uri=tracking_uri).score([clip])[0]
