@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 import asdbench
 from asdbench.config import COMPONENT_KINDS, RunConfig
 from asdbench.errors import AsdbenchError
+from asdbench.metrics import UNITS
 from asdbench.groups import id_name, slug as model_slug
 from asdbench.plugins import Plugins
 
@@ -78,7 +79,9 @@ def manifest(config: RunConfig, plugins: Plugins, result: Any, sample_rate: int,
             if slug in result.models
         },
         "threshold": {"rule": config["threshold.rule"], "q": config["threshold.q"]},
-        "thresholds": {id_name(t, i): {"value": value, "n_train": counts.get((t, i), 0)}
+        "evaluation": result.rule,
+        "unit": UNITS[result.rule],
+        "thresholds": {id_name(t, i, UNITS[result.rule]): {"value": value, "n_train": counts.get((t, i), 0)}
                        for (t, i), value in result.thresholds.items()},
     }
 

@@ -19,8 +19,7 @@ from asdbench.api import Clip, Dataset
 from asdbench.build import instantiate
 from asdbench.config import resolve_dataset
 from asdbench.errors import AsdbenchError
-from asdbench.groups import id_name
-from asdbench.metrics import Report
+from asdbench.metrics import Report, rule_of
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.runner import evaluate, nonfinite
@@ -64,13 +63,13 @@ def score_dataset(model: TrainedModel, dataset: Dataset, reporter: Reporter,
     machines = [(c.machine_type, c.machine_id) for c in clips]
     unknown = sorted(set(machines) - set(model.machines))
     if unknown:
-        raise AsdbenchError(f"the model has no {', '.join(id_name(*m) for m in unknown)} (it decides for "
-                            f"{', '.join(id_name(*m) for m in model.machines)}); a model per ID is trained only for the IDs its "
+        raise AsdbenchError(f"the model has no {', '.join(model.name(m) for m in unknown)} (it decides for "
+                            f"{', '.join(model.name(m) for m in model.machines)}); a model per ID is trained only for the IDs its "
                             "protocol tests: train with the protocol that tests these (e.g. dataset.protocol=eval)")
     with reporter.task("Scoring test clips", len(clips)) as step:
         values = model.score_items(clips, machines, dataset.load, batch_size, step.advance)
     scores = list(zip(clips, values.tolist()))
-    problem = nonfinite(scores)
+    problem = nonfinite(scores, model.unit)
     if problem:
         raise AsdbenchError(problem)
     return scores
@@ -99,7 +98,7 @@ def tracked_eval(model: TrainedModel, source: str, dataset: Dataset, dataset_key
         tracker.log_params({**dataset_keys, "model": source, "trained_by": trained_by,
                             "system": model.system, "batch_size": batch_size})
         scores = score_dataset(model, dataset, reporter, batch_size)
-        report = evaluate(scores)
+        report = evaluate(scores, rule_of(dataset), model.thresholds)
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             write_result_files(folder, scores, report, model.thresholds)

@@ -17,6 +17,7 @@ from asdbench.comparability import data_fingerprint
 from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError
 from asdbench.groups import Group, make_groups, skipped_ids
+from asdbench.metrics import UNITS, rule_of
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,10 @@ def make_plan(config: RunConfig, dataset: Dataset) -> Plan:
         dropped = {c for c, _ in bad}
         train = [c for c in train if c not in dropped]
         test = [c for c in test if c not in dropped]
-    groups = make_groups(train, test, config["model_per"])
+    unit = UNITS[rule_of(dataset)]
+    groups = make_groups(train, test, config["model_per"], unit)
     _check_selectable(groups, config["select"])
     exact = check is not None and all(rate == dataset.sample_rate and channels == 1 and subtype in EXACT_INT16
                                       for rate, channels, subtype in formats)
-    return Plan(groups, skipped_ids(train, test, config["model_per"]), bad,
+    return Plan(groups, skipped_ids(train, test, config["model_per"], unit), bad,
                 _conversions(formats, dataset.sample_rate), exact, data_fingerprint(dataset.name, train, test))

@@ -34,6 +34,7 @@ class RunResult:
     scores: list[tuple[Clip, float]]
     report: metrics.Report | None
     n_params: int
+    rule: str = "dcase2020"  # the data set's evaluation rule (asdbench.metrics), and so its unit: ID or section
     num_samples: int = 0  # the clip length every clip was cut or padded to
     models: dict[str, dict] = field(default_factory=dict)
     label_maps: dict[str, list[str]] = field(default_factory=dict)
@@ -161,19 +162,22 @@ def _as_frames(data: Examples) -> Examples:
     return Examples(data.inputs.flatten(0, 1), data.targets.repeat_interleave(frames), True)
 
 
-def evaluate(scores: list[tuple[Clip, float]]) -> metrics.Report | None:
-    """Per-ID metrics from labelled test clips; ``None`` if no clip carries a label."""
-    by_id: dict[tuple[str, str], list[tuple[int, float]]] = {}
+def evaluate(scores: list[tuple[Clip, float]], rule: str = "dcase2020",
+             thresholds: dict[tuple[str, str], float] | None = None) -> metrics.Report | None:
+    """Per-unit metrics from labelled test clips under the data set's evaluation ``rule``, with detection metrics
+    where ``thresholds`` decide; ``None`` if no clip carries a label."""
+    by_id: dict[tuple[str, str], list[tuple[Clip, float]]] = {}
     for clip, value in scores:
         if clip.label is not None:
-            by_id.setdefault((clip.machine_type, clip.machine_id), []).append((clip.label, value))
+            by_id.setdefault((clip.machine_type, clip.machine_id), []).append((clip, value))
     if not by_id:
         return None
-    per_id = [
-        metrics.id_metrics(mtype, mid, [label for label, _ in rows], [v for _, v in rows])
-        for (mtype, mid), rows in sorted(by_id.items())
-    ]
-    return metrics.report(per_id)
+    per_id = []
+    for (mtype, mid), rows in sorted(by_id.items()):
+        decisions = [int(v > thresholds[(mtype, mid)]) for _, v in rows] if thresholds else None
+        per_id.append(metrics.id_metrics(mtype, mid, [c.label for c, _ in rows], [v for _, v in rows], rule,
+                                         [c.domain for c, _ in rows], decisions))
+    return metrics.report(per_id, metrics.UNITS[rule], rule)
 
 
 class NonFiniteScores(AsdbenchError):
@@ -187,15 +191,15 @@ class NonFiniteScores(AsdbenchError):
 
 def check_finite(result: RunResult) -> None:
     """Raise :class:`NonFiniteScores` naming the machine IDs and how many clips of each, if any score is not finite."""
-    problem = nonfinite(result.scores)
+    problem = nonfinite(result.scores, metrics.UNITS[result.rule])
     if problem:
         raise NonFiniteScores(problem, result)
 
 
-def nonfinite(scores: list[tuple[Clip, float]]) -> str | None:
+def nonfinite(scores: list[tuple[Clip, float]], unit: str = "id") -> str | None:
     """What is wrong when some scores are NaN or infinite (how many clips of which IDs), else ``None``."""
     def name(clip: Clip) -> str:
-        return id_name(clip.machine_type, clip.machine_id)
+        return id_name(clip.machine_type, clip.machine_id, unit)
 
     bad = Counter(name(c) for c, v in scores if not math.isfinite(v))
     if not bad:
@@ -243,14 +247,16 @@ def execute(
     if settings.select == "oracle":
         reporter.info("[yellow]select=oracle: the kept checkpoint is chosen on the test set (the authors' protocol); "
                       "its metrics are an upper bound[/yellow]")
-    result = RunResult([], None, 0, num_samples=num_samples)
+    rule = metrics.rule_of(dataset)
+    unit = metrics.UNITS[rule]
+    result = RunResult([], None, 0, rule, num_samples=num_samples)
     reader = _Reader(dataset, loader_fingerprint(dataset, config), num_samples, config["pad"],
                      np.dtype(np.int16 if plan.exact_int16 else np.float32), device, reporter, config["cache"])
     identity = Identity(config.values, config.hash, plan.data) if checkpoint_dir else None
     for group in groups:
-        labels = [id_name(t, i) for t, i in group.classes]
+        labels = [id_name(t, i, unit) for t, i in group.classes]
         result.label_maps[group.name] = labels
-        result.decides[group.name] = [id_name(t, i) for t, i in group.decides]
+        result.decides[group.name] = [id_name(t, i, unit) for t, i in group.decides]
         reporter.info(f"Model '{group.name}': {len(labels)} classes: " + ", ".join(f"{k}={v}" for k, v in enumerate(labels)))
         frontend = instantiate(plugins, config, "frontend", sample_rate=dataset.sample_rate, num_samples=num_samples)
         fingerprint = feature_cache.frontend_fingerprint(frontend, config.component("frontend"), config.params("frontend"))
@@ -279,7 +285,7 @@ def execute(
 
         def selection_score(_group=group) -> float:
             values = group_scores()
-            rep = evaluate(list(zip(_group.test, values))) if all(map(math.isfinite, values)) else None
+            rep = evaluate(list(zip(_group.test, values)), rule) if all(map(math.isfinite, values)) else None
             return float("nan") if rep is None else rep.auc + rep.pauc
 
         result.selected_epochs[group.name] = train(
@@ -308,10 +314,10 @@ def execute(
     result.padded_clips, result.cut_clips = lengths.padded, lengths.cut
     result.bad_files = [(str(c.path), reason) for c, reason in plan.bad]
     check_finite(result)
-    result.report = evaluate(result.scores)
     result.thresholds = {key: threshold(np.array(values), config["threshold.rule"], config["threshold.q"],
-                                        id_name(*key))
+                                        id_name(*key, unit))
                          for key, values in sorted(result.train_scores.items())}
+    result.report = evaluate(result.scores, rule, result.thresholds)
     return result
 
 

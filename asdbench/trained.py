@@ -34,7 +34,6 @@ from asdbench.train import Examples, as_float, score
 from asdbench.wave_cache import decode_into
 
 DEFAULT_BATCH = 64  # the batch a run scores its test clips in
-ID_IN_NAME = re.compile(r"(?:^|_)id_(\d+)(?=[_.])")  # DCASE 2020 names: normal_id_00_00000000.wav, id_00_....wav
 
 
 @dataclass(frozen=True)
@@ -60,9 +59,6 @@ class _Model:
     classes: tuple[tuple[str, str], ...]
 
 
-def _machine(name: str) -> tuple[str, str]:
-    machine_type, _, machine_id = name.rpartition("/id_")
-    return machine_type, machine_id
 
 
 class TrainedModel:
@@ -75,6 +71,10 @@ class TrainedModel:
         self.sample_rate = int(self.manifest["sample_rate"])
         self.num_samples = int(self.manifest["num_samples"])
         self.framed = self.config["train_unit"] == "frame"
+        self.unit = self.manifest.get("unit", "id")  # what a machine ID is: an ID (DCASE 2020) or a section (2021+)
+        self.evaluation = self.manifest.get("evaluation", "dcase2020")
+        # DCASE names: normal_id_00_00000000.wav, id_00_00000000.wav; section_00_source_test_normal_0000_a_1.wav
+        self._id_in_name = re.compile(rf"(?:^|_){self.unit}_(\d+)(?=[_.])")
         plugins = plugins or get_plugins()
         self._check_plugins(plugins, folder)
         self._models: dict[str, _Model] = {}
@@ -82,8 +82,16 @@ class TrainedModel:
         for slug, entry in self.manifest["models"].items():
             self._models[slug] = self._build(plugins, folder, slug, entry)
             for name in entry["decides"]:
-                self._owner[_machine(name)] = slug
-        self.thresholds = {_machine(name): float(t["value"]) for name, t in self.manifest["thresholds"].items()}
+                self._owner[self._machine(name)] = slug
+        self.thresholds = {self._machine(name): float(t["value"]) for name, t in self.manifest["thresholds"].items()}
+
+    def _machine(self, name: str) -> tuple[str, str]:
+        """``fan/id_00`` (``fan/section_00``) as ``("fan", "00")``."""
+        machine_type, _, machine_id = name.rpartition(f"/{self.unit}_")
+        return machine_type, machine_id
+
+    def name(self, machine: tuple[str, str]) -> str:
+        return id_name(*machine, self.unit)
 
     @property
     def system(self) -> str:
@@ -104,7 +112,7 @@ class TrainedModel:
                                     "installed here (see `asdbench list`)")
 
     def _build(self, plugins: Plugins, folder: Path, slug: str, entry: dict) -> _Model:
-        classes = tuple(_machine(name) for name in entry["classes"])
+        classes = tuple(self._machine(name) for name in entry["classes"])
         frontend = instantiate(plugins, self.config, "frontend", sample_rate=self.sample_rate,
                                num_samples=self.num_samples)
         network, scorer = build_model(plugins, self.config, frontend, tuple(entry["input_shape"]), len(classes))
@@ -127,10 +135,10 @@ class TrainedModel:
         the model's only type)."""
         types = sorted({t for t, _ in self._owner})
         if machine_id is None:
-            found = ID_IN_NAME.search(path.name)
+            found = self._id_in_name.search(path.name)
             if found is None:
-                raise AsdbenchError(f"{path}: the file name holds no machine ID (DCASE names hold id_II); pass "
-                                    "--machine-id")
+                raise AsdbenchError(f"{path}: the file name holds no machine ID (DCASE names hold {self.unit}_NN); "
+                                    "pass --machine-id")
             machine_id = found.group(1)
         if machine_type is None:
             machine_type = next((p.name for p in path.parents if p.name in types), types[0] if len(types) == 1 else None)
@@ -138,8 +146,8 @@ class TrainedModel:
                 raise AsdbenchError(f"{path}: no folder on its path names a machine type of this model "
                                     f"({', '.join(types)}); pass --machine-type")
         if (machine_type, machine_id) not in self._owner:
-            raise AsdbenchError(f"{path}: this model has no {id_name(machine_type, machine_id)}; it decides for "
-                                + ", ".join(id_name(*m) for m in self.machines))
+            raise AsdbenchError(f"{path}: this model has no {self.name((machine_type, machine_id))}; it decides for "
+                                + ", ".join(self.name(m) for m in self.machines))
         return machine_type, machine_id
 
     def score(self, files: Iterable[str | Path], machine_type: str | None = None, machine_id: str | None = None,

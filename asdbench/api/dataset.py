@@ -17,6 +17,10 @@ class Clip:
 
     ``label`` is 0 (normal) or 1 (anomaly); ``None`` where the file name hides it
     (DCASE evaluation-set test clips), in which case scores are written but no metric.
+    From DCASE 2021 on, ``machine_id`` holds the *section* (``"00"``), ``domain`` is
+    ``"source"`` or ``"target"`` (``None`` where the name hides it: 2022+ evaluation test
+    clips), and ``attributes`` the attribute string of the name (``"car_A2_spd_28V"``;
+    ``"noAttribute"`` where the release conceals it; ``""`` without one).
     """
 
     path: Path
@@ -24,6 +28,8 @@ class Clip:
     machine_id: str
     split: Split
     label: int | None
+    domain: str | None = None
+    attributes: str = ""
 
     @property
     def name(self) -> str:
@@ -36,6 +42,10 @@ class Dataset(Protocol):
 
     ``clips("train")`` must hold normal clips only; ``clips("test")`` normal and
     anomalous clips. Machine types and IDs are read from the clips themselves.
+
+    Optional: ``evaluation``, the official rule the data set is scored by (``"dcase2020"``, the
+    default: per machine ID; ``"dcase2021"``, ``"dcase2022"``: per section and domain, see
+    :mod:`asdbench.metrics`). It also names the unit: machine IDs in 2020, sections after.
     """
 
     name: str

@@ -9,6 +9,7 @@ import os
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -17,7 +18,6 @@ from rich.table import Table
 from asdbench.cli.output import console, err_console, metrics_table
 from asdbench.config import parse_assignments
 from asdbench.errors import AsdbenchError
-from asdbench.groups import id_name
 from asdbench.plugins import get_plugins
 from asdbench.progress import RichReporter
 from asdbench.trained import DEFAULT_BATCH, Decision, load_model, wav_files
@@ -70,7 +70,7 @@ def _file_table(decisions: list[Decision]) -> Table:
     return table
 
 
-def _summary_table(decisions: list[Decision], output: Path) -> Table:
+def _summary_table(decisions: list[Decision], output: Path, label: Callable[[tuple[str, str]], str]) -> Table:
     table = Table(title=f"{len(decisions)} files scored; one row per file in {output}")
     for name in ("machine", "files", "anomalous", "threshold"):
         table.add_column(name, justify="left" if name == "machine" else "right")
@@ -78,7 +78,7 @@ def _summary_table(decisions: list[Decision], output: Path) -> Table:
     flagged = Counter((d.machine_type, d.machine_id) for d in decisions if d.anomalous)
     thresholds = {(d.machine_type, d.machine_id): d.threshold for d in decisions}
     for machine in sorted(files):
-        table.add_row(id_name(*machine), str(files[machine]), str(flagged[machine]), f"{thresholds[machine]:.6g}")
+        table.add_row(label(machine), str(files[machine]), str(flagged[machine]), f"{thresholds[machine]:.6g}")
     return table
 
 
@@ -103,7 +103,7 @@ def score_command(model: str, files: tuple[Path, ...], machine_type: str | None,
         decisions = trained.score(paths, machine_type, machine_id, batch_size, step.advance)
     if output is not None:
         write_rows(output, decisions)
-        console.print(_summary_table(decisions, output))
+        console.print(_summary_table(decisions, output, trained.name))
     else:
         console.print(_file_table(decisions))
     flagged = sum(d.anomalous for d in decisions)
