@@ -75,12 +75,6 @@ def score_dataset(model: TrainedModel, dataset: Dataset, reporter: Reporter,
     return scores
 
 
-def write_official(folder: Path, scores: list[tuple[Clip, float]], model: TrainedModel) -> None:
-    """The files the official DCASE evaluator reads, side by side in ``folder``."""
-    results.write_score_csvs(folder, scores)
-    results.write_decision_csvs(folder, scores, model.thresholds)
-
-
 def tracked_eval(model: TrainedModel, source: str, dataset: Dataset, dataset_keys: dict[str, Any], reporter: Reporter,
                  tracking_uri: str | None = None, experiment: str | None = None, out: Path | None = None,
                  batch_size: int = DEFAULT_BATCH) -> EvalRun:
@@ -98,16 +92,17 @@ def tracked_eval(model: TrainedModel, source: str, dataset: Dataset, dataset_key
         tracker.log_params({**dataset_keys, "model": source, "trained_by": trained_by,
                             "system": model.system, "batch_size": batch_size})
         scores = score_dataset(model, dataset, reporter, batch_size)
-        report = evaluate(scores, rule_of(dataset), model.thresholds)
+        rule = rule_of(dataset)
+        report = evaluate(scores, rule, model.thresholds)
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            write_result_files(folder, scores, report, model.thresholds)
+            write_result_files(folder, scores, report, model.thresholds, rule)
             (folder / "thresholds.json").write_text(json.dumps(model.manifest["thresholds"], indent=2) + "\n")
             tracker.log_artifacts(folder)
         if report is not None:
             tracker.log_metrics(report.flat())
             tracker.set_tag("mlflow.note.content", results.metrics_markdown(report))
     if out is not None:
-        write_official(out, scores, model)
+        results.write_official(out, scores, model.thresholds, rule)
     return EvalRun(tracker.run_id, scores, report)
 

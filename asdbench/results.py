@@ -1,8 +1,10 @@
-"""Result files in the official DCASE 2020 formats, plus a metrics table and JSON.
+"""Result files in the official DCASE formats, plus a metrics table and JSON.
 
 ``anomaly_score_<type>_id_<II>.csv``: ``<file name>,<score>`` rows, no header, sorted
 by file name (the official evaluator pairs rows by sorted name); ``decision_result_<type>_id_<II>.csv``
-beside them: ``<file name>,<0|1>`` from the calibrated thresholds.
+beside them: ``<file name>,<0|1>`` from the calibrated thresholds. From 2021 one file per section
+and, in 2021, per domain: ``anomaly_score_<type>_section_<SS>_source_test.csv`` (2021),
+``anomaly_score_<type>_section_<SS>_test.csv`` (2022–2025), as each year's evaluator reads them.
 ``result.csv``: per machine type ``<type>`` / ``id,AUC,pAUC`` / one row per ID /
 ``Average,<auc>,<pauc>`` / an empty line, as the DCASE 2020 baseline's ``save_csv``.
 """
@@ -20,29 +22,37 @@ from asdbench.api import Clip
 from asdbench.metrics import Report
 
 
-def write_score_csvs(folder: Path, scores: list[tuple[Clip, float]]) -> list[Path]:
-    return _write_per_id(folder, "anomaly_score", [(c, repr(float(v))) for c, v in scores])
+def official_stem(clip: Clip, rule: str) -> str:
+    """What follows ``anomaly_score_`` / ``decision_result_`` in the name of the official file ``clip`` belongs to."""
+    if rule == "dcase2020":
+        return f"{clip.machine_type}_id_{clip.machine_id}"
+    if rule == "dcase2021":
+        return f"{clip.machine_type}_section_{clip.machine_id}_{clip.domain}_test"
+    return f"{clip.machine_type}_section_{clip.machine_id}_test"
 
 
-def write_decision_csvs(folder: Path, scores: list[tuple[Clip, float]],
-                        thresholds: dict[tuple[str, str], float]) -> list[Path]:
-    """``decision_result_<type>_id_<II>.csv``: ``<file name>,<0|1>``, 1 where the score exceeds the ID's calibrated
-    threshold (as the DCASE baselines decide)."""
-    return _write_per_id(folder, "decision_result", [
-        (c, str(int(v > thresholds[(c.machine_type, c.machine_id)]))) for c, v in scores])
+def write_official(folder: Path, scores: list[tuple[Clip, float]], thresholds: dict[tuple[str, str], float] | None,
+                   rule: str = "dcase2020") -> list[Path]:
+    """The official files: ``anomaly_score_*`` and, with thresholds, ``decision_result_*`` (1 where the score
+    exceeds the unit's calibrated threshold, as the DCASE baselines decide)."""
+    paths = _write_per_file(folder, "anomaly_score", [(c, repr(float(v))) for c, v in scores], rule)
+    if thresholds is not None:
+        paths += _write_per_file(folder, "decision_result", [
+            (c, str(int(v > thresholds[(c.machine_type, c.machine_id)]))) for c, v in scores], rule)
+    return paths
 
 
-def _write_per_id(folder: Path, prefix: str, rows: list[tuple[Clip, str]]) -> list[Path]:
-    """One ``<prefix>_<type>_id_<II>.csv`` per machine ID: ``<file name>,<value>`` rows, no header, sorted by name."""
-    by_id: dict[tuple[str, str], list[tuple[str, str]]] = {}
+def _write_per_file(folder: Path, prefix: str, rows: list[tuple[Clip, str]], rule: str) -> list[Path]:
+    """One ``<prefix>_<stem>.csv`` per official file: ``<file name>,<value>`` rows, no header, sorted by name."""
+    by_file: dict[str, list[tuple[str, str]]] = {}
     for clip, value in rows:
-        by_id.setdefault((clip.machine_type, clip.machine_id), []).append((clip.name, value))
+        by_file.setdefault(official_stem(clip, rule), []).append((clip.name, value))
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for (mtype, mid), id_rows in sorted(by_id.items()):
-        path = folder / f"{prefix}_{mtype}_id_{mid}.csv"
+    for stem, file_rows in sorted(by_file.items()):
+        path = folder / f"{prefix}_{stem}.csv"
         with open(path, "w", newline="") as fh:
-            csv.writer(fh, lineterminator="\n").writerows(sorted(id_rows))
+            csv.writer(fh, lineterminator="\n").writerows(sorted(file_rows))
         paths.append(path)
     return paths
 
@@ -98,15 +108,22 @@ def write_clip_summary(path: Path, summary: dict[tuple[str, str], dict[str, int]
 
 
 def write_result_csv(path: Path, report: Report) -> None:
+    """Per machine type: a row per unit, then its average, as the 2020 baseline's ``result.csv``; under a 2021+
+    rule with the domain metrics as further columns, and the official score (harmonic mean) last."""
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         for t in report.types:
+            extra = list(t.ids[0].extra) if t.ids else []
             writer.writerow([t.machine_type])
-            writer.writerow(["id", "AUC", "pAUC"])
+            writer.writerow([report.unit, "AUC", "pAUC", *extra])
             for i in t.ids:
-                writer.writerow([i.machine_id, repr(i.auc), repr(i.pauc)])
-            writer.writerow(["Average", repr(t.auc), repr(t.pauc)])
+                writer.writerow([i.machine_id, repr(i.auc), repr(i.pauc), *(repr(i.extra[k]) for k in extra)])
+            writer.writerow(["Average", repr(t.auc), repr(t.pauc), *(repr(t.extra[k]) for k in extra)])
+            if "hmean" in t.extra:
+                writer.writerow(["harmonic mean", repr(t.extra["hmean"])])
             writer.writerow([])
+        if "hmean" in report.extra:
+            writer.writerow(["official score", repr(report.extra["hmean"])])
 
 
 def _pct(value: float) -> str:

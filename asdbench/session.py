@@ -47,12 +47,12 @@ def checkpoint_dir(run_id: str) -> Path:
     return cache_dir() / "runs" / run_id / "checkpoints"
 
 
-def write_result_files(folder: Path, scores: list, report, thresholds: dict[tuple[str, str], float],
+def write_result_files(folder: Path, scores: list, report, thresholds: dict[tuple[str, str], float], rule: str,
                        embeddings: dict | None = None) -> None:
     """The files of a set of scored test clips, for a training run and ``asdbench eval`` alike: the official score
-    and decision files (``scores/``), every clip's score, and where labels exist the metrics and figures."""
-    results.write_score_csvs(folder / "scores", scores)
-    results.write_decision_csvs(folder / "scores", scores, thresholds)
+    and decision files of the data set's ``rule`` (``scores/``), every clip's score, and where labels exist the
+    metrics and figures."""
+    results.write_official(folder / "scores", scores, thresholds, rule)
     results.write_clip_scores(folder / "clip_scores.csv", scores)
     saved = None
     if embeddings and len(embeddings) == len(scores):
@@ -66,7 +66,7 @@ def write_result_files(folder: Path, scores: list, report, thresholds: dict[tupl
 
 def write_artifacts(folder: Path, result: RunResult, dataset: Dataset, bundle_manifest: dict) -> None:
     """Everything a run leaves behind, in one folder logged at the end (a failed run logs none of it)."""
-    write_result_files(folder, result.scores, result.report, result.thresholds, result.embeddings)
+    write_result_files(folder, result.scores, result.report, result.thresholds, result.rule, result.embeddings)
     results.write_clip_summary(folder / "data_summary.csv", clip_summary(dataset.clips("train"), dataset.clips("test")))
     (folder / "label_map.json").write_text(json.dumps(result.label_maps, indent=2) + "\n")
     if result.bad_files:

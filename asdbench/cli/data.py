@@ -21,12 +21,25 @@ def data_group() -> None:
 
 @data_group.command("synth")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write (new or empty).")
-@click.option("--size", default="small", show_default=True, type=click.Choice(["tiny", "small", "full"]))
+@click.option("--size", default="small", show_default=True, type=click.Choice(["tiny", "small", "full"]),
+              help="tiny: 2 machine types, 1 s clips; small: 4 (2021+: 3) types, 2 s; full (2020 layout only): 10 s.")
 @click.option("--seed", default=2020, show_default=True, help="Generator seed: the same seed writes the same files.")
-def synth_command(out: Path, size: str, seed: int) -> None:
-    """Write the synthetic machine-sound data set in the DCASE 2020 Task 2 layout."""
+@click.option("--layout", default="dcase2020t2", show_default=True,
+              type=click.Choice(["dcase2020t2", "dcase2021t2", "dcase2022t2", "dcase2023t2", "dcase2024t2", "dcase2025t2"]),
+              help="Which release's layout to write: file names, folders, sections, domains, ground-truth list.")
+def synth_command(out: Path, size: str, seed: int, layout: str) -> None:
+    """Write synthetic machine sounds in the layout of a DCASE Task 2 release (default: 2020's)."""
     from asdbench_plugins.datasets.synthetic import generate
 
+    if layout != "dcase2020t2":
+        from asdbench_plugins.datasets.synthetic_sections import generate_layout
+
+        with RichReporter(err_console).task(f"Generating {layout} {size}", 0) as step:
+            generate_layout(out, layout, size, seed, progress=lambda done, total: step.advance(status=f"{done}/{total}"))
+        console.print(f"Wrote a synthetic '{size}' tree in the {layout} layout to {out}; use it with "
+                      f"`asdbench run SYSTEM --dataset {layout} --root {out}` (development protocol), or add "
+                      f"`--set dataset.protocol=eval --eval-labels {out}` for the evaluation set", highlight=False)
+        return
     with RichReporter(err_console).task(f"Generating {size}", 0) as step:
         generate(out, size, seed, progress=lambda done, total: step.advance(status=f"{done}/{total}"))
     console.print(f"Wrote the synthetic '{size}' set to {out}; use it with "

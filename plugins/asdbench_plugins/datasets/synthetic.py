@@ -45,15 +45,8 @@ def _size(name: str) -> Size:
 
 
 def generate(out: Path, size: str = "small", seed: int = 2020, progress: Callable[[int, int], None] | None = None) -> Path:
-    """Write the tree under ``out`` (which must not exist or be empty), atomically.
-
-    Files go to a temporary sibling folder renamed into place at the end, so an
-    interrupted generation never leaves a half tree that looks complete.
-    """
+    """Write the tree under ``out`` (which must not exist or be empty), atomically (:func:`write_tree`)."""
     spec = _size(size)
-    if out.exists() and any(out.iterdir()):
-        raise AsdbenchError(f"{out} exists and is not empty; choose a new folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
     jobs = [
         (mtype, mid, split, label, index)
         for mtype in spec.types
@@ -61,8 +54,8 @@ def generate(out: Path, size: str = "small", seed: int = 2020, progress: Callabl
         for split, label, count in (("train", 0, spec.train), ("test", 0, spec.test_normal), ("test", 1, spec.test_anomaly))
         for index in range(count)
     ]
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
+
+    def write(tmp: Path) -> dict:
         for done, (mtype, mid, split, label, index) in enumerate(jobs, start=1):
             folder = tmp / mtype / split
             folder.mkdir(parents=True, exist_ok=True)
@@ -70,7 +63,21 @@ def generate(out: Path, size: str = "small", seed: int = 2020, progress: Callabl
             write_wav(folder / clip_name(label, f"{mid:02d}", index), wave, SAMPLE_RATE)
             if progress:
                 progress(done, len(jobs))
-        manifest = {"generator_version": GENERATOR_VERSION, "size": size, "seed": seed, "clips": len(jobs)}
+        return {"generator_version": GENERATOR_VERSION, "size": size, "seed": seed, "clips": len(jobs)}
+
+    return write_tree(out, write)
+
+
+def write_tree(out: Path, write: Callable[[Path], dict]) -> Path:
+    """Run ``write(folder)`` on a temporary sibling of ``out`` and rename it into place with the ``MANIFEST.json``
+    it returns, so an interrupted generation never leaves a half tree that looks complete. ``out`` must not exist
+    or be empty; a tree another process finished first at ``out`` is kept."""
+    if out.exists() and any(out.iterdir()):
+        raise AsdbenchError(f"{out} exists and is not empty; choose a new folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        manifest = write(tmp)
         (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
         try:
             if out.exists():
