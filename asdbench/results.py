@@ -130,17 +130,37 @@ def _pct(value: float) -> str:
     return "-" if math.isnan(value) else f"{100 * value:.2f}"
 
 
-def table_rows(report: Report) -> list[tuple[str, str, str, str]]:
-    """(machine type, AUC %, pAUC %, mAUC %) rows, the average last: one source for every table."""
-    rows = [(t.machine_type, _pct(t.auc), _pct(t.pauc), _pct(t.mauc)) for t in report.types]
-    rows.append(("Average", _pct(report.auc), _pct(report.pauc), _pct(report.mauc)))
-    return rows
+TABLE_KEYS = {  # per rule: the columns of a report's table (Report fields, or keys of the rule's extra metrics)
+    "dcase2020": ("auc", "pauc", "mauc"),
+    "dcase2021": ("auc_source", "auc_target", "pauc_source", "pauc_target", "hmean"),
+    "dcase2022": ("auc_source", "auc_target", "pauc", "hmean"),
+}
+COLUMN_NAMES = {"auc": "AUC", "pauc": "pAUC", "mauc": "mAUC", "auc_source": "AUC source", "auc_target": "AUC target",
+                "pauc_source": "pAUC source", "pauc_target": "pAUC target", "hmean": "h-mean"}
+
+
+def table_columns(report: Report) -> list[str]:
+    """The column titles of :func:`table_rows` after the machine type: ``AUC (%)``... (the official score, the
+    harmonic mean over every unit, is the ``h-mean`` of the average row from 2021 on)."""
+    return [f"{COLUMN_NAMES[k]} (%)" for k in TABLE_KEYS[report.rule]]
+
+
+def table_rows(report: Report) -> list[tuple[str, ...]]:
+    """(machine type, values in %...) rows, the average last: one source for every table."""
+    keys = TABLE_KEYS[report.rule]
+
+    def values(holder) -> tuple[str, ...]:  # a TypeMetrics or the Report: its own fields, then its rule's metrics
+        return tuple(_pct(getattr(holder, k) if k in ("auc", "pauc", "mauc") else holder.extra.get(k, math.nan))
+                     for k in keys)
+
+    return [(t.machine_type, *values(t)) for t in report.types] + [("Average", *values(report))]
 
 
 def metrics_markdown(report: Report) -> str:
-    lines = ["| machine type | AUC (%) | pAUC (%) | mAUC (%) |", "|---|---:|---:|---:|"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in table_rows(report)]
-    lines += ["", "| machine type | ID | AUC (%) | pAUC (%) | normal | anomaly |", "|---|---|---:|---:|---:|---:|"]
+    columns = table_columns(report)
+    lines = ["| machine type | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(report)]
+    lines += ["", f"| machine type | {report.unit} | AUC (%) | pAUC (%) | normal | anomaly |", "|---|---|---:|---:|---:|---:|"]
     for t in report.types:
         lines += [
             f"| {t.machine_type} | {i.machine_id} | {_pct(i.auc)} | {_pct(i.pauc)} | {i.n_normal} | {i.n_anomaly} |"

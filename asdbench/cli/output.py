@@ -7,7 +7,7 @@ from rich.table import Table
 
 from asdbench.metrics import Report
 from asdbench.plugins import Plugins
-from asdbench.results import table_rows
+from asdbench.results import table_columns, table_rows
 from asdbench.runner import clip_summary
 
 console = Console()
@@ -22,7 +22,7 @@ def wide_console() -> Console:
 def metrics_table(report: Report, title: str) -> Table:
     table = Table(title=title)
     table.add_column("machine type")
-    for name in ("AUC (%)", "pAUC (%)", "mAUC (%)"):
+    for name in table_columns(report):
         table.add_column(name, justify="right")
     rows = table_rows(report)
     for row in rows[:-1]:

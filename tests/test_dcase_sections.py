@@ -1,0 +1,217 @@
+"""DCASE 2021–2025 Task 2: the official metrics by hand, the names of every release, and each year end to end on
+a generated tree in its exact layout, development and evaluation protocols."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+from click.testing import CliRunner
+
+from asdbench.api import Clip
+from asdbench.cli import cli
+from asdbench.errors import AsdbenchError
+from asdbench.metrics import EPS
+from asdbench.results import write_official
+from asdbench.runner import evaluate
+from asdbench_plugins.datasets.dcase_sections import RELEASES, SectionsDataset, _clip
+from asdbench_plugins.datasets.synthetic import generate
+from asdbench_plugins.datasets.synthetic_sections import generate_layout
+
+# One section, four clips per domain: (domain, label, score)
+CLIPS = [("source", 0, 0.1), ("source", 0, 0.4), ("source", 1, 0.35), ("source", 1, 0.9),
+         ("target", 0, 0.5), ("target", 0, 0.85), ("target", 1, 0.3), ("target", 1, 0.8)]
+
+
+def _scores(rows=CLIPS, machine_type="fan", section="00"):
+    return [(Clip(Path(f"section_{section}_{d}_test_{'anomaly' if y else 'normal'}_{i:04d}.wav"), machine_type, section,
+                  "test", y, d), s) for i, (d, y, s) in enumerate(rows)]
+
+
+def _mcclish(area: float, p: float = 0.1) -> float:
+    """sklearn's standardised partial AUC from the raw area under the ROC curve over FPR in [0, p]."""
+    return 0.5 * (1 + (area - 0.5 * p * p) / (p - 0.5 * p * p))
+
+
+def _hmean(values):
+    return len(values) / sum(1 / max(v, EPS) for v in values)
+
+
+def test_dcase2022_rule_by_hand():
+    """2022–2025: source/target AUC on that domain's normals with every anomaly of the section; pAUC over the
+    section; official score the harmonic mean of the three; decisions per domain on that domain's clips."""
+    report = evaluate(_scores(), "dcase2022", {("fan", "00"): 0.6})
+    # source normals 0.1 0.4 against anomalies 0.35 0.9 0.3 0.8: 6 of 8 pairs ordered
+    auc_source = 6 / 8
+    # target normals 0.5 0.85 against the same anomalies: 0.9 > both, 0.8 > 0.5: 3 of 8
+    auc_target = 3 / 8
+    # all 8 clips by score: 0.9 (anomaly) first, then a normal: TPR 1/4 until FPR 1/4, so area 0.1 x 0.25 on [0, 0.1]
+    pauc = _mcclish(0.1 * 0.25)
+    assert pauc == pytest.approx(0.6052631578947368, abs=1e-12)
+    flat = report.flat()
+    assert flat["auc_source/fan/section_00"] == pytest.approx(auc_source, abs=1e-12)
+    assert flat["auc_target/fan/section_00"] == pytest.approx(auc_target, abs=1e-12)
+    assert flat["pauc/fan/section_00"] == pytest.approx(pauc, abs=1e-12)
+    assert flat["hmean/avg"] == pytest.approx(3 / (1 / auc_source + 1 / auc_target + 1 / pauc), abs=1e-12)
+    assert flat["hmean/fan"] == flat["hmean/avg"]
+    # threshold 0.6: source decides 0 0 0 1 (tp 1, fn 1); target 0 1 0 1 (tp 1, fp 1, fn 1)
+    assert (flat["precision_source/fan/section_00"], flat["recall_source/fan/section_00"]) == (1.0, 0.5)
+    assert flat["f1_source/fan/section_00"] == pytest.approx(2 / 3, abs=1e-12)
+    assert flat["f1_target/fan/section_00"] == pytest.approx(0.5, abs=1e-12)
+    assert "auc/fan/id_00" not in flat and report.unit == "section"
+
+
+def test_dcase2021_rule_by_hand():
+    """2021: each domain's AUC and pAUC on that domain's clips only; the official score their harmonic mean."""
+    flat = evaluate(_scores(), "dcase2021").flat()
+    values = {
+        "auc_source": 3 / 4,  # normals 0.1 0.4, anomalies 0.35 0.9: 3 of 4 pairs
+        "pauc_source": _mcclish(0.1 * 0.5),  # 0.9 first: TPR 1/2 until FPR 1/2
+        "auc_target": 1 / 4,  # normals 0.5 0.85, anomalies 0.3 0.8: only 0.8 > 0.5
+        "pauc_target": _mcclish(0.0),  # a normal (0.85) first: no area on [0, 0.1]
+    }
+    assert values["pauc_source"] == pytest.approx(0.7368421052631579) and values["pauc_target"] == pytest.approx(0.4736842105263158)
+    for name, value in values.items():
+        assert flat[f"{name}/fan/section_00"] == pytest.approx(value, abs=1e-12), name
+    assert flat["hmean/avg"] == pytest.approx(_hmean(list(values.values())), abs=1e-12)
+    assert "precision_source/fan/section_00" not in flat  # no thresholds, no decisions
+
+
+def test_official_score_over_types_and_the_epsilon_floor():
+    """The official score pools every section of every type, and a zero AUC counts as machine epsilon (not a
+    division by zero, not a skipped value)."""
+    perfect = [("source", 0, 0.1), ("source", 1, 0.9), ("target", 0, 0.2), ("target", 1, 0.8)]
+    inverted = [("source", 0, 0.9), ("source", 1, 0.1), ("target", 0, 0.8), ("target", 1, 0.2)]
+    flat = evaluate(_scores(perfect, "fan") + _scores(inverted, "pump", "01"), "dcase2022").flat()
+    assert (flat["hmean/fan"], flat["auc_source/fan"], flat["pauc/fan"]) == (1.0, 1.0, 1.0)
+    # pump: every normal above every anomaly: both domain AUCs 0, pAUC the McClish value of no area
+    assert (flat["auc_source/pump/section_01"], flat["auc_target/pump/section_01"]) == (0.0, 0.0)
+    assert flat["pauc/pump/section_01"] == pytest.approx(_mcclish(0.0), abs=1e-12)
+    assert flat["hmean/avg"] == pytest.approx(6 / (3 + 2 / EPS + 1 / _mcclish(0.0)), rel=1e-12)
+    assert flat["auc_source/avg"] == 0.5  # arithmetic means pool the sections of every type
+    one_domain_wrong = evaluate(_scores([("source", 0, 0.9), ("source", 1, 0.1), ("target", 0, 0.2), ("target", 1, 0.8)]),
+                                "dcase2021").flat()
+    assert one_domain_wrong["auc_source/fan/section_00"] == 0.0 and one_domain_wrong["pauc_target/fan/section_00"] == 1.0
+    assert one_domain_wrong["hmean/avg"] == pytest.approx(4 / (1 / EPS + 1 / _mcclish(0.0) + 1 + 1), rel=1e-12)
+
+
+def test_official_file_names_per_year(tmp_path):
+    scores = _scores()
+    write_official(tmp_path / "2021", scores, {("fan", "00"): 0.6}, "dcase2021")
+    write_official(tmp_path / "2022", scores, {("fan", "00"): 0.6}, "dcase2022")
+    assert sorted(p.name for p in (tmp_path / "2021").iterdir()) == [
+        "anomaly_score_fan_section_00_source_test.csv", "anomaly_score_fan_section_00_target_test.csv",
+        "decision_result_fan_section_00_source_test.csv", "decision_result_fan_section_00_target_test.csv"]
+    assert sorted(p.name for p in (tmp_path / "2022").iterdir()) == [
+        "anomaly_score_fan_section_00_test.csv", "decision_result_fan_section_00_test.csv"]
+    rows = (tmp_path / "2022" / "decision_result_fan_section_00_test.csv").read_text().splitlines()
+    assert len(rows) == 8 and rows == sorted(rows) and rows[-1] == "section_00_target_test_normal_0005.wav,1"
+
+
+@pytest.mark.parametrize("folder, name, expected", [
+    ("train", "section_00_source_train_normal_0001_car_A2_spd_28V_mic_1_noise_1.wav",
+     ("00", "source", 0, "car_A2_spd_28V_mic_1_noise_1")),
+    ("train", "section_02_target_train_normal_0009_noAttribute.wav", ("02", "target", 0, "noAttribute")),
+    ("train", "section_00_source_train_normal_0000_.wav", ("00", "source", 0, "")),
+    ("test", "section_01_target_test_anomaly_0049_vel_21.wav", ("01", "target", 1, "vel_21")),
+    ("source_test", "section_03_source_test_normal_0007.wav", ("03", "source", 0, "")),
+    ("target_test", "section_04_target_test_0199.wav", ("04", "target", None, "")),
+    ("test", "section_00_0012.wav", ("00", None, None, "")),
+    ("test", "section_03_test_0012.wav", ("03", None, None, "")),
+])
+def test_names_of_every_release(folder, name, expected):
+    clip = _clip(Path("ToyCar") / folder / name, "ToyCar", folder)
+    assert (clip.machine_id, clip.domain, clip.label, clip.attributes) == expected
+
+
+@pytest.mark.parametrize("folder, name", [
+    ("source_test", "section_00_target_test_normal_0000.wav"),  # a target clip in the source folder
+    ("train", "section_00_source_test_normal_0000.wav"),
+    ("test", "normal_id_00_00000000.wav"),
+    ("test", "section_0_source_test_normal_0000.wav"),
+])
+def test_names_that_do_not_fit(folder, name):
+    assert _clip(Path(name), "fan", folder) is None
+
+
+@pytest.fixture(scope="module")
+def trees(tmp_path_factory) -> dict[int, Path]:
+    root = tmp_path_factory.mktemp("layouts")
+    return {year: generate_layout(root / str(year), f"dcase{year}t2", "tiny", seed=year) for year in RELEASES}
+
+
+@pytest.mark.parametrize("year", sorted(RELEASES))
+def test_each_year_end_to_end_dev_and_eval_with_ground_truth(trees, year, tracking_uri, tmp_path):
+    release = RELEASES[year]
+    tree = trees[year]
+    dev = SectionsDataset(release, str(tree), "dev")
+    eval_set = SectionsDataset(release, str(tree), "eval", eval_labels=str(tree))
+    dev_types, eval_types = list(release.dev_types[:2]), list(release.eval_types[:2])
+    assert sorted({c.machine_type for c in dev.clips("test")}) == sorted(dev_types)
+    assert sorted({c.machine_type for c in eval_set.clips("test")}) == sorted(eval_types)
+    assert all(c.label is not None and c.domain in ("source", "target") for c in eval_set.clips("test"))
+    assert len(eval_set.clips("test")) == 2 * 12 and sum(c.label for c in eval_set.clips("test")) == 12
+    assert {c.attributes for c in dev.clips("train")} == {"spd_A", "spd_B"}
+    if release.first_shot:
+        assert not {c.machine_type for c in eval_set.clips("train")} & set(release.dev_types)
+    assert len(dev.supplemental) == (8 if release.supplemental else 0)
+    assert dev.clip_seconds == 1.0 and dev.evaluation == ("dcase2021" if year == 2021 else "dcase2022")
+
+    for protocol, types in (("dev", dev_types), ("eval", eval_types)):
+        args = ["run", "dcase-ae", "--dataset", release.name, "--root", str(tree), "--set", "epochs=1",
+                "--set", f"dataset.protocol={protocol}", "--tracking-uri", tracking_uri]
+        if protocol == "eval":
+            args += ["--eval-labels", str(tree)]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        assert "h-mean" in result.output and "AUC source" in result.output  # the year's table
+        run_id = result.output.strip().split("MLflow run ")[-1].split()[0]
+        client = mlflow.MlflowClient(tracking_uri)
+        metrics = client.get_run(run_id).data.metrics
+        section = release.eval_sections[0] if protocol == "eval" else "00"
+        for t in types:
+            assert f"auc_source/{t}/section_{section}" in metrics and f"auc_target/{t}/section_{section}" in metrics
+            assert f"f1_target/{t}/section_{section}" in metrics and f"hmean/{t}" in metrics
+        assert 0 < metrics["hmean/avg"] < 1
+        files = Path(client.download_artifacts(run_id, "scores", str(tmp_path / protocol)))
+        suffixes = ("_source_test.csv", "_target_test.csv") if year == 2021 else ("_test.csv",)
+        expected = {f"{kind}_{t}_section_{section}{s}" for kind in ("anomaly_score", "decision_result") for t in types
+                    for s in suffixes}
+        assert {p.name for p in files.iterdir()} == expected
+
+
+def test_a_tree_of_another_year_names_its_plugin(trees, tmp_path):
+    cases = [(2022, trees[2021], "use --dataset dcase2021t2"), (2023, trees[2022], "use --dataset dcase2022t2"),
+             (2021, trees[2023], "use --dataset dcase2023t2"), (2024, trees[2023], "use --dataset dcase2023t2")]
+    for year, tree, message in cases:
+        with pytest.raises(AsdbenchError, match=message):
+            SectionsDataset(RELEASES[year], str(tree), "dev")
+    old = generate(tmp_path / "2020", "tiny")
+    with pytest.raises(AsdbenchError, match="file names are DCASE 2020's.*use --dataset dcase2020t2"):
+        SectionsDataset(RELEASES[2023], str(old), "dev")
+    result = CliRunner().invoke(cli, ["run", "dcase-ae", "--dataset", "dcase2025t2", "--root", str(trees[2024])])
+    assert result.exit_code == 1 and "machine types" in result.output and "dcase2024t2" in result.output
+
+
+def test_ground_truth_errors_name_the_file(trees, tmp_path):
+    tree = trees[2023]
+    truth = tmp_path / "eval_data_list_2023.csv"
+    lines = (tree / "eval_data_list_2023.csv").read_bytes().decode().split("\r\n")  # as shipped: CRLF
+    truth.write_text("\r\n".join(line for line in lines if "section_00_0003.wav" not in line), newline="")
+    with pytest.raises(AsdbenchError, match=r"section_00_0003.wav is not in the evaluation ground truth"):
+        SectionsDataset(RELEASES[2023], str(tree), "eval", eval_labels=str(truth))
+    truth.write_text("bandsaw\nsection_00_0000.wav,normal_id_00_00000000.wav\n")
+    with pytest.raises(AsdbenchError, match=r"eval_data_list_2023.csv:2: expected a machine type"):
+        SectionsDataset(RELEASES[2023], str(tree), "eval", eval_labels=str(truth))
+    with pytest.raises(AsdbenchError, match="needs the data set: pass --root DIR"):
+        SectionsDataset(RELEASES[2024])
+
+
+@pytest.mark.parametrize("system", ["stgram-mfn", "mobilenetv2", "idnn", "glow-aff"])
+def test_self_supervised_and_flow_systems_run_on_a_sections_year(trees, system, tracking_uri):
+    result = CliRunner().invoke(cli, ["run", system, "--dataset", "dcase2023t2", "--root", str(trees[2023]),
+                                      "--set", "epochs=1", "--tracking-uri", tracking_uri])
+    assert result.exit_code == 0, result.output
+    assert "h-mean" in result.output
