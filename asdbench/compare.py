@@ -28,7 +28,7 @@ from asdbench import tracking
 from asdbench.comparability import TAG, describe_difference
 from asdbench.errors import AsdbenchError
 from asdbench.reference import paper_row, paper_tables
-from asdbench.results import read_clip_scores
+from asdbench.results import COLUMN_NAMES, TABLE_KEYS, read_clip_scores
 from asdbench.session import aggregate
 from asdbench.uncertainty import N_BOOT, SEED, IdScores, paired, replicate_aucs, type_intervals
 
@@ -39,7 +39,16 @@ TABLES = {
     "4": ("Table 4 style: AUC and mAUC (%)", ("auc", "mauc")),
 }
 ORACLE_MARK = "†"
-METRIC_NAMES = {"auc": "AUC", "pauc": "pAUC", "mauc": "mAUC"}
+METRIC_NAMES = COLUMN_NAMES  # auc -> AUC, auc_source -> AUC source, hmean -> h-mean...
+DCASE_TITLE = "DCASE results style: AUC per domain, pAUC, harmonic mean (%)"
+
+
+def tables_for(which: str, rows: list[Row]) -> list[str]:
+    """``all``: the paper's tables 2-4 for DCASE 2020-style runs; the per-domain table (DCASE 2021-2025 results
+    pages) for runs of data sets scored by section and domain."""
+    if which != "all":
+        return [which]
+    return ["dcase"] if any("hmean/avg" in r.mean for r in rows) else ["2", "3", "4"]
 
 
 @dataclass(frozen=True)
@@ -181,7 +190,11 @@ class Table:
 
 
 def build_table(which: str, rows: list[Row]) -> Table:
-    title, metrics = TABLES[which]
+    if which == "dcase":  # the 2021 evaluator's pAUC is per domain; from 2022 one pAUC per section
+        rule = "dcase2021" if any("pauc_source/avg" in r.mean for r in rows) else "dcase2022"
+        title, metrics = DCASE_TITLE, TABLE_KEYS[rule]
+    else:
+        title, metrics = TABLES[which]
     columns = [(t, m) for t in machine_types(rows) for m in metrics]
     return Table(title, columns, rows)
 

@@ -88,7 +88,7 @@ def make_plan(config: RunConfig, dataset: Dataset) -> Plan:
         train = [c for c in train if c not in dropped]
         test = [c for c in test if c not in dropped]
     unit = UNITS[rule_of(dataset)]
-    groups = make_groups(train, test, config["model_per"], unit)
+    groups = make_groups(train, test, config["model_per"], unit, getattr(dataset, "classes", "unit"))
     _check_selectable(groups, config["select"])
     exact = check is not None and all(rate == dataset.sample_rate and channels == 1 and subtype in EXACT_INT16
                                       for rate, channels, subtype in formats)

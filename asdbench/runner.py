@@ -18,13 +18,13 @@ from asdbench.checkpoint import Identity, Slot
 from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError
 from asdbench.fingerprint import code_fingerprint
-from asdbench.groups import Group, id_name
+from asdbench.groups import Group, class_name, id_name
 from asdbench.plan import Plan, make_plan
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.runtime import Runtime, seed_everything
 from asdbench.thresholds import threshold
-from asdbench.train import Examples, as_float, score, settings_from, train
+from asdbench.train import Examples, as_float, score, settings_from, target_matrix, train
 
 FEATURE_BATCH = 64
 
@@ -121,12 +121,13 @@ class _Reader:
                 step.advance(len(batch))
 
     def examples(self, frontend: Frontend, fingerprint: str, group: Group, clips: tuple[Clip, ...], label: str,
-                 lengths: _Lengths, reuse: bool = False) -> Examples:
+                 lengths: _Lengths, reuse: bool = False, scoring: bool = False) -> Examples:
         """Waveforms of ``clips``, or their features when the frontend has no weights: computed once per run,
         and with the cache once across runs (see :mod:`asdbench.feature_cache`). ``reuse``: keep the inputs
         for the next call with the same clips. The clips' lengths go into ``lengths`` (the model's) and, when
-        read afresh, into the run's."""
-        targets = torch.tensor([group.target(c) for c in clips], dtype=torch.long)
+        read afresh, into the run's. ``scoring``: targets are every class a clip may be of (test clips)."""
+        targets = (target_matrix([group.alternatives(c) for c in clips]) if scoring else
+                   torch.tensor([group.target(c) for c in clips], dtype=torch.long))
         if reuse and self._last is not None and self._last[0] == clips:
             lengths.add(self._last[2])
             return Examples(self._last[1], targets, features_ready=not frontend.has_weights)
@@ -254,7 +255,7 @@ def execute(
                      np.dtype(np.int16 if plan.exact_int16 else np.float32), device, reporter, config["cache"])
     identity = Identity(config.values, config.hash, plan.data) if checkpoint_dir else None
     for group in groups:
-        labels = [id_name(t, i, unit) for t, i in group.classes]
+        labels = [class_name(c, unit) for c in group.classes]
         result.label_maps[group.name] = labels
         result.decides[group.name] = [id_name(t, i, unit) for t, i in group.decides]
         reporter.info(f"Model '{group.name}': {len(labels)} classes: " + ", ".join(f"{k}={v}" for k, v in enumerate(labels)))
@@ -262,8 +263,8 @@ def execute(
         fingerprint = feature_cache.frontend_fingerprint(frontend, config.component("frontend"), config.params("frontend"))
         lengths = _Lengths(num_samples)
         train_data = reader.examples(frontend, fingerprint, group, group.train, f"{group.name} train", lengths, reuse=True)
-        test_data = (reader.examples(frontend, fingerprint, group, group.test, f"{group.name} test", lengths)
-                     if group.test else None)
+        test_data = (reader.examples(frontend, fingerprint, group, group.test, f"{group.name} test", lengths,
+                                     scoring=True) if group.test else None)
         reporter.info(
             f"Clips: {lengths.shortest / dataset.sample_rate:.2f}-{lengths.longest / dataset.sample_rate:.2f} s at "
             f"{dataset.sample_rate} Hz, cut or padded to {seconds:.2f} s ({num_samples} samples): "
@@ -298,7 +299,10 @@ def execute(
         del train_data
         decides = set(group.decides)
         own = [i for i, c in enumerate(group.train) if (c.machine_type, c.machine_id) in decides]
-        values = score(model, scorer, train_clips.subset(own), device, FEATURE_BATCH, framed)[0].tolist()
+        own_clips = train_clips.subset(own)
+        own_clips = Examples(own_clips.inputs, target_matrix([group.alternatives(group.train[i]) for i in own]),
+                             own_clips.features_ready)  # scored as test clips are: against every class of their ID
+        values = score(model, scorer, own_clips, device, FEATURE_BATCH, framed)[0].tolist()
         for i, value in zip(own, values):
             clip = group.train[i]
             result.train_scores.setdefault((clip.machine_type, clip.machine_id), []).append(value)

@@ -26,6 +26,15 @@ def as_float(waves: torch.Tensor) -> torch.Tensor:
     return waves.float().mul_(INT16_SCALE) if waves.dtype == torch.int16 else waves.float()
 
 
+def target_matrix(rows: list[list[int]]) -> torch.Tensor:
+    """Targets of clips to score: one class each as a ``(N,)`` tensor; where a clip may be of several classes (the
+    attribute classes of its section), ``(N, K)``, padded with -1."""
+    width = max(map(len, rows), default=1)
+    if width == 1:
+        return torch.tensor([r[0] for r in rows], dtype=torch.long)
+    return torch.tensor([r + [-1] * (width - len(r)) for r in rows], dtype=torch.long)
+
+
 @dataclass
 class Examples:
     """Training or scoring inputs: stored waveforms (int16 or float32), or float features when the frontend has
@@ -243,7 +252,9 @@ def score(
     frame_axis: bool = False, reporter: Reporter | None = None, label: str = "",
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Anomaly scores of all clips, in order, computed in batches in eval mode (see ``AnomalyModel.forward``),
-    and the clips' embeddings (averaged over frames) when the backbone has them.
+    and the clips' embeddings (averaged over frames) when the backbone has them. Targets of shape ``(N, K)``
+    (:func:`target_matrix`) score each clip against each of its classes and keep the lowest score: the class the
+    clip most plausibly is.
 
     Always in float32, whatever the training precision: a score is what the benchmark reports, and
     bf16's 8-bit mantissa would tie and reorder close scores, so AUCs would move with the precision."""
@@ -255,7 +266,12 @@ def score(
         for idx in order.split(batch_size):
             x, y = data.batch(idx, device)
             output = model(x, data.features_ready, frame_axis)
-            out.append(scorer.score(output, y, model.loss).float())
+            if y.dim() == 1:
+                out.append(scorer.score(output, y, model.loss).float())
+            else:
+                each = [torch.where(y[:, k] >= 0, scorer.score(output, y[:, k].clamp(min=0), model.loss).float(),
+                                    torch.inf) for k in range(y.shape[1])]
+                out.append(torch.stack(each).amin(dim=0))
             if output.embedding is not None:
                 emb = output.embedding.float()
                 embeddings.append((emb.mean(dim=1) if frame_axis else emb).flatten(1).cpu())

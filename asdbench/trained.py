@@ -26,11 +26,11 @@ from asdbench.build import AnomalyModel, build_model, instantiate
 from asdbench.bundle import locate, read_manifest, read_weights, write_bundle
 from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError
-from asdbench.groups import id_name
+from asdbench.groups import alternatives, id_name
 from asdbench.plugins import Plugins, get_plugins
 from asdbench.runtime import pick_device
 from asdbench.step import prepare
-from asdbench.train import Examples, as_float, score
+from asdbench.train import Examples, as_float, score, target_matrix
 from asdbench.wave_cache import decode_into
 
 DEFAULT_BATCH = 64  # the batch a run scores its test clips in
@@ -56,7 +56,7 @@ class Decision:
 class _Model:
     network: AnomalyModel
     scorer: Scorer
-    classes: tuple[tuple[str, str], ...]
+    classes: tuple[tuple[str, ...], ...]  # (type, ID) or (type, section, attributes), label order
 
 
 
@@ -85,10 +85,10 @@ class TrainedModel:
                 self._owner[self._machine(name)] = slug
         self.thresholds = {self._machine(name): float(t["value"]) for name, t in self.manifest["thresholds"].items()}
 
-    def _machine(self, name: str) -> tuple[str, str]:
-        """``fan/id_00`` (``fan/section_00``) as ``("fan", "00")``."""
-        machine_type, _, machine_id = name.rpartition(f"/{self.unit}_")
-        return machine_type, machine_id
+    def _machine(self, name: str) -> tuple[str, ...]:
+        """``fan/id_00`` as ``("fan", "00")``, ``fan/section_00/spd_A`` as ``("fan", "00", "spd_A")``."""
+        machine_type, unit, *attributes = name.split("/")
+        return (machine_type, unit[len(self.unit) + 1:], *attributes)
 
     def name(self, machine: tuple[str, str]) -> str:
         return id_name(*machine, self.unit)
@@ -179,7 +179,7 @@ class TrainedModel:
                 chunk = rows[start : start + batch_size]
                 waves = np.zeros((len(chunk), self.num_samples), dtype=np.float32)
                 decode_into(waves, tuple(items[r] for r in chunk), load, pad)
-                targets = torch.tensor([model.classes.index(machines[r]) for r in chunk], dtype=torch.long)
+                targets = target_matrix([alternatives(model.classes, machines[r]) for r in chunk])
                 inputs = torch.from_numpy(waves)
                 if not frontend.has_weights:  # as a run does: features first, then the model on them
                     inputs = frontend(as_float(inputs.to(self.device))).cpu()

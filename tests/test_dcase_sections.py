@@ -215,3 +215,53 @@ def test_self_supervised_and_flow_systems_run_on_a_sections_year(trees, system, 
                                       "--set", "epochs=1", "--tracking-uri", tracking_uri])
     assert result.exit_code == 0, result.output
     assert "h-mean" in result.output
+
+
+def test_a_clip_of_unknown_attribute_is_scored_against_each_class_of_its_section():
+    """classes=attribute: a test clip (attribute unknown) gets the lowest score over its section's classes, never a
+    class of another section; -log softmax by hand."""
+    import math
+
+    import torch
+
+    from asdbench.api import Loss, ModelOutput
+    from asdbench.groups import Group
+    from asdbench.train import Examples, score, target_matrix
+    from asdbench_plugins.scorers.neg_log_prob import NegativeLogProbability
+
+    class FixedLogits(torch.nn.Module):
+        features = None
+        loss = Loss()
+
+        def forward(self, x, features_ready, frame_axis=False):
+            return ModelOutput(logits=x)
+
+    classes = (("fan", "00", "spd_A"), ("fan", "00", "spd_B"), ("fan", "01", "spd_A"))
+    group = Group("all", (), (), classes, mode="attribute")
+    clips = [Clip(Path("a.wav"), "fan", "00", "test", None), Clip(Path("b.wav"), "fan", "01", "test", None)]
+    targets = target_matrix([group.alternatives(c) for c in clips])
+    assert targets.tolist() == [[0, 1], [2, -1]]
+    logits = torch.tensor([[0.0, 1.0, 3.0], [0.0, 1.0, 3.0]])
+    values, _ = score(FixedLogits(), NegativeLogProbability(), Examples(logits, targets, True), torch.device("cpu"), 8)
+    log_z = math.log(1 + math.e + math.e ** 3)
+    assert values.tolist() == pytest.approx([log_z - 1.0, log_z - 3.0])  # section 00: the spd_B class, the likelier
+
+
+def test_attribute_classes_train_score_and_reproduce_from_the_bundle(trees, tracking_uri, tmp_path):
+    result = CliRunner().invoke(cli, ["run", "stgram-mfn", "--dataset", "dcase2022t2", "--root", str(trees[2022]),
+                                      "--set", "epochs=1", "--set", "dataset.classes=attribute",
+                                      "--tracking-uri", tracking_uri])
+    assert result.exit_code == 0, result.output
+    assert "0=bearing/section_00/spd_A, 1=bearing/section_00/spd_B" in result.output
+    run_id = result.output.strip().split("MLflow run ")[-1].split()[0]
+    evaluated = CliRunner().invoke(cli, ["eval", run_id, "--out", str(tmp_path / "out"), "--tracking-uri", tracking_uri])
+    assert evaluated.exit_code == 0, evaluated.output
+    eval_id = evaluated.output.strip().split("MLflow run ")[-1].split(";")[0].strip()
+    client = mlflow.MlflowClient(tracking_uri)
+    trained, again = client.get_run(run_id).data.metrics, client.get_run(eval_id).data.metrics
+    official = {k: v for k, v in trained.items() if k.startswith(("auc", "pauc", "hmean", "f1", "precision", "recall"))}
+    assert "hmean/avg" in official and {k: again[k] for k in official} == official
+    assert sorted(p.name for p in (tmp_path / "out").iterdir())[0] == "anomaly_score_bearing_section_00_test.csv"
+    wrong = CliRunner().invoke(cli, ["run", "dcase-ae", "--dataset", "dcase2022t2", "--root", str(trees[2022]),
+                                     "--set", "dataset.classes=machine", "--tracking-uri", tracking_uri])
+    assert wrong.exit_code == 1 and "dataset.classes='machine' is not one of: section, attribute" in wrong.output

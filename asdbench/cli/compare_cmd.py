@@ -16,8 +16,10 @@ from asdbench.config import parse_assignments
 @click.option("--system", "systems", multiple=True, help="Only these systems (repeatable).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this MLflow tag (repeatable).")
 @click.option("--run-id", "run_ids", multiple=True, help="Exactly these runs (repeatable).")
-@click.option("--table", "which", default="all", show_default=True, type=click.Choice(["2", "3", "4", "all"]),
-              help="Table 2 (AUC, pAUC), 3 (mAUC) or 4 (AUC, mAUC) of the STgram-MFN paper.")
+@click.option("--table", "which", default="all", show_default=True, type=click.Choice(["2", "3", "4", "dcase", "all"]),
+              help="Table 2 (AUC, pAUC), 3 (mAUC) or 4 (AUC, mAUC) of the STgram-MFN paper; dcase: AUC source and "
+              "target, pAUC and harmonic mean per type, as the DCASE 2021-2025 results pages (the default for "
+              "those data sets).")
 @click.option("--format", "fmt", default="rich", show_default=True, type=click.Choice(["rich", "markdown", "csv", "latex", "json"]))
 @click.option("--reference", type=click.Choice(["paper"]), default=None, help="Add the STgram-MFN paper's published rows.")
 @click.option("--group-by", "group_by", multiple=True, metavar="KEY",
@@ -47,7 +49,7 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, reference, grou
             err_console.print(f"[yellow]Note:[/yellow] the paper's rows are DCASE 2020 Task 2 results; these runs are on "
                               f"'{runs[0].dataset}'.", highlight=False)
         rows += compare.reference_rows()
-    tables = [compare.build_table(w, rows) for w in (["2", "3", "4"] if which == "all" else [which])]
+    tables = [compare.build_table(w, rows) for w in compare.tables_for(which, rows)]
     extra = []
     if ci:
         extra.append(compare.interval_table(tracking_uri, rows))

@@ -246,7 +246,10 @@ class SectionsDataset(LayoutDataset):
     """A DCASE 2021–2025 Task 2 release (``Release``), from the official zips' layout."""
 
     def __init__(self, release: Release, root: str = "", protocol: str = "dev", eval_labels: str = "",
-                 strict: bool = True, channel: str = "first") -> None:
+                 strict: bool = True, channel: str = "first", classes: str = "section") -> None:
+        if classes not in ("section", "attribute"):
+            raise AsdbenchError(f"dataset.classes={classes!r} is not one of: section, attribute")
+        self.classes = "unit" if classes == "section" else classes  # what a classifier learns: see groups.class_of
         self.release = release
         self.name = release.name
         self.evaluation = release.evaluation
@@ -337,8 +340,8 @@ class SectionsDataset(LayoutDataset):
 
 def _factory(release: Release):
     def make(root: str = "", protocol: str = "dev", eval_labels: str = "", strict: bool = True,
-             channel: str = "first") -> SectionsDataset:
-        return SectionsDataset(release, root, protocol, eval_labels, strict, channel)
+             channel: str = "first", classes: str = "section") -> SectionsDataset:
+        return SectionsDataset(release, root, protocol, eval_labels, strict, channel, classes)
 
     make.__doc__ = (f"DCASE {release.year} Challenge Task 2 ({', '.join(release.dev_types[:3])}...; sections, "
                     "source/target domains), from the official zips (needs --root)")
