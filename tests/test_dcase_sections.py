@@ -39,10 +39,12 @@ def _hmean(values):
     return len(values) / sum(1 / max(v, EPS) for v in values)
 
 
-def test_dcase2022_rule_by_hand():
-    """2022–2025: source/target AUC on that domain's normals with every anomaly of the section; pAUC over the
-    section; official score the harmonic mean of the three; decisions per domain on that domain's clips."""
-    report = evaluate(_scores(), "dcase2022", {("fan", "00"): 0.6})
+@pytest.mark.parametrize("year", [2022, 2023, 2024, 2025])
+def test_dcase2022_rule_by_hand(year):
+    """2022–2025 (one evaluator logic): source/target AUC on that domain's normals with every anomaly of the
+    section; pAUC over the section; official score the harmonic mean of the three; decisions per domain on that
+    domain's clips."""
+    report = evaluate(_scores(), RELEASES[year].evaluation, {("fan", "00"): 0.6})
     # source normals 0.1 0.4 against anomalies 0.35 0.9 0.3 0.8: 6 of 8 pairs ordered
     auc_source = 6 / 8
     # target normals 0.5 0.85 against the same anomalies: 0.9 > both, 0.8 > 0.5: 3 of 8
@@ -65,7 +67,7 @@ def test_dcase2022_rule_by_hand():
 
 def test_dcase2021_rule_by_hand():
     """2021: each domain's AUC and pAUC on that domain's clips only; the official score their harmonic mean."""
-    flat = evaluate(_scores(), "dcase2021").flat()
+    flat = evaluate(_scores(), RELEASES[2021].evaluation).flat()
     values = {
         "auc_source": 3 / 4,  # normals 0.1 0.4, anomalies 0.35 0.9: 3 of 4 pairs
         "pauc_source": _mcclish(0.1 * 0.5),  # 0.9 first: TPR 1/2 until FPR 1/2
@@ -188,6 +190,10 @@ def test_a_tree_of_another_year_names_its_plugin(trees, tmp_path):
     for year, tree, message in cases:
         with pytest.raises(AsdbenchError, match=message):
             SectionsDataset(RELEASES[year], str(tree), "dev")
+    from asdbench_plugins.datasets.dcase2020t2 import DCASE2020T2
+
+    with pytest.raises(AsdbenchError, match="holds a DCASE 2021 Task 2 layout .*use --dataset dcase2021t2"):
+        DCASE2020T2(str(trees[2021]))
     old = generate(tmp_path / "2020", "tiny")
     with pytest.raises(AsdbenchError, match="file names are DCASE 2020's.*use --dataset dcase2020t2"):
         SectionsDataset(RELEASES[2023], str(old), "dev")

@@ -91,6 +91,12 @@ class DCASE2020T2(LayoutDataset):
             scan.extend(scan_tree(folder))
         self.misfits = scan.misfits
         if scan.misfits and strict:
+            from asdbench_plugins.datasets.dcase_sections import layout_years, scan as scan_sections
+
+            other = layout_years(scan_sections(path)) if not scan.clips["train"] else []
+            if other:
+                raise AsdbenchError(f"{path} holds a DCASE {other[0][5:9]} Task 2 layout (sections, domains), not "
+                                    f"DCASE 2020's: use --dataset {' or '.join(other)}")
             raise misfit_error(scan.misfits)
         if not scan.clips["train"] and not scan.clips["test"]:
             raise AsdbenchError(f"no DCASE 2020 Task 2 clips under {path}: expected dev_data/<Type>/train/*.wav ... " + DOWNLOAD_HELP[DOWNLOAD_HELP.index("Download"):])
