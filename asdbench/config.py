@@ -121,21 +121,26 @@ def parse_assignments(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
     return out
 
 
-def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested TOML tables as dotted keys: ``[frontend] n_mels = 64`` is ``frontend.n_mels``."""
     out: dict[str, Any] = {}
     for key, value in table.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            out.update(_flatten(value, f"{name}."))
+            out.update(flatten(value, f"{name}."))
         else:
             out[name] = value
     return out
 
 
 def load_toml(path: Path) -> dict[str, Any]:
+    return flatten(load_toml_table(path))
+
+
+def load_toml_table(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
-            return _flatten(tomllib.load(fh))
+            return tomllib.load(fh)
     except FileNotFoundError:
         raise AsdbenchError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:

@@ -87,6 +87,7 @@ def tracked_execute(
     parent_run_id: str | None = None,
     resume_run_id: str | None = None,
     plan: Plan | None = None,
+    tags: dict[str, str] | None = None,
 ) -> TrackedRun:
     """Train and evaluate inside an MLflow run that ends FINISHED, FAILED or KILLED.
 
@@ -97,10 +98,11 @@ def tracked_execute(
     metrics are logged just before a checkpoint covers them, and a resumed run skips the epochs already logged
     (those a crash between the log and the checkpoint write would repeat): no epoch is logged twice or lost.
     ``plan``: the run's :class:`~asdbench.plan.Plan` when the caller checked the data already (seeds share one).
+    ``tags``: more MLflow tags (a sweep's name).
     """
     config = resolve_runtime(config)
     plan = plan or make_plan(config, dataset)  # a run that cannot work fails here, before an MLflow run is opened
-    tags = _tags(config, dataset, "run", plan.data)
+    tags = {**_tags(config, dataset, "run", plan.data), **(tags or {})}
     uri = tracking.resolve_tracking_uri(tracking_uri)
     single_group = config["model_per"] == "all"
     with tracking.tracked_run(

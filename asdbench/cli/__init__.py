@@ -18,6 +18,7 @@ from asdbench.cli.plot_cmd import plot_command
 from asdbench.cli.output import err_console
 from asdbench.cli.run import run_command
 from asdbench.cli.runs_cmd import runs_command
+from asdbench.cli.sweep_cmd import sweep_command
 from asdbench.errors import AsdbenchError
 
 EPILOG = """\b
@@ -52,6 +53,7 @@ cli.add_command(runs_command)
 cli.add_command(score_command)
 cli.add_command(eval_command)
 cli.add_command(export_command)
+cli.add_command(sweep_command)
 cli.add_command(list_command)
 cli.add_command(data_group)
 cli.add_command(config_group)
