@@ -158,7 +158,8 @@ def test_each_year_end_to_end_dev_and_eval_with_ground_truth(trees, year, tracki
     assert {c.attributes for c in dev.clips("train")} == {"spd_A", "spd_B"}
     if release.first_shot:
         assert not {c.machine_type for c in eval_set.clips("train")} & set(release.dev_types)
-    assert len(dev.supplemental) == (8 if release.supplemental else 0)
+    assert len(dev.clips("supplemental")) == (8 if release.supplemental else 0)
+    assert not {c.path for c in dev.clips("supplemental")} & {c.path for c in dev.clips("test") + dev.clips("train")}
     assert dev.clip_seconds == 1.0 and dev.evaluation == ("dcase2021" if year == 2021 else "dcase2022")
 
     for protocol, types in (("dev", dev_types), ("eval", eval_types)):

@@ -8,7 +8,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-Split = Literal["train", "test"]
+Split = Literal["train", "test", "supplemental"]  # supplemental: extra clips a release ships (DCASE 2025), never scored
 
 
 @dataclass(frozen=True)

@@ -186,7 +186,7 @@ def scan(root: Path) -> Found:
                     if path.name.startswith("."):
                         continue
                     if item.name == "supplemental" and path.suffix.lower() == ".wav":
-                        found.supplemental.append(Clip(path, type_dir.name, "", "train", 0))
+                        found.supplemental.append(Clip(path, type_dir.name, "", "supplemental", 0))
                         continue
                     clip = _clip(path, type_dir.name, item.name) if path.suffix.lower() == ".wav" else None
                     if clip is None:
@@ -287,10 +287,11 @@ class SectionsDataset(LayoutDataset):
             raise AsdbenchError(f"no {protocol} test clips of DCASE {release.year} Task 2 under {path} "
                                 f"(protocol {protocol}: {'the development' if protocol == 'dev' else 'the evaluation'} "
                                 "set's test folders)")
-        self.supplemental = found.supplemental
+        self.supplemental = found.supplemental  # 2025: clean machine and noise clips, clips("supplemental"), never scored
         # The releases' clips are 10 s (2025: up to 12 s); a tree's own length is read from its first training clip.
         first = wav_format(train[0].path)
-        super().__init__(path, {"train": train, "test": test}, round(first.frames / first.sample_rate, 2), channel)
+        super().__init__(path, {"train": train, "test": test, "supplemental": found.supplemental},
+                         round(first.frames / first.sample_rate, 2), channel)
 
     @staticmethod
     def _with_attributes(clip: Clip, table: dict[tuple[str, str], str]) -> Clip:
