@@ -1,6 +1,6 @@
 """Wall time of one sweep with 1 and with 2 local Ray workers, and the speed-up: what a grid gains from Ray here.
 
-    python benchmarks/sweep_speedup.py --suite benchmarks/suites/smoke.toml
+    python benchmarks/sweep_speedup.py --suite benchmarks/suites/speedup.toml --clips-per-s 1535
 
 Each sweep runs in a fresh MLflow store and cache (nothing skipped, data generated once beforehand),
 as ``asdbench sweep`` runs it, Ray start-up included. Then the arithmetic of the paper's grid:
@@ -32,7 +32,7 @@ def timed_sweep(suite: Path, workers: int, folder: Path, cache: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--suite", type=Path, default=Path(__file__).parent / "suites" / "smoke.toml")
+    parser.add_argument("--suite", type=Path, default=Path(__file__).parent / "suites" / "speedup.toml")
     parser.add_argument("--clips-per-s", type=float, default=None,
                         help="One run's training throughput on one GPU, for the paper-grid arithmetic.")
     args = parser.parse_args()
