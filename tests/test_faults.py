@@ -25,7 +25,8 @@ def _runs(uri):
 @pytest.mark.parametrize("make,expected", [
     (lambda root: root / "missing", "does not exist or is not a folder (expected the DCASE 2020 layout: <type>/train/"),
     (lambda root: root, "no DCASE 2020 Task 2 clips under"),
-    (lambda root: _other_layout(root), "does not follow the DCASE 2020 layout (<type>/train/normal_id_II_NNNNNNNN.wav"),
+    (lambda root: _other_layout(root), "holds a DCASE 2022-2025 Task 2 layout (sections, domains), not DCASE 2020's: "
+                                       "use --dataset dcase2022t2 or dcase2023t2"),
 ])
 def test_a_missing_empty_or_foreign_data_root_is_one_line_and_nothing_runs(tmp_path, tracking_uri, make, expected):
     root = make(tmp_path / "data")

@@ -95,8 +95,9 @@ class DCASE2020T2(LayoutDataset):
 
             other = layout_years(scan_sections(path)) if not scan.clips["train"] else []
             if other:
-                raise AsdbenchError(f"{path} holds a DCASE {other[0][5:9]} Task 2 layout (sections, domains), not "
-                                    f"DCASE 2020's: use --dataset {' or '.join(other)}")
+                years = other[0][5:9] if len(other) == 1 else f"{other[0][5:9]}-{other[-1][5:9]}"
+                raise AsdbenchError(f"{path} holds a DCASE {years} Task 2 layout (sections, domains), not DCASE 2020's: "
+                                    f"use --dataset {' or '.join(other)}")
             raise misfit_error(scan.misfits)
         if not scan.clips["train"] and not scan.clips["test"]:
             raise AsdbenchError(f"no DCASE 2020 Task 2 clips under {path}: expected dev_data/<Type>/train/*.wav ... " + DOWNLOAD_HELP[DOWNLOAD_HELP.index("Download"):])
