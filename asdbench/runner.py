@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asdbench import feature_cache, metrics, wave_cache
+from asdbench import distributed, feature_cache, metrics, wave_cache
 from asdbench.api import Clip, Dataset, Frontend
 from asdbench.build import build_model, count_parameters, instantiate
 from asdbench.checkpoint import Identity, Slot
@@ -231,6 +231,8 @@ def execute(
     """
     runtime = Runtime.of(config)
     device = runtime.device
+    distributed.init(device)
+    main = distributed.is_main()  # in a distributed run, the other processes train their shares and score nothing
     generator = seed_everything(config["seed"])
     seconds = config["clip_seconds"] or dataset.clip_seconds
     num_samples = int(round(seconds * dataset.sample_rate))
@@ -292,11 +294,13 @@ def execute(
         result.selected_epochs[group.name] = train(
             model, train_data, settings, runtime, generator, reporter, group.name,
             lambda epoch, stats, _g=group.name: on_epoch(_g, epoch, stats),
-            Slot(checkpoint_dir / f"{group.slug}.pt", identity, resume) if checkpoint_dir else None,
+            Slot(checkpoint_dir / f"{group.slug}.pt", identity, resume) if checkpoint_dir and main else None,
             evaluate=selection_score if test_data is not None else None,
             on_checkpoint=lambda epoch, _g=group.name: on_checkpoint(_g, epoch),
         )
         del train_data
+        if not main:
+            continue
         decides = set(group.decides)
         own = [i for i, c in enumerate(group.train) if (c.machine_type, c.machine_id) in decides]
         own_clips = train_clips.subset(own)

@@ -32,8 +32,12 @@ def pick_device(name: str) -> torch.device:
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise AsdbenchError(f"device '{name}' was asked for, but torch sees no CUDA device here")
-        # An explicit index, so that tensors' devices compare equal to it.
-        device = torch.device("cuda", device.index if device.index is not None else torch.cuda.current_device())
+        # An explicit index, so that tensors' devices compare equal to it; each process of a distributed run its own.
+        from asdbench import distributed
+
+        index = device.index if device.index is not None else (
+            distributed.local_rank() if distributed.active() else torch.cuda.current_device())
+        device = torch.device("cuda", index)
     return device
 
 

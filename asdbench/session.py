@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asdbench import figures, results, tracking
+from asdbench import distributed, figures, results, tracking
 from asdbench.bundle import manifest, write_bundle, write_mlflow_model, write_weights
 from asdbench.api import Dataset
 from asdbench.cache import cache_dir
@@ -39,6 +39,7 @@ class TrackedRun:
 def _tags(config: RunConfig, dataset: Dataset, role: str, data: str) -> dict[str, str]:
     """Tags of a run whose config is resolved (:func:`resolve_runtime`), with its comparability key."""
     extra = {"asdbench.select": config["select"], "asdbench.role": role, "asdbench.precision": config["precision"],
+             "asdbench.processes": str(distributed.world_size()),
              "asdbench.data": data, TAG: json.dumps(comparability_key(config, data), separators=(",", ":"))}
     return tracking.run_tags(config.system, dataset.name, describe_device(Runtime.of(config).device), config.hash, extra)
 

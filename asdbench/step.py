@@ -38,8 +38,10 @@ class Objective:
     and is raised.
     """
 
-    def __init__(self, model: AnomalyModel, compile: bool = False, warn: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(self, model: AnomalyModel, compile: bool = False, warn: Callable[[str], None] = lambda _: None,
+                 module: torch.nn.Module | None = None) -> None:
         self.model = model
+        self.module = module or model  # what forward passes run through: the model, or DDP over it
         self.warn = warn
         self._compiled = None
         if compile:
@@ -54,34 +56,37 @@ class Objective:
         return self._compiled is not None
 
     def _forward(self, x: torch.Tensor, y: torch.Tensor, features_ready: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        output = self.model(x, features_ready)
+        output = self.module(x, features_ready)
         return self.model.loss(output, y), self.model.loss.class_scores(output)
 
-    def _run(self, forward, x, y, features_ready, amp) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _run(self, forward, x, y, features_ready, amp, scale) -> tuple[torch.Tensor, torch.Tensor | None]:
         with autocast(x.device, amp):
             loss, class_scores = forward(x, y, features_ready)
-        loss.backward()
+        (loss * scale if scale != 1.0 else loss).backward()
         return loss.detach(), None if class_scores is None else class_scores.detach()
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, features_ready: bool, amp: torch.dtype | None):
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, features_ready: bool, amp: torch.dtype | None,
+                 scale: float = 1.0):
+        """``scale`` multiplies the loss before the backward pass (a process's weight in a distributed batch)."""
         if self._compiled is not None:
             try:
-                return self._run(self._compiled, x, y, features_ready, amp)
+                return self._run(self._compiled, x, y, features_ready, amp, scale)
             except Exception as exc:  # the compiler raises many types; the eager pass below tells real errors apart
                 self._compiled = None
                 self.model.zero_grad(set_to_none=True)
                 reason = (str(exc).strip().splitlines() or [""])[0][:200]
                 self.warn(f"torch.compile failed ({type(exc).__name__}: {reason}); training goes on without it")
-        return self._run(self._forward, x, y, features_ready, amp)
+        return self._run(self._forward, x, y, features_ready, amp, scale)
 
 
 def train_step(
     model: AnomalyModel, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
     features_ready: bool, amp: torch.dtype | None, grad_clip: float = 0.0, objective: Objective | None = None,
+    scale: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One forward, backward and Adam step; returns the loss and the class scores (no host sync)."""
     optimizer.zero_grad(set_to_none=True)
-    loss, class_scores = (objective or Objective(model))(x, y, features_ready, amp)
+    loss, class_scores = (objective or Objective(model))(x, y, features_ready, amp, scale)
     if grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()

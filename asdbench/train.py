@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from asdbench import distributed
 from asdbench.build import AnomalyModel
 from asdbench.checkpoint import Slot, restore_rng, rng_state
 from asdbench.errors import AsdbenchError
@@ -116,9 +117,10 @@ def place(data: Examples, device: torch.device, fraction: float = 0.5) -> Exampl
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """A shuffled epoch; a last batch of one example is dropped (batch norm cannot train on it)."""
+    """A shuffled epoch (the same in every process of a distributed run); a last batch too small to give each
+    process two examples is dropped (batch norm cannot train on one)."""
     batches = list(torch.randperm(n, generator=generator).split(batch_size))
-    if len(batches) > 1 and len(batches[-1]) == 1:
+    if len(batches) > 1 and len(batches[-1]) < 2 * distributed.world_size():
         batches.pop()
     return batches
 
@@ -168,7 +170,8 @@ def train(
     prepare(model, device, settings.channels_last)
     data = place(data, device)
     optimizer = make_optimizer(model, settings.lr, settings.weight_decay)
-    objective = Objective(model, settings.compile, lambda message: reporter.info(f"[yellow]{message}[/yellow]"))
+    objective = Objective(model, settings.compile, lambda message: reporter.info(f"[yellow]{message}[/yellow]"),
+                          distributed.wrap(model, device))
     scheduler = _scheduler(optimizer, settings, max(1, math.ceil(len(data) / settings.batch_size)))
     best: tuple[float, int, dict] | None = None
     resumed = checkpoint.load() if checkpoint is not None else None
@@ -204,16 +207,22 @@ def train(
             first_bad = torch.full((), -1, dtype=torch.long, device=device)
             seen, classifier = 0, False
             batches = _batches(len(data), settings.batch_size, generator)
-            for number, idx in enumerate(batches, start=1):
+            for number, batch in enumerate(batches, start=1):
+                idx = distributed.shard(batch)  # this process's share of the global batch
                 x, y = data.batch(idx, device)
+                # DDP averages the processes' gradients; weighting each by its share makes that the global batch's
+                # mean when shares differ in size (a last batch that does not divide evenly)
                 loss, class_scores = train_step(model, optimizer, x, y, data.features_ready, amp, settings.grad_clip,
-                                                objective)
+                                                objective, len(idx) * distributed.world_size() / len(batch))
                 first_bad.masked_fill_(~torch.isfinite(loss) & (first_bad < 0), number)
                 loss_sum.add_(loss.float(), alpha=len(idx))
                 seen += len(idx)
                 if class_scores is not None:
                     classifier = True
                     correct += (class_scores.argmax(dim=1) == y).sum()
+            loss_sum, correct, seen_all = distributed.total(
+                torch.stack([loss_sum, correct.float(), torch.tensor(float(seen), device=device)]))  # one sync an epoch
+            seen = int(seen_all)
             stats = {"loss": (loss_sum / max(seen, 1)).item(), "lr": optimizer.param_groups[0]["lr"]}  # this epoch's lr
             if scheduler is not None and (settings.scheduler != "cosine-official" or epoch > OFFICIAL_COSINE_START):
                 scheduler.step()

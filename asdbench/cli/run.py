@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import click
+
+from asdbench import distributed
 from asdbench.cli.options import config_options, resolve_from_options
 from asdbench.cli.output import console, err_console, metrics_table, seeds_table, summary_table, warn_plugin_failures
+from asdbench.plan import make_plan
 from asdbench.plugins import get_plugins
-from asdbench.progress import RichReporter
-from asdbench.runner import load_dataset
+from asdbench.progress import Reporter, RichReporter
+from asdbench.runner import execute, load_dataset
 from asdbench.runtime import Runtime, describe_device, resolve_runtime
 from asdbench.errors import AsdbenchError
 from asdbench.registry import normalize
@@ -40,9 +44,16 @@ def _parse_seeds(text: str) -> list[int]:
 @click.option("--resume", "resume", default=None, metavar="RUN_ID",
               help="Continue an interrupted (KILLED, FAILED or abandoned RUNNING) run from its checkpoints, in the same "
               "MLflow run, with the run's own config (see `asdbench runs`).")
+@click.option("--ddp", type=click.IntRange(min=2), default=None, metavar="N",
+              help="Train with N processes (torch DistributedDataParallel; one per GPU, or gloo on CPU), as "
+              "`torchrun --nproc-per-node N -m asdbench run ...` does; batch_size stays the global batch.")
 def run_command(system: str | None, tracking_uri: str | None, experiment: str | None, run_name: str | None,
-                seeds: str | None, resume: str | None, **options) -> None:
+                seeds: str | None, resume: str | None, ddp: int | None, **options) -> None:
     """Train SYSTEM on a dataset, evaluate it, print AUC/pAUC/mAUC and log everything to MLflow."""
+    if ddp:
+        _relaunch_with_torchrun(ddp)
+    if distributed.active() and (seeds or resume):
+        raise AsdbenchError("a distributed run (torchrun, --ddp) trains one run from the start: no --seeds or --resume")
     started = time.perf_counter()
     plugins = get_plugins()
     warn_plugin_failures(plugins)
@@ -62,6 +73,9 @@ def run_command(system: str | None, tracking_uri: str | None, experiment: str | 
     device = Runtime.of(config).device
     with err_console.status(f"Preparing dataset '{config.component('dataset')}'..."):
         dataset = load_dataset(plugins, config)
+    if not distributed.is_main():
+        execute(plugins, config, dataset, Reporter(), plan=make_plan(config, dataset))  # rank 0 logs and scores
+        return
     err_console.print(
         f"[bold]{config.system}[/bold] on [bold]{dataset.name}[/bold] | config {config.hash} | "
         f"device {describe_device(device)} | precision {config['precision']} | seed {config['seed']}",
@@ -97,3 +111,17 @@ def run_command(system: str | None, tracking_uri: str | None, experiment: str | 
     else:
         console.print("No labelled test clips: scores written, no metrics computed.")
     err_console.print(f"Done in {time.perf_counter() - started:.1f} s; MLflow run {run.run_id}", highlight=False)
+
+
+def _relaunch_with_torchrun(processes: int) -> None:
+    """Replace this process by ``torchrun`` starting ``processes`` copies of the same command without ``--ddp``."""
+    args, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "--ddp":
+            skip = True
+        elif not arg.startswith("--ddp="):
+            args.append(arg)
+    os.execv(sys.executable, [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                              f"--nproc-per-node={processes}", "-m", "asdbench", *args])
