@@ -3,7 +3,6 @@ a generated tree in its exact layout, development and evaluation protocols."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import mlflow

@@ -1,6 +1,5 @@
 """The fast paths give the results of the plain ones: feature cache, compilation, precision, CPU depthwise convs."""
 
-import numpy as np
 import pytest
 import torch
 

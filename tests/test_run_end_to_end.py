@@ -4,7 +4,6 @@ import csv
 import json
 from pathlib import Path
 
-import mlflow
 import pytest
 import torch
 from click.testing import CliRunner
