@@ -82,11 +82,17 @@ def run_spec(spec: RunSpec, sweep: str, tracking_uri: str, experiment: str | Non
     return Outcome(spec, "resumed" if resume else "finished", run.run_id, time.perf_counter() - started)
 
 
-def close_abandoned(tracking_uri: str, sweep: str) -> list[str]:
-    """Mark KILLED the sweep's runs left RUNNING by a process that is gone; their IDs."""
+def close_abandoned(tracking_uri: str, sweep: str, wait_s: float = 0.0) -> list[str]:
+    """Mark KILLED the sweep's runs left RUNNING by a process that is gone, waiting up to ``wait_s`` for processes
+    that are still ending (a worker Ray is shutting down, interrupted while it closed its run); their IDs."""
     client = tracking.client(tracking_uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(experiments, f"tags.\"{SWEEP_TAG}\" = '{sweep}' and attributes.status = 'RUNNING'")
+    query = f"tags.\"{SWEEP_TAG}\" = '{sweep}' and attributes.status = 'RUNNING'"
+    deadline = time.monotonic() + wait_s
+    runs = client.search_runs(experiments, query)
+    while any(tracking.alive(r.data.tags) for r in runs) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        runs = client.search_runs(experiments, query)
     closed = []
     for run in runs:
         if not tracking.alive(run.data.tags):
@@ -119,6 +125,7 @@ def run_sweep(suite: Suite, tracking_uri: str, on_outcome: Callable[[Outcome], N
                       retry_exceptions=True)(run_spec)
     pending = {task.remote(spec, suite.name, tracking_uri, experiment): spec for spec in suite.runs}
     outcomes: list[Outcome] = []
+    interrupted = False
     try:
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
@@ -131,13 +138,16 @@ def run_sweep(suite: Suite, tracking_uri: str, on_outcome: Callable[[Outcome], N
                 outcomes.append(outcome)
                 on_outcome(outcome)
     except KeyboardInterrupt:
+        interrupted = True
         for ref in pending:
             ray.cancel(ref)  # a running task gets KeyboardInterrupt: its MLflow run ends KILLED
-        ray.wait(list(pending), num_returns=len(pending), timeout=60)
+        _, stuck = ray.wait(list(pending), num_returns=len(pending), timeout=30)
+        for ref in stuck:
+            ray.cancel(ref, force=True)  # its worker is killed; its run is closed below
         raise
     finally:
-        ray.shutdown()
-        close_abandoned(tracking_uri, suite.name)
+        ray.shutdown()  # stops a local instance's workers
+        close_abandoned(tracking_uri, suite.name, wait_s=30 if interrupted else 0)
     return outcomes
 
 
