@@ -99,6 +99,7 @@ def test_cpu_depthwise_conv_computes_the_strided_convolution(size):
 
     torch.manual_seed(0)
     fast = DepthwiseConv2d(8, 8, 3, 2, 1, groups=8, bias=False)
+    fast.shortcut = True  # the unstrided-then-subsampled computation, which compiled CPU steps take
     reference = torch.nn.Conv2d(8, 8, 3, 2, 1, groups=8, bias=False)
     reference.load_state_dict(fast.state_dict())
     x = torch.randn(2, 8, *size, requires_grad=True)
@@ -109,3 +110,19 @@ def test_cpu_depthwise_conv_computes_the_strided_convolution(size):
     grads_ref = torch.autograd.grad(out_ref.square().sum(), (x, reference.weight))
     for a, b in zip(grads_fast, grads_ref):  # weight gradients sum thousands of terms, in another order
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_the_depthwise_shortcut_is_taken_only_in_compiled_cpu_steps(monkeypatch):
+    """Measured slower in eager steps (benchmarks/depthwise_shortcut.py): eager runs the strided kernel itself."""
+    import torch.nn.functional as F
+
+    from asdbench_plugins.backbones.mobilefacenet import DepthwiseConv2d
+
+    strides = []
+    real = F.conv2d
+    monkeypatch.setattr(F, "conv2d", lambda *args, **kwargs: strides.append(args[3]) or real(*args, **kwargs))
+    conv, x = DepthwiseConv2d(8, 8, 3, 2, 1, groups=8, bias=False), torch.randn(1, 8, 16, 16)
+    conv(x)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    conv(x)
+    assert strides == [(2, 2), 1]  # eager: nn.Conv2d's strided call; compiling: stride 1, then subsampled

@@ -16,17 +16,24 @@ PAPER_BOTTLENECKS = ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 
 
 
 class DepthwiseConv2d(nn.Conv2d):
-    """A depthwise convolution that, on CPU, runs a strided kernel as the unstrided one subsampled.
+    """A depthwise convolution that, in a compiled CPU step, runs a strided kernel as the unstrided one subsampled.
 
     The two are the same function (output ``i`` of a stride-``s`` convolution is output
     ``s*i`` of the stride-1 one), but oneDNN's backward pass of strided depthwise
     convolutions is slow on CPU: for STgram-MFN's three stride-2 layers it took 90 ms of a
     470 ms compiled bf16 training step (batch 16, 10 s clips); computed unstrided and
-    subsampled, the step ran 10 % faster. Parameters and state dict are those of ``nn.Conv2d``.
+    subsampled, the step ran 10 % faster. In eager steps the shortcut is slower
+    (``benchmarks/depthwise_shortcut.py``, batch 32: fp32 +17 % NCHW and +24 % channels-last,
+    bf16 channels-last +5 %; only bf16 NCHW gained, 5 %, within noise), so it is taken only under
+    ``torch.compile``. Parameters and state dict are those of ``nn.Conv2d``.
     """
 
+    shortcut: bool | None = None  # None: where measured faster (above); True / False force it (benchmarks)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or self.stride == (1, 1):
+        use = self.shortcut if self.shortcut is not None else (
+            x.device.type == "cpu" and torch.compiler.is_compiling())
+        if not use or self.stride == (1, 1):
             return super().forward(x)
         out = F.conv2d(x, self.weight, self.bias, 1, self.padding, self.dilation, self.groups)
         return out[..., :: self.stride[0], :: self.stride[1]]
