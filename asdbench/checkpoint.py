@@ -25,6 +25,7 @@ import torch
 
 import asdbench
 from asdbench.errors import AsdbenchError
+from asdbench.interrupts import uninterrupted
 
 FORMAT = "asdbench-checkpoint"
 VERSION = 1
@@ -85,7 +86,7 @@ def save(path: Path, payload: dict[str, Any], identity: Identity) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
     try:
-        with open(tmp, "wb") as fh:
+        with uninterrupted(), open(tmp, "wb") as fh:  # Ctrl-C or SIGTERM waits for the file to be whole
             torch.save({"format": FORMAT, "format_version": VERSION, "identity": identity.as_dict(), **payload}, fh)
             fh.flush()
             os.fsync(fh.fileno())

@@ -10,9 +10,7 @@ import fcntl
 import logging
 import os
 import platform
-import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +25,7 @@ from mlflow.tracking import MlflowClient
 
 import asdbench
 from asdbench.errors import AsdbenchError
+from asdbench.interrupts import signals_as_interrupt, uninterrupted
 
 for _name in ("mlflow", "alembic", "urllib3"):
     logging.getLogger(_name).setLevel(logging.WARNING)
@@ -76,13 +75,15 @@ class Tracker:
     def log_params(self, values: dict[str, Any]) -> None:
         params = [Param(k, "" if v is None else str(v)) for k, v in values.items()]
         for start in range(0, len(params), 100):
-            self.client.log_batch(self.run_id, params=params[start : start + 100])
+            with uninterrupted():
+                self.client.log_batch(self.run_id, params=params[start : start + 100])
 
     def log_metrics(self, values: dict[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
         metrics = [Metric(k, float(v), now, step) for k, v in values.items()]
         for start in range(0, len(metrics), 1000):
-            self.client.log_batch(self.run_id, metrics=metrics[start : start + 1000])
+            with uninterrupted():
+                self.client.log_batch(self.run_id, metrics=metrics[start : start + 1000])
 
     def log_epoch(self, group: str, epoch: int, stats: dict[str, float], single_group: bool) -> None:
         suffix = "" if single_group else f"/{group}"
@@ -94,13 +95,16 @@ class Tracker:
         return {m.step for m in self.client.get_metric_history(self.run_id, key)}
 
     def log_text(self, text: str, path: str) -> None:
-        self.client.log_text(self.run_id, text, path)
+        with uninterrupted():
+            self.client.log_text(self.run_id, text, path)
 
     def log_artifacts(self, folder: Path) -> None:
-        self.client.log_artifacts(self.run_id, str(folder))
+        with uninterrupted():
+            self.client.log_artifacts(self.run_id, str(folder))
 
     def set_tag(self, key: str, value: str) -> None:
-        self.client.set_tag(self.run_id, key, value)
+        with uninterrupted():
+            self.client.set_tag(self.run_id, key, value)
 
 
 def resolve_tracking_uri(tracking_uri: str | None) -> str:
@@ -201,7 +205,7 @@ def tracked_run(
         run = store.create_run(experiment_id(store, experiment), run_name=run_name, tags={**tags, **_process_tags()})
         tracker = Tracker(store, run.info.run_id)
     try:
-        with _sigterm_as_interrupt():
+        with signals_as_interrupt():
             yield tracker
     except KeyboardInterrupt:
         store.set_terminated(tracker.run_id, status="KILLED")
@@ -210,20 +214,3 @@ def tracked_run(
         store.set_terminated(tracker.run_id, status="FAILED")
         raise
     store.set_terminated(tracker.run_id, status="FINISHED")
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """A ``kill`` (SIGTERM, as schedulers and CI send) ends the run like Ctrl-C: KILLED, not left RUNNING."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

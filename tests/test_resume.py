@@ -63,15 +63,15 @@ def _interrupt(uri, sig):
         time.sleep(0.05)
     assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
     proc.send_signal(sig)
-    proc.communicate(timeout=60)
-    return client, _only_run(client).info.run_id
+    stderr = proc.communicate(timeout=60)[1].decode(errors="replace")
+    return client, _only_run(client).info.run_id, stderr
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig,status", [(signal.SIGKILL, "RUNNING"), (signal.SIGTERM, "KILLED")])
 def test_an_interrupted_run_resumes_to_the_uninterrupted_scores(sig, status, uninterrupted, tracking_uri, tmp_path):
-    client, run_id = _interrupt(tracking_uri, sig)
-    assert client.get_run(run_id).info.status == status  # SIGKILL cannot be caught: the run is left RUNNING
+    client, run_id, stderr = _interrupt(tracking_uri, sig)
+    assert client.get_run(run_id).info.status == status, stderr[-3000:]  # SIGKILL cannot be caught: left RUNNING
     checkpoint = read(checkpoint_dir(run_id) / "valve.pt")
     assert 3 <= checkpoint["epoch"] < 120 and not checkpoint["finished"]
     assert read(checkpoint_dir(run_id) / "fan.pt")["finished"]  # the first model is done: not trained again
