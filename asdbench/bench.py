@@ -5,8 +5,9 @@ and runs the real runner on them (decoding, caches, features, training epochs wi
 checkpoints, scoring), timing each phase; then it times the same training step on tensors
 already in memory, the *model-only bound*. End-to-end over bound is what the data path
 costs. Variants: ``plain`` (fp32, NCHW, eager, no caches: the step as a plain PyTorch
-script runs it), ``default`` (the system's settings), ``compiled`` (default plus
-``torch.compile``). Every figure is measured in this one process, so ratios between rows
+script runs it), ``eager`` (the system's settings, not compiled: what a short run does),
+``compiled`` (the system's settings compiled: what ``compile=auto`` chooses for a run whose
+epochs would take 5 minutes or more, the paper protocol among them). Every figure is measured in this one process, so ratios between rows
 compare like with like.
 """
 
@@ -42,7 +43,7 @@ SAMPLE_RATE = 16000
 MACHINE_IDS = ("00", "02", "04", "06")
 VARIANTS: dict[str, dict[str, Any]] = {
     "plain": {"precision": "fp32", "channels_last": False, "compile": False, "cache": False},
-    "default": {},
+    "eager": {"compile": False},
     "compiled": {"compile": True},
 }
 
@@ -193,8 +194,28 @@ def _end_to_end(plugins: Plugins, config: RunConfig, checkpoints: Path) -> tuple
     return timings, passes, seconds, sum(len(t) - 1 for t in ends.values()), len(dataset.clips("train"))
 
 
-def _model_only(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: torch.device) -> dict[str, Any]:
-    """Frontend, training-step and inference throughput on tensors already on the device."""
+@dataclass
+class StepFixture:
+    """A system's training step on tensors already on the device: what the model-only bound times, and what
+    ``benchmarks/profile_step.py`` profiles."""
+
+    step: Callable[[], None]
+    per_call: float  # clips per call
+    frontend: torch.nn.Module
+    model: torch.nn.Module
+    scorer: Any
+    objective: Objective
+    waves: torch.Tensor
+    features: torch.Tensor
+    ready: bool
+    frames: bool
+
+
+def step_fixture(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: torch.device,
+                 optimizer: Callable[[torch.nn.Module], torch.optim.Optimizer] | None = None,
+                 compile_mode: str | None = None) -> StepFixture:
+    """The model, a batch and the step of ``config`` on ``device``; ``optimizer`` and ``compile_mode`` replace
+    the run's Adam and ``torch.compile`` mode, for measuring alternatives."""
     seed_everything(0)
     num_samples = int(round(spec.seconds * SAMPLE_RATE))
     settings = settings_from(config)
@@ -217,29 +238,35 @@ def _model_only(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: to
     model, scorer = build_model(plugins, config, frontend, input_shape, len(MACHINE_IDS))
     prepare(model, device, settings.channels_last)
     amp = Runtime.of(config).amp
-    optimizer = make_optimizer(model, settings.lr, settings.weight_decay)
-    objective = Objective(model, settings.compile)
+    adam = optimizer(model) if optimizer else make_optimizer(model, settings.lr, settings.weight_decay)
+    objective = Objective(model, settings.compile is True, mode=compile_mode)
     ready = not frontend.has_weights
     model.train()
 
     def step() -> None:
-        train_step(model, optimizer, x, y, ready, amp, settings.grad_clip, objective)
+        train_step(model, adam, x, y, ready, amp, settings.grad_clip, objective)
 
-    train_rate = _rate(device, len(x) / per_clip, step, spec)
+    return StepFixture(step, len(x) / per_clip, frontend, model, scorer, objective, waves, features, ready, frames)
 
-    model.eval()  # the frontend is timed after training steps: before any, a fresh process ran it 2x slower
+
+def _model_only(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: torch.device) -> dict[str, Any]:
+    """Frontend, training-step and inference throughput on tensors already on the device."""
+    f = step_fixture(plugins, config, spec, device)
+    train_rate = _rate(device, f.per_call, f.step, spec)
+
+    f.model.eval()  # the frontend is timed after training steps: before any, a fresh process ran it 2x slower
     with torch.no_grad():
-        head = waves[:FEATURE_BATCH]
-        frontend_rate = _rate(device, len(head), lambda: frontend(head), spec)
-    infer_x = features[:FEATURE_BATCH]
+        head = f.waves[:FEATURE_BATCH]
+        frontend_rate = _rate(device, len(head), lambda: f.frontend(head), spec)
+    infer_x = f.features[:FEATURE_BATCH]
     infer_y = torch.arange(len(infer_x), device=device) % len(MACHINE_IDS)
     with torch.no_grad():  # float32, as runs score
         def infer() -> None:
-            scorer.score(model(infer_x, ready, frames), infer_y, model.loss)
+            f.scorer.score(f.model(infer_x, f.ready, f.frames), infer_y, f.model.loss)
 
         infer_rate = _rate(device, len(infer_x), infer, spec)
-    return {"frontend": frontend_rate, "train": train_rate, "infer": infer_rate, "n_params": count_parameters(model),
-            "compiled": objective.compiled}
+    return {"frontend": frontend_rate, "train": train_rate, "infer": infer_rate, "n_params": count_parameters(f.model),
+            "compiled": f.objective.compiled}
 
 
 def measure(plugins: Plugins, system: str, variant: str, spec: BenchSpec, root: Path, workdir: Path) -> dict[str, Any]:

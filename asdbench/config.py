@@ -46,15 +46,18 @@ CORE_DEFAULTS: dict[str, Any] = {
     "pad": "repeat",
     "skip_bad_files": False,
     "cache": True,
-    "channels_last": True,
+    "channels_last": "auto",
     "precision": "auto",
-    "compile": False,
+    "compile": "auto",
     "select": "last",
     "select_every": 2,
     "checkpoint_every_s": 30.0,
     "threshold.rule": "gamma",
     "threshold.q": 0.9,
 }
+
+# Switches that take true, false or auto (decided for the machine, or while training: see CORE_HELP).
+AUTO_SWITCHES = frozenset({"compile", "channels_last"})
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "scheduler": ("none", "cosine", "cosine-official"),
@@ -80,7 +83,8 @@ CORE_HELP = {
     "precision": "auto (bf16 autocast where the device computes bf16 natively: CUDA cards that support it, CPUs with "
     "AVX512-BF16 or AMX; else fp32), fp32, bf16",
     "compile": "train through torch.compile (compiles on the first batches, then faster steps); falls back to eager "
-    "with a message where compilation fails",
+    "with a message where compilation fails. auto: each model's first epoch runs eagerly and the rest compile when "
+    "they would take 5 minutes or more eagerly (long runs repay the minute of compilation; short ones would not)",
     "select": "last (keep the last epoch) or oracle (best AUC+pAUC on the test set: the authors' protocol, optimistic)",
     "select_every": "with select=oracle, evaluate every N epochs",
     "threshold.rule": "decision threshold per machine ID from its training (normal) scores: gamma (the q quantile "
@@ -95,7 +99,8 @@ CORE_HELP = {
     "clip_seconds": "cut or pad clips to this length; 0 = the dataset's clip length",
     "pad": "how a clip shorter than clip_seconds is filled: repeat (loop the clip) or zeros (digital silence, which "
     "a log-mel turns into -100 dB frames)",
-    "channels_last": "keep the backbone's conv weights channels-last (NHWC): faster convolutions on CPU and GPU",
+    "channels_last": "keep the backbone's conv weights channels-last (NHWC); auto: where measured faster (see "
+    "asdbench.runtime.CHANNELS_LAST)",
     "skip_bad_files": "leave out files that cannot be read (corrupt, truncated, empty, not WAV) instead of stopping "
     "before training; they are counted (param data.bad_files) and listed in the artifact bad_files.csv",
     "cache": "decode each WAV once into the on-disk cache (memory-mapped; int16 where exact, else float32); false "
@@ -169,6 +174,10 @@ def factory_params(factory: Any) -> dict[str, Any]:
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
+    if key in AUTO_SWITCHES:
+        if isinstance(value, bool) or value == "auto":
+            return value
+        raise AsdbenchError(f"{key}={value!r} is not one of: true, false, auto")
     if key in CHOICES and value not in CHOICES[key]:
         raise AsdbenchError(f"{key}={value!r} is not one of: {', '.join(CHOICES[key])}")
     if default is None or value is None:

@@ -39,17 +39,23 @@ class Objective:
     """
 
     def __init__(self, model: AnomalyModel, compile: bool = False, warn: Callable[[str], None] = lambda _: None,
-                 module: torch.nn.Module | None = None) -> None:
+                 module: torch.nn.Module | None = None, mode: str | None = None) -> None:
         self.model = model
+        self.mode = mode  # torch.compile's mode (None: its default)
         self.module = module or model  # what forward passes run through: the model, or DDP over it
         self.warn = warn
         self._compiled = None
         if compile:
+            self.compile()
+
+    def compile(self) -> None:
+        """Compile from the next batch on."""
+        if self._compiled is None:
             # The STFT of log-mel frontends stays an eager kernel inside the compiled graph; inductor warns of it.
             warnings.filterwarnings("ignore", message="Torchinductor does not support code generation for complex")
             # Static shapes: the short last batch of an epoch gets a graph of its own, and the full batches
             # keep their specialised one (a dynamic-shape graph ran dcase-ae's full batches 15 % slower).
-            self._compiled = torch.compile(self._forward, dynamic=False)
+            self._compiled = torch.compile(self._forward, dynamic=False, mode=self.mode)
 
     @property
     def compiled(self) -> bool:

@@ -19,7 +19,11 @@ from asdbench.runtime import Runtime
 from asdbench.step import Objective, make_optimizer, prepare, train_step
 
 INT16_SCALE = 1.0 / 32768.0
-OFFICIAL_COSINE_START = 20  # the STgram-MFN code steps its cosine schedule only after epoch 20
+OFFICIAL_COSINE_START = 20
+# compile=auto compiles a model whose remaining epochs would take at least this long eagerly, judged by its first
+# epoch: compiling STgram-MFN took about a minute on 2 CPU cores and then trained 2.2x faster (benchmarks/README.md),
+# so 5 minutes leaves a margin for systems that gain less; shorter runs, tests among them, stay eager.
+AUTO_COMPILE_MIN_SECONDS = 300.0  # the STgram-MFN code steps its cosine schedule only after epoch 20
 
 
 def as_float(waves: torch.Tensor) -> torch.Tensor:
@@ -97,7 +101,7 @@ class TrainSettings:
     scheduler: str
     select: str
     select_every: int
-    compile: bool
+    compile: bool | str  # True, False or "auto"
     checkpoint_every_s: float
 
 
@@ -123,6 +127,21 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.
     if len(batches) > 1 and len(batches[-1]) < 2 * distributed.world_size():
         batches.pop()
     return batches
+
+
+def _on(device: torch.device, batches) -> list[torch.Tensor]:
+    """The epoch's batches of indices on ``device``: on a GPU copied in one transfer, since copying each batch's
+    indices from the host blocked the host until the GPU had caught up, once per step."""
+    batches = list(batches)
+    if device.type == "cpu" or not batches:
+        return batches
+    return list(torch.cat(batches).to(device).split([len(b) for b in batches]))
+
+
+def _repays_compiling(eager_seconds: float, device: torch.device) -> bool:
+    """Whether the epochs left, ``eager_seconds`` long eagerly, are worth compiling for; every process of a
+    distributed run compiles if one of them would."""
+    return bool(distributed.total(torch.tensor(float(eager_seconds >= AUTO_COMPILE_MIN_SECONDS), device=device)) > 0)
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, batches_per_epoch: int):
@@ -170,8 +189,9 @@ def train(
     prepare(model, device, settings.channels_last)
     data = place(data, device)
     optimizer = make_optimizer(model, settings.lr, settings.weight_decay)
-    objective = Objective(model, settings.compile, lambda message: reporter.info(f"[yellow]{message}[/yellow]"),
+    objective = Objective(model, settings.compile is True, lambda message: reporter.info(f"[yellow]{message}[/yellow]"),
                           distributed.wrap(model, device))
+    auto = settings.compile == "auto"
     scheduler = _scheduler(optimizer, settings, max(1, math.ceil(len(data) / settings.batch_size)))
     best: tuple[float, int, dict] | None = None
     resumed = checkpoint.load() if checkpoint is not None else None
@@ -188,6 +208,8 @@ def train(
             scheduler.load_state_dict(resumed["scheduler"])
         best = resumed["best"]
         start = resumed["epoch"] + 1
+        if auto and resumed.get("compiled"):  # decided after the first epoch, before the interruption
+            objective.compile()
         reporter.info(f"Model '{label}': resumed after epoch {resumed['epoch']} of {settings.epochs}")
 
     def save(epoch: int, finished: bool, kept: int = 0) -> None:
@@ -195,20 +217,22 @@ def train(
         checkpoint.save({"epoch": epoch, "finished": finished, "kept": kept, "model": model.state_dict(),
                          "optimizer": optimizer.state_dict(), "rng": rng_state(generator),
                          "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                         "best": None if finished else best})
+                         "best": None if finished else best, "compiled": objective.compiled})
 
     saved = time.monotonic()
     with reporter.task(f"Training {label}", settings.epochs) as step:
         step.advance(start - 1)
         for epoch in range(start, settings.epochs + 1):
+            began = time.perf_counter()
             model.train()
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device)
             first_bad = torch.full((), -1, dtype=torch.long, device=device)
             seen, classifier = 0, False
             batches = _batches(len(data), settings.batch_size, generator)
-            for number, batch in enumerate(batches, start=1):
-                idx = distributed.shard(batch)  # this process's share of the global batch
+            for number, (batch, idx) in enumerate(zip(batches, _on(data.inputs.device, map(distributed.shard, batches))),
+                                                  start=1):
+                # idx: this process's share of the global batch, where the data are
                 x, y = data.batch(idx, device)
                 # DDP averages the processes' gradients; weighting each by its share makes that the global batch's
                 # mean when shares differ in size (a last batch that does not divide evenly)
@@ -228,6 +252,13 @@ def train(
                 scheduler.step()
             if classifier:
                 stats["accuracy"] = (correct / max(seen, 1)).item()
+            if settings.compile is not False:  # whether this epoch ran compiled
+                stats["compiled"] = float(objective.compiled)
+            eager_left = (time.perf_counter() - began) * (settings.epochs - epoch)
+            if auto and epoch == 1 and _repays_compiling(eager_left, device):
+                objective.compile()
+                reporter.info(f"Model '{label}': the remaining {settings.epochs - 1} epochs are compiled (compile=auto: "
+                              f"about {eager_left / 60:.0f} min eagerly)")
             if (bad := int(first_bad)) >= 0:
                 raise AsdbenchError(f"training of {label} diverged: the loss is not finite at epoch {epoch}, batch {bad} "
                                     f"of {len(batches)}; try a lower lr or grad_clip")
@@ -272,7 +303,7 @@ def score(
     order = torch.arange(len(data))
     task = reporter.task(f"Scoring {label}", len(data)) if reporter else nullcontext(None)
     with task as step:
-        for idx in order.split(batch_size):
+        for idx in _on(data.inputs.device, order.split(batch_size)):
             x, y = data.batch(idx, device)
             output = model(x, data.features_ready, frame_axis)
             if y.dim() == 1:
@@ -283,8 +314,8 @@ def score(
                 out.append(torch.stack(each).amin(dim=0))
             if output.embedding is not None:
                 emb = output.embedding.float()
-                embeddings.append((emb.mean(dim=1) if frame_axis else emb).flatten(1).cpu())
+                embeddings.append((emb.mean(dim=1) if frame_axis else emb).flatten(1))
             if step is not None:
                 step.advance(len(idx))
     scores = torch.cat(out).cpu() if out else torch.zeros(0)
-    return scores, (torch.cat(embeddings) if embeddings and len(embeddings) == len(out) else None)
+    return scores, (torch.cat(embeddings).cpu() if embeddings and len(embeddings) == len(out) else None)

@@ -13,7 +13,7 @@ from asdbench.cli import cli
 def test_bench_measures_each_system_and_variant_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     cache_before = os.environ["ASDBENCH_CACHE"]
-    result = CliRunner().invoke(cli, ["bench", "--systems", "dcase-ae,stgram-mfn-cee", "--variants", "default,plain",
+    result = CliRunner().invoke(cli, ["bench", "--systems", "dcase-ae,stgram-mfn-cee", "--variants", "eager,plain",
                                       "--clips", "8", "--seconds", "0.5", "--batch-size", "4", "--steps", "1", "--min-seconds", "0", "--epochs", "3",
                                       "--json", str(out)])
     assert result.exit_code == 0, result.output
@@ -22,7 +22,7 @@ def test_bench_measures_each_system_and_variant_and_writes_json(tmp_path):
     report = json.loads(out.read_text())
     rows = report["rows"]
     assert [(r["system"], r["variant"]) for r in rows] == [
-        ("dcase-ae", "plain"), ("dcase-ae", "default"), ("stgram-mfn-cee", "plain"), ("stgram-mfn-cee", "default")]
+        ("dcase-ae", "plain"), ("dcase-ae", "eager"), ("stgram-mfn-cee", "plain"), ("stgram-mfn-cee", "eager")]
     for row in rows:
         for key in ("frontend_clips_per_s", "train_clips_per_s", "bound_train_clips_per_s", "infer_clips_per_s",
                     "peak_memory_mb"):
@@ -38,4 +38,4 @@ def test_bench_measures_each_system_and_variant_and_writes_json(tmp_path):
 def test_bench_rejects_an_unknown_variant_in_one_line():
     result = CliRunner().invoke(cli, ["bench", "--systems", "dcase-ae", "--variants", "fastest"])
     assert result.exit_code != 0
-    assert "unknown variant(s) fastest; choose from: plain, default, compiled" in result.output
+    assert "unknown variant(s) fastest; choose from: plain, eager, compiled" in result.output

@@ -126,3 +126,28 @@ def test_the_depthwise_shortcut_is_taken_only_in_compiled_cpu_steps(monkeypatch)
     monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
     conv(x)
     assert strides == [(2, 2), 1]  # eager: nn.Conv2d's strided call; compiling: stride 1, then subsampled
+
+
+@pytest.mark.parametrize("min_seconds, compiled", [(0.0, [0.0, 1.0, 1.0]), (1e9, [0.0, 0.0, 0.0])])
+def test_compile_auto_compiles_after_the_first_epoch_only_when_the_rest_is_long(monkeypatch, min_seconds, compiled):
+    from asdbench import train as train_module
+
+    compiles: list[object] = []
+    monkeypatch.setattr(step_module.torch, "compile", lambda fn, **_: compiles.append(fn) or fn)  # no real compile
+    monkeypatch.setattr(train_module, "AUTO_COMPILE_MIN_SECONDS", min_seconds)
+    plugins = build_plugins()
+    cfg = resolve_runtime(resolve(plugins, "dcase-ae", set_values={"dataset.size": "tiny", "epochs": 3,
+                                                                    "clip_seconds": 0.625, "model_per": "all"}))
+    assert cfg["compile"] == "auto"
+    seen: list[float] = []
+    execute(plugins, cfg, load_dataset(plugins, cfg), Reporter(), lambda g, e, stats: seen.append(stats["compiled"]))
+    assert seen == compiled and len(compiles) == int(compiled[-1])
+
+
+def test_channels_last_auto_is_resolved_per_device_and_explicit_values_stay():
+    plugins = build_plugins()
+    assert resolve_runtime(resolve(plugins, "stgram-mfn", set_values={"device": "cpu"}))["channels_last"] is True
+    assert resolve_runtime(resolve(plugins, "stgram-mfn", set_values={"device": "cpu", "channels_last": False}))[
+        "channels_last"] is False
+    with pytest.raises(Exception, match="compile='maybe' is not one of: true, false, auto"):
+        resolve(plugins, "stgram-mfn", set_values={"compile": "maybe"})

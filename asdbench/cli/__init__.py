@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from asdbench import __version__
-from asdbench.cli.bench_cmd import bench_command
-from asdbench.cli.cache_cmd import cache_group
-from asdbench.cli.compare_cmd import compare_command
-from asdbench.cli.config_cmd import config_group
-from asdbench.cli.data import data_group
-from asdbench.cli.list_cmd import list_command
-from asdbench.cli.model_cmd import eval_command, export_command, score_command
-from asdbench.cli.plot_cmd import plot_command
-from asdbench.cli.output import err_console
-from asdbench.cli.run import run_command
-from asdbench.cli.runs_cmd import runs_command
-from asdbench.cli.sweep_cmd import sweep_command
 from asdbench.errors import AsdbenchError
+
+# Each command is imported only when it runs (or its own --help is asked for), so that ``asdbench --help``
+# and light commands do not pay for torch, MLflow or matplotlib. The short help shown in the command list is
+# kept here; a test checks it against each command's docstring.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("asdbench.cli.run", "run_command",
+            "Train SYSTEM on a dataset, evaluate it, print AUC/pAUC/mAUC and log everything to MLflow."),
+    "runs": ("asdbench.cli.runs_cmd", "runs_command",
+             "List the asdbench runs of the store, newest first: what to pass to `run --resume RUN_ID`."),
+    "score": ("asdbench.cli.model_cmd", "score_command",
+              "Score WAV FILES (or folders of them) with a trained MODEL: score, threshold and decision per file."),
+    "eval": ("asdbench.cli.model_cmd", "eval_command",
+             "Score a trained MODEL on a data set's test clips without training, logged as a new MLflow run."),
+    "export": ("asdbench.cli.model_cmd", "export_command",
+               "Write a trained MODEL as a bundle FOLDER (manifest.json + safetensors weights), to score without MLflow."),
+    "sweep": ("asdbench.cli.sweep_cmd", "sweep_command",
+              "Run every run of SUITE.toml (systems x seeds x a grid of settings) as Ray tasks; finished runs are "
+              "skipped, interrupted ones resumed."),
+    "list": ("asdbench.cli.list_cmd", "list_command",
+             "List datasets, frontends, backbones, losses, scorers and systems."),
+    "data": ("asdbench.cli.data", "data_group", "Data sets: check what a dataset finds, generate the synthetic one."),
+    "config": ("asdbench.cli.config_cmd", "config_group", "Inspect configurations."),
+    "compare": ("asdbench.cli.compare_cmd", "compare_command",
+                "Compare logged runs side by side: one row per system and comparable set of runs (mean ± std over seeds)."),
+    "plot": ("asdbench.cli.plot_cmd", "plot_command",
+             "Draw RUN_ID's ROC curves and score histograms per machine type, and t-SNE of its embeddings."),
+    "bench": ("asdbench.cli.bench_cmd", "bench_command",
+              "Measure training and inference throughput, end to end and model-only, per system and variant."),
+    "cache": ("asdbench.cli.cache_cmd", "cache_group",
+              "The cache under $ASDBENCH_CACHE (default ~/.cache/asdbench): sizes, and clearing."),
+}
 
 EPILOG = """\b
 Quick start:
@@ -33,7 +53,25 @@ Quick start:
 
 
 class AsdbenchGroup(click.Group):
-    """Turns :class:`AsdbenchError` into one ``Error: ...`` line, never a traceback."""
+    """Turns :class:`AsdbenchError` into one ``Error: ...`` line, never a traceback; imports each built-in
+    command only when it is used (commands added with ``add_command``, e.g. by plugins, work as usual)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMANDS:
+            module, attr, _ = COMMANDS[name]
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return self.commands.get(name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2] if name not in self.commands else
+                 self.commands[name].get_short_help_str(formatter.width - 6 - len(name)))
+                for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -48,19 +86,6 @@ def cli() -> None:
     """Benchmark suite for unsupervised anomalous sound detection."""
 
 
-cli.add_command(run_command)
-cli.add_command(runs_command)
-cli.add_command(score_command)
-cli.add_command(eval_command)
-cli.add_command(export_command)
-cli.add_command(sweep_command)
-cli.add_command(list_command)
-cli.add_command(data_group)
-cli.add_command(config_group)
-cli.add_command(compare_command)
-cli.add_command(plot_command)
-cli.add_command(bench_command)
-cli.add_command(cache_group)
 
 
 def main() -> None:
@@ -69,6 +94,8 @@ def main() -> None:
     try:
         get_plugins().manager.hook.register_commands(cli=cli)
     except AsdbenchError as exc:
+        from asdbench.cli.output import err_console
+
         err_console.print(f"[red]Error:[/red] {exc}", highlight=False)
         sys.exit(1)
     cli()

@@ -50,7 +50,7 @@ def _cells(row: dict) -> list[str]:
 @click.command("bench")
 @click.option("--systems", default="stgram-mfn,dcase-ae", show_default=True, help="Comma-separated systems.")
 @click.option("--variants", default=",".join(VARIANTS), show_default=True,
-              help="plain (fp32, NCHW, eager, no caches), default (the system's settings), compiled (default + torch.compile).")
+              help="plain (fp32, NCHW, eager, no caches), eager (the system's settings, not compiled), compiled (the same compiled: what compile=auto picks for long runs).")
 @click.option("--clips", default=BenchSpec.clips, show_default=True, help="Generated training clips.")
 @click.option("--seconds", default=BenchSpec.seconds, show_default=True, help="Clip length.")
 @click.option("--batch-size", type=int, default=None,
