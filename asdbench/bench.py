@@ -36,7 +36,7 @@ from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.runner import FEATURE_BATCH, execute, load_dataset
 from asdbench.runtime import Runtime, describe_device, resolve_runtime, seed_everything
-from asdbench.step import Objective, make_optimizer, prepare, train_step
+from asdbench.step import Objective, channels_last_for, make_optimizer, prepare, train_step
 from asdbench.train import settings_from
 
 SAMPLE_RATE = 16000
@@ -236,7 +236,7 @@ def step_fixture(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: t
     y = torch.arange(len(x), device=device) % len(MACHINE_IDS)
 
     model, scorer = build_model(plugins, config, frontend, input_shape, len(MACHINE_IDS))
-    prepare(model, device, settings.channels_last)
+    prepare(model, device, settings.channels_last, compiled=settings.compile is True)
     amp = Runtime.of(config).amp
     adam = optimizer(model) if optimizer else make_optimizer(model, settings.lr, settings.weight_decay)
     objective = Objective(model, settings.compile is True, mode=compile_mode)
@@ -295,7 +295,8 @@ def measure(plugins: Plugins, system: str, variant: str, spec: BenchSpec, root: 
         "variant": variant,
         "device": describe_device(device),
         "precision": config["precision"],
-        "memory_format": "channels_last" if config["channels_last"] else "nchw",
+        "memory_format": "channels_last" if channels_last_for(config["channels_last"], device, config["compile"] is True)
+        else "nchw",
         "compiled": bool(config["compile"]) and bound["compiled"] and not compile_failed,
         "cache": bool(config["cache"]),
         "clip_seconds": spec.seconds,

@@ -58,20 +58,12 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-# channels_last=auto per device type, as measured: on the CPU NHWC convolutions trained STgram-MFN 1.3x faster
-# (benchmarks/README.md); on the GPU see the bench table there.
-CHANNELS_LAST: dict[str, bool] = {"cpu": True, "cuda": True}
-
-
 def resolve_runtime(config: RunConfig) -> RunConfig:
-    """The config with ``device``, ``precision`` and ``channels_last`` as this machine resolves them; a no-op on a
-    resolved config. (``compile=auto`` is decided while training: :mod:`asdbench.train`.)"""
+    """The config with ``device`` and ``precision`` as this machine resolves them; a no-op on a resolved config.
+    (``compile=auto`` is decided while training, :mod:`asdbench.train`; ``channels_last=auto`` with it,
+    :func:`asdbench.step.prepare`.)"""
     device = pick_device(config["device"])
-    channels_last = config["channels_last"]
-    if channels_last == "auto":
-        channels_last = CHANNELS_LAST.get(device.type, False)
-    return config.replace(device=str(device), precision=resolve_precision(config["precision"], device),
-                          channels_last=channels_last)
+    return config.replace(device=str(device), precision=resolve_precision(config["precision"], device))
 
 
 @dataclass(frozen=True)

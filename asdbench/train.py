@@ -186,7 +186,7 @@ def train(
     with the batch where it began.
     """
     device, amp = runtime.device, runtime.amp
-    prepare(model, device, settings.channels_last)
+    prepare(model, device, settings.channels_last, compiled=settings.compile is True)
     data = place(data, device)
     optimizer = make_optimizer(model, settings.lr, settings.weight_decay)
     objective = Objective(model, settings.compile is True, lambda message: reporter.info(f"[yellow]{message}[/yellow]"),
@@ -210,6 +210,7 @@ def train(
         start = resumed["epoch"] + 1
         if auto and resumed.get("compiled"):  # decided after the first epoch, before the interruption
             objective.compile()
+            prepare(model, device, settings.channels_last, compiled=True)
         reporter.info(f"Model '{label}': resumed after epoch {resumed['epoch']} of {settings.epochs}")
 
     def save(epoch: int, finished: bool, kept: int = 0) -> None:
@@ -257,6 +258,7 @@ def train(
             eager_left = (time.perf_counter() - began) * (settings.epochs - epoch)
             if auto and epoch == 1 and _repays_compiling(eager_left, device):
                 objective.compile()
+                prepare(model, device, settings.channels_last, compiled=True)
                 reporter.info(f"Model '{label}': the remaining {settings.epochs - 1} epochs are compiled (compile=auto: "
                               f"about {eager_left / 60:.0f} min eagerly)")
             if (bad := int(first_bad)) >= 0:

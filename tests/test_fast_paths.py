@@ -144,10 +144,23 @@ def test_compile_auto_compiles_after_the_first_epoch_only_when_the_rest_is_long(
     assert seen == compiled and len(compiles) == int(compiled[-1])
 
 
-def test_channels_last_auto_is_resolved_per_device_and_explicit_values_stay():
-    plugins = build_plugins()
-    assert resolve_runtime(resolve(plugins, "stgram-mfn", set_values={"device": "cpu"}))["channels_last"] is True
-    assert resolve_runtime(resolve(plugins, "stgram-mfn", set_values={"device": "cpu", "channels_last": False}))[
-        "channels_last"] is False
+def test_channels_last_auto_follows_device_and_compilation_and_explicit_values_stay():
+    from asdbench.step import prepare
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert [step_module.channels_last_for("auto", d, c) for d in (cpu, cuda) for c in (False, True)] == [
+        True, True, True, False]  # as measured: NCHW only for compiled steps on the GPU
+    assert not step_module.channels_last_for(False, cpu, False) and step_module.channels_last_for(True, cuda, True)
+    model = _tiny_model()
+    weight = next(p for p in model.backbone.parameters() if p.dim() == 4)
+    prepare(model, cpu, "auto")
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    prepare(model, cpu, False)  # converted back in place: the same parameter, as the optimizer holds it
+    assert weight.is_contiguous() and weight is next(p for p in model.backbone.parameters() if p.dim() == 4)
     with pytest.raises(Exception, match="compile='maybe' is not one of: true, false, auto"):
-        resolve(plugins, "stgram-mfn", set_values={"compile": "maybe"})
+        resolve(build_plugins(), "stgram-mfn", set_values={"compile": "maybe"})
+
+
+def test_a_frontend_probes_its_output_shape_where_its_tensors_are():
+    frontend = build_plugins().registry("frontend").get("logmel").factory(16000, 16000)
+    assert frontend.output_shape(16000) == frontend.to("meta").output_shape(16000) == (1, 128, 32)

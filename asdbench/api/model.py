@@ -36,8 +36,11 @@ class Frontend(nn.Module):
 
     def output_shape(self, num_samples: int) -> tuple[int, ...]:
         """Feature shape of one clip of ``num_samples`` samples (without the batch axis)."""
+        # The probe goes where the frontend's tensors are: a frontend already moved to the GPU has its STFT window
+        # and mel filters there.
+        device = next((t.device for t in (*self.parameters(), *self.buffers())), torch.device("cpu"))
         with torch.no_grad():
-            return tuple(self(torch.zeros(1, num_samples)).shape[1:])
+            return tuple(self(torch.zeros(1, num_samples, device=device)).shape[1:])
 
     @property
     def has_weights(self) -> bool:
