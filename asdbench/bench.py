@@ -32,6 +32,7 @@ from asdbench.build import build_model, count_parameters, instantiate
 from asdbench.config import RunConfig, resolve
 from asdbench.errors import AsdbenchError
 from asdbench.groups import make_groups
+from asdbench.mixup import Mixer
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.runner import FEATURE_BATCH, execute, load_dataset
@@ -238,13 +239,16 @@ def step_fixture(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: t
     model, scorer = build_model(plugins, config, frontend, input_shape, len(MACHINE_IDS))
     prepare(model, device, settings.channels_last, compiled=settings.compile is True)
     amp = Runtime.of(config).amp
-    adam = optimizer(model) if optimizer else make_optimizer(model, settings.lr, settings.weight_decay)
+    adam = optimizer(model) if optimizer else make_optimizer(model, settings.lr, settings.weight_decay,
+                                                             settings.optimizer)
+    mixer = Mixer(settings.mixup, settings.mixup_alpha, settings.mixup_partner)
+    mixer.start_epoch(torch.Generator().manual_seed(0))
     objective = Objective(model, settings.compile is True, mode=compile_mode)
     ready = not frontend.has_weights
     model.train()
 
     def step() -> None:
-        train_step(model, adam, x, y, ready, amp, settings.grad_clip, objective)
+        train_step(model, adam, x, y, ready, amp, settings.grad_clip, objective, mix=mixer.draw(len(x), device))
 
     return StepFixture(step, len(x) / per_clip, frontend, model, scorer, objective, waves, features, ready, frames)
 

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from asdbench.api import Backbone, Frontend, Loss, ModelOutput, Scorer
+from asdbench.api import Backbone, Frontend, Loss, Mix, ModelOutput, Scorer
 from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import Plugins
@@ -36,10 +36,17 @@ class AnomalyModel(nn.Module):
         self.backbone = backbone
         self.loss = loss
 
-    def forward(self, inputs: torch.Tensor, features_ready: bool, frame_axis: bool = False) -> ModelOutput:
+    def forward(self, inputs: torch.Tensor, features_ready: bool, frame_axis: bool = False,
+                mix: Mix | None = None) -> ModelOutput:
         """``frame_axis``: inputs are ``(clips, frames, *example)``; the backbone sees each frame (or
-        patch) as an example and the outputs come back as ``(clips, frames, ...)`` for the scorer."""
-        features = inputs if features_ready else self.frontend(inputs)
+        patch) as an example and the outputs come back as ``(clips, frames, ...)`` for the scorer. ``mix``: a
+        training batch's mixup, applied by the frontend (``forward_mixed``) or to its features."""
+        if mix is None:
+            features = inputs if features_ready else self.frontend(inputs)
+        elif not features_ready and hasattr(self.frontend, "forward_mixed"):
+            features = self.frontend.forward_mixed(inputs, mix)
+        else:
+            features = mix.apply(inputs if features_ready else self.frontend(inputs))
         if not frame_axis:
             return self.backbone(features)
         clips, frames = features.shape[:2]
@@ -55,6 +62,10 @@ def build_model(
 ) -> tuple[AnomalyModel, Scorer]:
     backbone = instantiate(plugins, config, "backbone", input_shape=input_shape, num_classes=num_classes)
     loss = instantiate(plugins, config, "loss", num_classes=num_classes, embedding_dim=backbone.embedding_dim)
+    mixup = config.values.get("mixup", "none")
+    if mixup != "none" and type(loss).mixed is Loss.mixed:
+        raise AsdbenchError(f"loss '{config.component('loss')}' cannot train with mixup={mixup}: it defines no mixed() "
+                            "loss (see CONTRIBUTING.md)")
     scorer = instantiate(plugins, config, "scorer")
     if not callable(getattr(scorer, "score", None)):
         raise AsdbenchError(f"scorer '{config.component('scorer')}' has no score() method")

@@ -27,7 +27,7 @@ import numpy as np
 from asdbench import tracking
 from asdbench.comparability import TAG, describe_difference
 from asdbench.errors import AsdbenchError
-from asdbench.reference import paper_row, paper_tables
+from asdbench.reference import paper_row, tables
 from asdbench.results import COLUMN_NAMES, TABLE_KEYS, read_clip_scores
 from asdbench.session import aggregate
 from asdbench.uncertainty import N_BOOT, SEED, IdScores, paired, replicate_aucs, type_intervals
@@ -37,6 +37,8 @@ TABLES = {
     "2": ("Table 2 style: AUC and pAUC (%)", ("auc", "pauc")),
     "3": ("Table 3 style: mAUC (%)", ("mauc",)),
     "4": ("Table 4 style: AUC and mAUC (%)", ("auc", "mauc")),
+    "pooled": ("AUC and pAUC pooled per machine type (Noisy-ArcMix, OS-SCL style; not the official per-ID mean), "
+               "and mAUC (%)", ("auc_pooled", "pauc_pooled", "mauc")),
 }
 ORACLE_MARK = "†"
 METRIC_NAMES = COLUMN_NAMES  # auc -> AUC, auc_source -> AUC source, hmean -> h-mean...
@@ -149,19 +151,24 @@ def rows_from_runs(runs: list[Run], group_by: Iterable[str] = ()) -> list[Row]:
     return rows
 
 
-def reference_rows(systems: Iterable[str] | None = None) -> list[Row]:
-    """The paper's published rows (fractions, as our metrics), for the systems asked or all of them."""
-    names = list(systems) if systems else list(paper_tables()["systems"])
+def reference_rows(systems: Iterable[str] | None = None, source: str = "paper") -> list[Row]:
+    """Published rows (fractions, as our metrics) of ``source`` (:func:`asdbench.reference.tables`), for the systems
+    asked or all of them; each value under the metric it is (the newer papers' pooled AUC as ``auc_pooled``)."""
+    data_set = tables(source)
+    names = list(systems) if systems else list(data_set["systems"])
+    metric = data_set.get("metrics", {})
+    oracle = data_set.get("select") == "oracle"
+    note = data_set.get("label_note", "paper")
     rows = []
     for name in names:
-        ref = paper_row(name)
+        ref = paper_row(name, source)
         if ref is None:
             continue
         mean = {}
         for mtype, values in ref.items():
             key = "avg" if mtype == "Average" else mtype
-            mean.update({f"{m}/{key}": v / 100 for m, v in values.items() if v is not None})
-        rows.append(Row(f"{name} (paper){ORACLE_MARK}", 0, mean, oracle=True, reference=True))
+            mean.update({f"{metric.get(m, m)}/{key}": v / 100 for m, v in values.items() if v is not None})
+        rows.append(Row(f"{name} ({note}){ORACLE_MARK if oracle else ''}", 0, mean, oracle=oracle, reference=True))
     return rows
 
 

@@ -36,6 +36,11 @@ CORE_DEFAULTS: dict[str, Any] = {
     "batch_size": 64,
     "lr": 1e-3,
     "weight_decay": 0.0,
+    "optimizer": "adam",
+    "lr_min": 0.0,
+    "mixup": "none",
+    "mixup.alpha": 0.5,
+    "mixup.partner": "shuffle",
     "grad_clip": 0.0,
     "seed": 0,
     "device": "auto",
@@ -51,6 +56,7 @@ CORE_DEFAULTS: dict[str, Any] = {
     "compile": "auto",
     "select": "last",
     "select_every": 2,
+    "val_fraction": 0.05,
     "checkpoint_every_s": 30.0,
     "threshold.rule": "gamma",
     "threshold.q": 0.9,
@@ -62,7 +68,10 @@ AUTO_SWITCHES = frozenset({"compile", "channels_last"})
 CHOICES: dict[str, tuple[str, ...]] = {
     "scheduler": ("none", "cosine", "cosine-official"),
     "precision": ("auto", "fp32", "bf16"),
-    "select": ("last", "oracle"),
+    "select": ("last", "oracle", "val"),
+    "optimizer": ("adam", "adamw"),
+    "mixup": ("none", "batch", "sample"),
+    "mixup.partner": ("shuffle", "reverse"),
     "model_per": ("all", "type", "id", "id-vs-others"),
     "train_unit": ("clip", "frame"),
     "pad": ("repeat", "zeros"),
@@ -73,7 +82,14 @@ CORE_HELP = {
     "epochs": "training epochs",
     "batch_size": "training batch size (clips, or frames when train_unit=frame)",
     "lr": "Adam learning rate",
-    "weight_decay": "Adam weight decay",
+    "weight_decay": "weight decay (Adam: added to the gradient; AdamW: decoupled)",
+    "optimizer": "adam or adamw",
+    "lr_min": "with scheduler=cosine, the learning rate it anneals to (eta_min)",
+    "mixup": "mix training examples: none; batch (one weight per batch from Beta(alpha, alpha), as Noisy-ArcMix and "
+    "OS-SCL); sample (one per example; alpha=1 draws it uniformly, as sub-cluster AdaCos). The loss must define mixed()",
+    "mixup.alpha": "the Beta(alpha, alpha) distribution of the mixup weight",
+    "mixup.partner": "each example's mixup partner: shuffle (a random permutation of the batch) or reverse (the batch "
+    "reversed)",
     "grad_clip": "clip the gradient norm to this value before each step; 0 = no clipping",
     "seed": "seeds every random draw of the run: weight initialisation (every component's), batch order, "
     "augmentation; the synthetic data set has its own seed (dataset.seed), so --seeds varies training, not the data",
@@ -85,8 +101,12 @@ CORE_HELP = {
     "compile": "train through torch.compile (compiles on the first batches, then faster steps); falls back to eager "
     "with a message where compilation fails. auto: each model's first epoch runs eagerly and the rest compile when "
     "they would take 5 minutes or more eagerly (long runs repay the minute of compilation; short ones would not)",
-    "select": "last (keep the last epoch) or oracle (best AUC+pAUC on the test set: the authors' protocol, optimistic)",
-    "select_every": "with select=oracle, evaluate every N epochs",
+    "select": "last (keep the last epoch); val (the lowest loss on val_fraction of the training clips, held out of "
+    "training, stratified by class: the Noisy-ArcMix and OS-SCL rule, legitimate for every system); oracle (best "
+    "AUC+pAUC on the test set: the STgram-MFN authors' protocol, optimistic)",
+    "select_every": "with select=oracle or val, evaluate every N epochs (and after the last)",
+    "val_fraction": "with select=val, the fraction of each class's training clips held out for validation (at least "
+    "one clip of every class with two or more)",
     "threshold.rule": "decision threshold per machine ID from its training (normal) scores: gamma (the q quantile "
     "of a fitted gamma distribution, as the DCASE 2021-2024 baselines), quantile (empirical), mad (median + z_q x "
     "1.4826 MAD); written into the model bundle",

@@ -210,9 +210,22 @@ def _rule_summary(ids: Sequence[IdMetrics], rule: str) -> dict[str, float]:
     return out
 
 
-def report(per_id: Iterable[IdMetrics], unit: str = "id", rule: str = "dcase2020") -> Report:
+POOLED = ("auc_pooled", "pauc_pooled")
+
+
+def pooled(labels: Sequence[int], scores: Sequence[float]) -> dict[str, float]:
+    """AUC and pAUC over every test clip of a machine type at once, all its units pooled: how Noisy-ArcMix and
+    OS-SCL report (their eval.py), not the official metric (the mean of per-unit values). Kept under names of their
+    own (``auc_pooled/<type>``) so that the two are never mixed."""
+    return dict(zip(POOLED, (auc(labels, scores), pauc(labels, scores))))
+
+
+def report(per_id: Iterable[IdMetrics], unit: str = "id", rule: str = "dcase2020",
+           pooled_by_type: dict[str, dict[str, float]] | None = None) -> Report:
     """Aggregate per-unit metrics into per-type means, mAUC and the average over types; under a 2021+ rule also
-    the domain metrics' means and harmonic means per type and over every unit (the official score)."""
+    the domain metrics' means and harmonic means per type and over every unit (the official score).
+    ``pooled_by_type``: each type's :func:`pooled` metrics, kept beside the official ones (and averaged over types)."""
+    pooled_by_type = pooled_by_type or {}
     by_type: dict[str, list[IdMetrics]] = {}
     for m in per_id:
         by_type.setdefault(m.machine_type, []).append(m)
@@ -223,10 +236,11 @@ def report(per_id: Iterable[IdMetrics], unit: str = "id", rule: str = "dcase2020
             _mean(i.pauc for i in ids),
             _min(i.auc for i in ids),
             tuple(sorted(ids, key=lambda i: i.machine_id)),
-            _rule_summary(ids, rule),
+            {**_rule_summary(ids, rule), **pooled_by_type.get(t, {})},
         )
         for t, ids in sorted(by_type.items())
     )
+    pooled_avg = {name: _mean(t.extra[name] for t in types) for name in POOLED if all(name in t.extra for t in types)}
     return Report(
         types,
         _mean(t.auc for t in types),
@@ -234,5 +248,5 @@ def report(per_id: Iterable[IdMetrics], unit: str = "id", rule: str = "dcase2020
         _mean(t.mauc for t in types),
         unit,
         rule,
-        _rule_summary([i for t in types for i in t.ids], rule),
+        {**_rule_summary([i for t in types for i in t.ids], rule), **pooled_avg},
     )

@@ -8,21 +8,29 @@ from importlib import resources
 from typing import Any
 
 
+SOURCES = {"paper": "stgram_mfn_paper.json", "newer": "newer_methods.json"}
+
+
 @lru_cache(maxsize=None)
+def tables(source: str = "paper") -> dict[str, Any]:
+    """Published rows in percent, per machine type and averaged: ``paper``, the STgram-MFN paper's Tables 2-4;
+    ``newer``, Noisy-ArcMix and OS-SCL (whose AUC and pAUC are pooled per type: ``metrics`` maps them)."""
+    return json.loads(resources.files("asdbench.data").joinpath(SOURCES[source]).read_text())
+
+
 def paper_tables() -> dict[str, Any]:
-    """The STgram-MFN paper's Tables 2-4, in percent, per machine type and averaged."""
-    return json.loads(resources.files("asdbench.data").joinpath("stgram_mfn_paper.json").read_text())
+    return tables("paper")
 
 
-def paper_row(system: str) -> dict[str, dict[str, float | None]] | None:
-    """``{type: {"auc": .., "pauc": .., "mauc": ..}, "Average": {...}}`` for a system of the paper, else ``None``."""
-    tables = paper_tables()
-    data = tables["systems"].get(system)
+def paper_row(system: str, source: str = "paper") -> dict[str, dict[str, float | None]] | None:
+    """``{type: {"auc": .., "pauc": .., "mauc": ..}, "Average": {...}}`` for a published system, else ``None``."""
+    data_set = tables(source)
+    data = data_set["systems"].get(system)
     if data is None:
         return None
     row = {
         mtype: {k: (data[k][i] if data[k] is not None else None) for k in ("auc", "pauc", "mauc")}
-        for i, mtype in enumerate(tables["types"])
+        for i, mtype in enumerate(data_set["types"])
     }
     row["Average"] = data["average"]
     return row

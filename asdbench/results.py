@@ -136,7 +136,8 @@ TABLE_KEYS = {  # per rule: the columns of a report's table (Report fields, or k
     "dcase2022": ("auc_source", "auc_target", "pauc", "hmean"),
 }
 COLUMN_NAMES = {"auc": "AUC", "pauc": "pAUC", "mauc": "mAUC", "auc_source": "AUC source", "auc_target": "AUC target",
-                "pauc_source": "pAUC source", "pauc_target": "pAUC target", "hmean": "h-mean"}
+                "pauc_source": "pAUC source", "pauc_target": "pAUC target", "hmean": "h-mean",
+                "auc_pooled": "AUC pooled", "pauc_pooled": "pAUC pooled"}
 
 
 def table_columns(report: Report) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asdbench import distributed, feature_cache, metrics, wave_cache
+from asdbench import distributed, feature_cache, fitted, metrics, wave_cache
 from asdbench.api import Clip, Dataset, Frontend
 from asdbench.build import build_model, count_parameters, instantiate
 from asdbench.checkpoint import Identity, Slot
@@ -24,7 +24,8 @@ from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.runtime import Runtime, seed_everything
 from asdbench.thresholds import threshold
-from asdbench.train import Examples, as_float, score, settings_from, target_matrix, train
+from asdbench.train import (Examples, as_float, embed, hold_out, score, settings_from, target_matrix, train,
+                            validation_loss)
 
 FEATURE_BATCH = 64
 
@@ -178,7 +179,11 @@ def evaluate(scores: list[tuple[Clip, float]], rule: str = "dcase2020",
         decisions = [int(v > thresholds[(mtype, mid)]) for _, v in rows] if thresholds else None
         per_id.append(metrics.id_metrics(mtype, mid, [c.label for c, _ in rows], [v for _, v in rows], rule,
                                          [c.domain for c, _ in rows], decisions))
-    return metrics.report(per_id, metrics.UNITS[rule], rule)
+    by_type: dict[str, list[tuple[Clip, float]]] = {}
+    for (mtype, _), rows in by_id.items():
+        by_type.setdefault(mtype, []).extend(rows)
+    pooled = {t: metrics.pooled([c.label for c, _ in rows], [v for _, v in rows]) for t, rows in by_type.items()}
+    return metrics.report(per_id, metrics.UNITS[rule], rule, pooled)
 
 
 class NonFiniteScores(AsdbenchError):
@@ -274,8 +279,17 @@ def execute(
         )
         input_shape = tuple(train_data.inputs.shape[1:]) if train_data.features_ready else frontend.output_shape(num_samples)
         train_clips = train_data  # clip by clip, for the training scores that calibrate thresholds
+        val_data = None
+        if settings.select == "val":
+            train_data, val_data = hold_out(train_data, settings.val_fraction, config["seed"])
+            if not len(val_data):
+                raise AsdbenchError(f"select=val: no class of model '{group.name}' has two training clips, so none can "
+                                    "be held out for validation; use select=last")
+            reporter.info(f"Model '{group.name}': {len(val_data)} of {len(train_clips)} training clips held out to "
+                          "select the checkpoint (select=val)")
         if config["train_unit"] == "frame":
             train_data = _as_frames(train_data)
+            val_data = _as_frames(val_data) if val_data is not None else None
             input_shape = tuple(train_data.inputs.shape[1:])
         model, scorer = build_model(plugins, config, frontend, input_shape, len(group.classes))
         result.n_params = max(result.n_params, count_parameters(model))
@@ -286,7 +300,9 @@ def execute(
         def group_scores(_model=model, _scorer=scorer, _data=test_data) -> list[float]:
             return score(_model, _scorer, _data, device, FEATURE_BATCH, framed)[0].tolist()
 
-        def selection_score(_group=group) -> float:
+        def selection_score(_group=group, _model=model, _val=val_data) -> float:
+            if _val is not None:
+                return -validation_loss(_model, _val, device, FEATURE_BATCH)
             values = group_scores()
             rep = evaluate(list(zip(_group.test, values)), rule) if all(map(math.isfinite, values)) else None
             return float("nan") if rep is None else rep.auc + rep.pauc
@@ -295,7 +311,7 @@ def execute(
             model, train_data, settings, runtime, generator, reporter, group.name,
             lambda epoch, stats, _g=group.name: on_epoch(_g, epoch, stats),
             Slot(checkpoint_dir / f"{group.slug}.pt", identity, resume) if checkpoint_dir and main else None,
-            evaluate=selection_score if test_data is not None else None,
+            evaluate=selection_score if val_data is not None or test_data is not None else None,
             on_checkpoint=lambda epoch, _g=group.name: on_checkpoint(_g, epoch),
         )
         del train_data
@@ -306,7 +322,17 @@ def execute(
         own_clips = train_clips.subset(own)
         own_clips = Examples(own_clips.inputs, target_matrix([group.alternatives(group.train[i]) for i in own]),
                              own_clips.features_ready)  # scored as test clips are: against every class of their ID
-        values = score(model, scorer, own_clips, device, FEATURE_BATCH, framed)[0].tolist()
+        fit_state = {}
+        if fitted.fits(scorer):  # fitted on the training embeddings; their scores for the thresholds cross-fitted
+            embeddings = embed(model, train_clips, device, FEATURE_BATCH, framed)
+            values, crossed = fitted.fit(scorer, embeddings, train_clips.targets, model.loss, own, own_clips.targets)
+            values = values.tolist()
+            fit_state = fitted.fit_state(embeddings, train_clips.targets)
+            if not crossed:
+                reporter.info(f"[yellow]Model '{group.name}': a class has a single training clip, so the thresholds "
+                              "come from scores of the fit that saw each clip (too low for neighbour scorers)[/yellow]")
+        else:
+            values = score(model, scorer, own_clips, device, FEATURE_BATCH, framed)[0].tolist()
         for i, value in zip(own, values):
             clip = group.train[i]
             result.train_scores.setdefault((clip.machine_type, clip.machine_id), []).append(value)
@@ -316,7 +342,7 @@ def execute(
             result.scores += list(zip(group.test, values.tolist()))
             if embeddings is not None:
                 result.embeddings.update(zip(group.test, embeddings.numpy()))
-        result.models[group.slug] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        result.models[group.slug] = {**{k: v.detach().cpu() for k, v in model.state_dict().items()}, **fit_state}
     lengths = reader.lengths
     result.clip_seconds = ((lengths.shortest or 0) / dataset.sample_rate, lengths.longest / dataset.sample_rate)
     result.padded_clips, result.cut_clips = lengths.padded, lengths.cut

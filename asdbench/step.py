@@ -12,6 +12,7 @@ from contextlib import nullcontext
 
 import torch
 
+from asdbench.api import Mix
 from asdbench.build import AnomalyModel
 
 
@@ -74,43 +75,52 @@ class Objective:
     def compiled(self) -> bool:
         return self._compiled is not None
 
-    def _forward(self, x: torch.Tensor, y: torch.Tensor, features_ready: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        output = self.module(x, features_ready)
-        return self.model.loss(output, y), self.model.loss.class_scores(output)
+    def _forward(self, x: torch.Tensor, y: torch.Tensor, features_ready: bool,
+                 mix: Mix | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if mix is None:
+            output = self.module(x, features_ready)
+            return self.model.loss(output, y), self.model.loss.class_scores(output)
+        output = self.module(x, features_ready, mix=mix)
+        return self.model.loss.mixed(output, y, mix).mean(), self.model.loss.class_scores(output)
 
-    def _run(self, forward, x, y, features_ready, amp, scale) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _run(self, forward, x, y, features_ready, amp, scale, mix) -> tuple[torch.Tensor, torch.Tensor | None]:
         with autocast(x.device, amp):
-            loss, class_scores = forward(x, y, features_ready)
+            loss, class_scores = forward(x, y, features_ready, mix)
         (loss * scale if scale != 1.0 else loss).backward()
         return loss.detach(), None if class_scores is None else class_scores.detach()
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, features_ready: bool, amp: torch.dtype | None,
-                 scale: float = 1.0):
+                 scale: float = 1.0, mix: Mix | None = None):
         """``scale`` multiplies the loss before the backward pass (a process's weight in a distributed batch)."""
         if self._compiled is not None:
             try:
-                return self._run(self._compiled, x, y, features_ready, amp, scale)
+                return self._run(self._compiled, x, y, features_ready, amp, scale, mix)
             except Exception as exc:  # the compiler raises many types; the eager pass below tells real errors apart
                 self._compiled = None
                 self.model.zero_grad(set_to_none=True)
                 reason = (str(exc).strip().splitlines() or [""])[0][:200]
                 self.warn(f"torch.compile failed ({type(exc).__name__}: {reason}); training goes on without it")
-        return self._run(self._forward, x, y, features_ready, amp, scale)
+        return self._run(self._forward, x, y, features_ready, amp, scale, mix)
 
 
 def train_step(
     model: AnomalyModel, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
     features_ready: bool, amp: torch.dtype | None, grad_clip: float = 0.0, objective: Objective | None = None,
-    scale: float = 1.0,
+    scale: float = 1.0, mix: Mix | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One forward, backward and Adam step; returns the loss and the class scores (no host sync)."""
+    """One forward, backward and optimiser step; returns the loss and the class scores (no host sync)."""
     optimizer.zero_grad(set_to_none=True)
-    loss, class_scores = (objective or Objective(model))(x, y, features_ready, amp, scale)
+    loss, class_scores = (objective or Objective(model))(x, y, features_ready, amp, scale, mix)
     if grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
     return loss, class_scores
 
 
-def make_optimizer(model: AnomalyModel, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+def make_optimizer(model: AnomalyModel, lr: float, weight_decay: float, name: str = "adam") -> torch.optim.Optimizer:
+    """Adam (weight decay added to the gradient, as the STgram-MFN code) or AdamW (decoupled, as Noisy-ArcMix and
+    OS-SCL)."""
+    return OPTIMIZERS[name](model.parameters(), lr=lr, weight_decay=weight_decay)

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
 
 from asdbench import distributed
+from asdbench.api import ModelOutput
 from asdbench.build import AnomalyModel
 from asdbench.checkpoint import Slot, restore_rng, rng_state
 from asdbench.errors import AsdbenchError
+from asdbench.mixup import Mixer
 from asdbench.progress import Reporter
 from asdbench.runtime import Runtime
 from asdbench.step import Objective, make_optimizer, prepare, train_step
 
 INT16_SCALE = 1.0 / 32768.0
-OFFICIAL_COSINE_START = 20
+OFFICIAL_COSINE_START = 20  # the STgram-MFN code steps its cosine schedule only after epoch 20
 # compile=auto compiles a model whose remaining epochs would take at least this long eagerly, judged by its first
 # epoch: compiling STgram-MFN took about a minute on 2 CPU cores and then trained 2.2x faster (benchmarks/README.md),
 # so 5 minutes leaves a margin for systems that gain less; shorter runs, tests among them, stay eager.
-AUTO_COMPILE_MIN_SECONDS = 300.0  # the STgram-MFN code steps its cosine schedule only after epoch 20
+AUTO_COMPILE_MIN_SECONDS = 300.0
 
 
 def as_float(waves: torch.Tensor) -> torch.Tensor:
@@ -96,18 +98,25 @@ class TrainSettings:
     batch_size: int
     lr: float
     weight_decay: float
+    optimizer: str
+    lr_min: float
+    mixup: str
+    mixup_alpha: float
+    mixup_partner: str
     grad_clip: float
     channels_last: bool
     scheduler: str
     select: str
     select_every: int
+    val_fraction: float
     compile: bool | str  # True, False or "auto"
     checkpoint_every_s: float
 
 
 def settings_from(config) -> TrainSettings:
-    keys = ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "channels_last", "scheduler", "select",
-            "select_every", "compile", "checkpoint_every_s")
+    keys = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "lr_min", "mixup", "mixup.alpha",
+            "mixup.partner", "grad_clip", "channels_last", "scheduler", "select", "select_every", "val_fraction",
+            "compile", "checkpoint_every_s")
     return TrainSettings(*(config[k] for k in keys))
 
 
@@ -144,9 +153,33 @@ def _repays_compiling(eager_seconds: float, device: torch.device) -> bool:
     return bool(distributed.total(torch.tensor(float(eager_seconds >= AUTO_COMPILE_MIN_SECONDS), device=device)) > 0)
 
 
+def hold_out(data: Examples, fraction: float, seed: int) -> tuple[Examples, Examples]:
+    """Training and validation examples: of each class with two or more examples, ``fraction`` of them (at least
+    one), drawn with ``seed``, held out (``select=val``)."""
+    generator = torch.Generator().manual_seed(seed)
+    held: list[int] = []
+    for c in data.targets.unique():
+        rows = (data.targets == c).nonzero().squeeze(1)
+        if len(rows) >= 2:
+            n = max(1, round(fraction * len(rows)))
+            held += rows[torch.randperm(len(rows), generator=generator)[:n]].tolist()
+    kept = sorted(set(range(len(data))) - set(held))
+    return data.subset(kept), data.subset(sorted(held))
+
+
+@torch.no_grad()
+def validation_loss(model: AnomalyModel, data: Examples, device: torch.device, batch_size: int) -> float:
+    """The training loss on held-out examples, in eval mode and float32 (ArcFace: with its margin, no mixing)."""
+    total, count = torch.zeros((), device=device), 0
+    for output, y in _forward(model, data, device, batch_size, frame_axis=False):
+        total += model.loss(output, y).float() * len(y)
+        count += len(y)
+    return (total / max(count, 1)).item()
+
+
 def _scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, batches_per_epoch: int):
     if settings.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs, eta_min=settings.lr_min)
     if settings.scheduler == "cosine-official":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=batches_per_epoch)
     return None
@@ -175,7 +208,8 @@ def train(
     resume from continues where it stopped, with every state restored (:mod:`asdbench.checkpoint`);
     a finished one returns at once with its weights and random states.
 
-    ``select="oracle"`` calls ``evaluate`` (a score on the test set, higher is better)
+    ``select="val"`` does the same with ``evaluate`` returning minus the validation loss. ``select="oracle"`` calls
+    ``evaluate`` (a score on the test set, higher is better)
     every ``select_every`` epochs and restores the best weights at the end, as the
     STgram-MFN authors selected their checkpoint; the default keeps the last epoch. A NaN
     selection score is an error: it would compare below every later epoch and silently keep
@@ -188,7 +222,8 @@ def train(
     device, amp = runtime.device, runtime.amp
     prepare(model, device, settings.channels_last, compiled=settings.compile is True)
     data = place(data, device)
-    optimizer = make_optimizer(model, settings.lr, settings.weight_decay)
+    optimizer = make_optimizer(model, settings.lr, settings.weight_decay, settings.optimizer)
+    mixer = Mixer(settings.mixup, settings.mixup_alpha, settings.mixup_partner)
     objective = Objective(model, settings.compile is True, lambda message: reporter.info(f"[yellow]{message}[/yellow]"),
                           distributed.wrap(model, device))
     auto = settings.compile == "auto"
@@ -231,6 +266,7 @@ def train(
             first_bad = torch.full((), -1, dtype=torch.long, device=device)
             seen, classifier = 0, False
             batches = _batches(len(data), settings.batch_size, generator)
+            mixer.start_epoch(generator)
             for number, (batch, idx) in enumerate(zip(batches, _on(data.inputs.device, map(distributed.shard, batches))),
                                                   start=1):
                 # idx: this process's share of the global batch, where the data are
@@ -238,7 +274,8 @@ def train(
                 # DDP averages the processes' gradients; weighting each by its share makes that the global batch's
                 # mean when shares differ in size (a last batch that does not divide evenly)
                 loss, class_scores = train_step(model, optimizer, x, y, data.features_ready, amp, settings.grad_clip,
-                                                objective, len(idx) * distributed.world_size() / len(batch))
+                                                objective, len(idx) * distributed.world_size() / len(batch),
+                                                mixer.draw(len(idx), device))
                 first_bad.masked_fill_(~torch.isfinite(loss) & (first_bad < 0), number)
                 loss_sum.add_(loss.float(), alpha=len(idx))
                 seen += len(idx)
@@ -264,12 +301,14 @@ def train(
             if (bad := int(first_bad)) >= 0:
                 raise AsdbenchError(f"training of {label} diverged: the loss is not finite at epoch {epoch}, batch {bad} "
                                     f"of {len(batches)}; try a lower lr or grad_clip")
-            if settings.select == "oracle" and evaluate is not None and (epoch % settings.select_every == 0 or epoch == settings.epochs):
+            if settings.select != "last" and evaluate is not None and (epoch % settings.select_every == 0 or epoch == settings.epochs):
                 stats["select_score"] = evaluate()
                 if math.isnan(stats["select_score"]):
-                    raise AsdbenchError(f"select=oracle: the selection score (AUC + pAUC on the test set) of {label} is NaN "
+                    what = ("AUC + pAUC on the test set" if settings.select == "oracle" else
+                            "minus the loss on the held-out training clips")
+                    raise AsdbenchError(f"select={settings.select}: the selection score ({what}) of {label} is NaN "
                                         f"at epoch {epoch}; no checkpoint can be chosen (a test ID lacks normal or "
-                                        "anomalous clips, or its scores are not finite)")
+                                        "anomalous clips, or its scores or losses are not finite)")
                 if best is None or stats["select_score"] > best[0]:
                     best = (stats["select_score"], epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
             on_epoch(epoch, stats)
@@ -288,36 +327,62 @@ def train(
     return kept
 
 
+def _forward(model: AnomalyModel, data: Examples, device: torch.device, batch_size: int, frame_axis: bool,
+             step=None) -> Iterator[tuple[ModelOutput, torch.Tensor]]:
+    """Eval-mode forward passes over every example in order, batch by batch: each batch's output and targets."""
+    model.to(device).eval()
+    for idx in _on(data.inputs.device, torch.arange(len(data)).split(batch_size)):
+        x, y = data.batch(idx, device)
+        yield model(x, data.features_ready, frame_axis), y
+        if step is not None:
+            step.advance(len(idx))
+
+
+def _embedding(output: ModelOutput, frame_axis: bool) -> torch.Tensor | None:
+    """A batch's clip embeddings as ``(B, D)`` float32 (patches' averaged), or ``None``."""
+    if output.embedding is None:
+        return None
+    emb = output.embedding.float()
+    return (emb.mean(dim=1) if frame_axis else emb).flatten(1)
+
+
+def score_targets(scorer, output: ModelOutput, targets: torch.Tensor, loss) -> torch.Tensor:
+    """Scores of a batch; targets of shape ``(N, K)`` (:func:`target_matrix`) score each clip against each of its
+    classes and keep the lowest: the class the clip most plausibly is."""
+    if targets.dim() == 1:
+        return scorer.score(output, targets, loss).float()
+    each = [torch.where(targets[:, k] >= 0, scorer.score(output, targets[:, k].clamp(min=0), loss).float(), torch.inf)
+            for k in range(targets.shape[1])]
+    return torch.stack(each).amin(dim=0)
+
+
+@torch.no_grad()
+def embed(model: AnomalyModel, data: Examples, device: torch.device, batch_size: int,
+          frame_axis: bool = False) -> torch.Tensor:
+    """The clips' embeddings ``(N, D)``, in order, on the CPU: what a fitted scorer learns from."""
+    out = [_embedding(output, frame_axis) for output, _ in _forward(model, data, device, batch_size, frame_axis)]
+    if not out or any(e is None for e in out):
+        raise AsdbenchError("this scorer fits on embeddings, but the backbone returns none")
+    return torch.cat(out).cpu()
+
+
 @torch.no_grad()
 def score(
     model: AnomalyModel, scorer, data: Examples, device: torch.device, batch_size: int,
     frame_axis: bool = False, reporter: Reporter | None = None, label: str = "",
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Anomaly scores of all clips, in order, computed in batches in eval mode (see ``AnomalyModel.forward``),
-    and the clips' embeddings (averaged over frames) when the backbone has them. Targets of shape ``(N, K)``
-    (:func:`target_matrix`) score each clip against each of its classes and keep the lowest score: the class the
-    clip most plausibly is.
+    and the clips' embeddings (averaged over frames) when the backbone has them. Targets of shape ``(N, K)`` score
+    each clip against each of its classes (:func:`score_targets`).
 
     Always in float32, whatever the training precision: a score is what the benchmark reports, and
     bf16's 8-bit mantissa would tie and reorder close scores, so AUCs would move with the precision."""
-    model.to(device).eval()
     out, embeddings = [], []
-    order = torch.arange(len(data))
     task = reporter.task(f"Scoring {label}", len(data)) if reporter else nullcontext(None)
     with task as step:
-        for idx in _on(data.inputs.device, order.split(batch_size)):
-            x, y = data.batch(idx, device)
-            output = model(x, data.features_ready, frame_axis)
-            if y.dim() == 1:
-                out.append(scorer.score(output, y, model.loss).float())
-            else:
-                each = [torch.where(y[:, k] >= 0, scorer.score(output, y[:, k].clamp(min=0), model.loss).float(),
-                                    torch.inf) for k in range(y.shape[1])]
-                out.append(torch.stack(each).amin(dim=0))
-            if output.embedding is not None:
-                emb = output.embedding.float()
-                embeddings.append((emb.mean(dim=1) if frame_axis else emb).flatten(1))
-            if step is not None:
-                step.advance(len(idx))
+        for output, y in _forward(model, data, device, batch_size, frame_axis, step):
+            out.append(score_targets(scorer, output, y, model.loss))
+            if (emb := _embedding(output, frame_axis)) is not None:
+                embeddings.append(emb)
     scores = torch.cat(out).cpu() if out else torch.zeros(0)
     return scores, (torch.cat(embeddings).cpu() if embeddings and len(embeddings) == len(out) else None)

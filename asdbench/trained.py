@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from asdbench import fitted
 from asdbench.api import Scorer
 from asdbench.audio import read_wav
 from asdbench.build import AnomalyModel, build_model, instantiate
@@ -57,6 +58,7 @@ class _Model:
     network: AnomalyModel
     scorer: Scorer
     classes: tuple[tuple[str, ...], ...]  # (type, ID) or (type, section, attributes), label order
+    fit_state: dict[str, torch.Tensor]  # what the scorer was fitted on (asdbench.fitted), if it fits
 
 
 
@@ -116,18 +118,25 @@ class TrainedModel:
         frontend = instantiate(plugins, self.config, "frontend", sample_rate=self.sample_rate,
                                num_samples=self.num_samples)
         network, scorer = build_model(plugins, self.config, frontend, tuple(entry["input_shape"]), len(classes))
+        weights, fit_state = fitted.split_state(read_weights(folder, entry["weights"]))
         try:
-            network.load_state_dict(read_weights(folder, entry["weights"]))
+            network.load_state_dict(weights)
         except RuntimeError as exc:
             reason = str(exc).strip().splitlines()[0][:200]
             raise AsdbenchError(f"{folder / entry['weights']} does not fit the model its manifest describes "
                                 f"({reason})") from None
         prepare(network, self.device, self.config["channels_last"]).eval()
-        return _Model(network, scorer, classes)
+        if fitted.fits(scorer):
+            if not fit_state:
+                raise AsdbenchError(f"{folder / entry['weights']} lacks the training embeddings its scorer "
+                                    f"'{self.config.component('scorer')}' is fitted on")
+            fitted.refit(scorer, fit_state, network.loss)
+        return _Model(network, scorer, classes, fit_state)
 
     def save(self, folder: Path) -> Path:
         """Write this model as a bundle folder (``asdbench export``)."""
-        return write_bundle(folder, self.manifest, {slug: m.network.state_dict() for slug, m in self._models.items()})
+        return write_bundle(folder, self.manifest, {slug: {**m.network.state_dict(), **m.fit_state}
+                                                    for slug, m in self._models.items()})
 
     def machine_of(self, path: Path, machine_type: str | None = None, machine_id: str | None = None) -> tuple[str, str]:
         """The machine a recording is of: as given, else read from a DCASE-style path (``<type>/test/..._id_II_...``:

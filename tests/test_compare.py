@@ -191,3 +191,15 @@ def test_runs_that_are_not_comparable_are_separate_rows_saying_what_differs(tmp_
     _fake_run(uri, {"asdbench.system": "dcase-ae", "asdbench.dataset": "synthetic"}, {"auc/avg": 0.5})
     labels = {r.label: r.n for r in compare.rows_from_runs(compare.load_runs(uri))}
     assert labels["dcase-ae (logged without a comparability key)"] == 1 and len(labels) == 4
+
+
+def test_newer_papers_rows_fill_the_pooled_columns_only():
+    rows = {r.label: r for r in compare.reference_rows(source="newer")}
+    na = rows["noisy-arcmix (paper: AUC/pAUC pooled per type)"]
+    assert na.mean["auc_pooled/fan"] == pytest.approx(0.9832) and na.mean["pauc_pooled/avg"] == pytest.approx(0.8931)
+    assert na.mean["mauc/ToyConveyor"] == pytest.approx(0.6818) and not any(k.startswith("auc/") for k in na.mean)
+    assert not na.oracle  # selected on held-out training clips, not on the test set
+    assert rows["os-scl (paper: AUC/pAUC pooled per type)"].mean == pytest.approx(
+        {"auc_pooled/avg": 0.9571, "pauc_pooled/avg": 0.9023, "mauc/avg": 0.9123})
+    table = compare.build_table("pooled", list(rows.values()))
+    assert [c for c in table.columns if c[0] == "avg"] == [("avg", "auc_pooled"), ("avg", "pauc_pooled"), ("avg", "mauc")]

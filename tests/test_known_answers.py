@@ -223,3 +223,31 @@ def test_oracle_selection_restores_the_best_epochs_weights(plugins):
     assert kept == 2 and len(snapshots) == 4
     assert not torch.equal(snapshots[1], snapshots[3])  # the weights moved after epoch 2
     assert torch.equal(model.backbone.linear.weight, snapshots[1])  # and were restored to epoch 2's
+
+
+def test_hold_out_takes_a_fraction_of_every_class_with_two_clips_and_no_clip_twice():
+    from asdbench.train import Examples, hold_out
+
+    targets = torch.tensor([0] * 40 + [1] * 3 + [2])
+    data = Examples(torch.arange(len(targets)).float().unsqueeze(1), targets, True)
+    train, val = hold_out(data, 0.05, seed=0)
+    assert sorted(val.targets.tolist()) == [0, 0, 1]  # 5 % of 40 = 2; of 3 at least 1; a single clip stays
+    assert sorted(train.inputs.squeeze(1).tolist() + val.inputs.squeeze(1).tolist()) == list(range(44))
+    assert torch.equal(hold_out(data, 0.05, seed=0)[1].inputs, val.inputs)  # the seed decides
+
+
+def test_select_val_keeps_the_epoch_of_lowest_validation_loss_and_never_scores_the_test_set(monkeypatch):
+    import asdbench.runner as runner_module
+
+    calls = []
+    real = runner_module.evaluate
+    monkeypatch.setattr(runner_module, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    plugins = build_plugins()
+    cfg = resolve_runtime(resolve(plugins, "stgram-mfn-cee", set_values={
+        "dataset.size": "tiny", "epochs": 4, "batch_size": 8, "select": "val", "select_every": 1, "clip_seconds": 1.0,
+        "val_fraction": 0.25, "lr": 0.05}))
+    scores: list[float] = []
+    result = execute(plugins, cfg, load_dataset(plugins, cfg), Reporter(),
+                     lambda group, epoch, stats: scores.append(stats["select_score"]))
+    assert len(scores) == 4 and len(calls) == 1  # one validation loss per epoch; the test set scored once, at the end
+    assert result.selected_epochs == {"all": 1 + scores.index(max(scores))}

@@ -70,3 +70,21 @@ def test_report_orders_types_as_the_dcase_baseline():
 def test_id_metrics_counts():
     m = metrics.id_metrics("fan", "00", [0, 0, 1], [0.1, 0.2, 0.9])
     assert (m.n_normal, m.n_anomaly, m.auc) == (2, 1, 1.0)
+
+
+def test_pooled_auc_pools_a_types_ids_and_stays_apart_from_the_official_mean():
+    from pathlib import Path
+
+    from asdbench.api import Clip
+    from asdbench.runner import evaluate
+
+    def clip(mid: str, label: int) -> Clip:
+        return Clip(Path(f"{mid}-{label}.wav"), "fan", mid, "test", label)
+
+    # Each ID alone separates perfectly (AUC 1), but id_02's normal clip outscores id_00's anomaly: pooled,
+    # 3 of the 4 (anomaly, normal) pairs are ordered, AUC 0.75.
+    report = evaluate([(clip("00", 0), 0.1), (clip("00", 1), 0.2), (clip("02", 0), 0.5), (clip("02", 1), 0.6)])
+    flat = report.flat()
+    assert flat["auc/fan"] == 1.0 and flat["auc/avg"] == 1.0
+    assert flat["auc_pooled/fan"] == 0.75 and flat["auc_pooled/avg"] == 0.75
+    assert flat["pauc_pooled/fan"] == pytest.approx(roc_auc_score([0, 1, 0, 1], [0.1, 0.2, 0.5, 0.6], max_fpr=0.1))

@@ -25,11 +25,31 @@ class ModelOutput:
     log_likelihood: torch.Tensor | None = None  # per example, for density models (flows)
 
 
+@dataclass
+class Mix:
+    """Mixup of a training batch (config ``mixup``): example ``i`` becomes ``lam[i]`` of itself and ``1 - lam[i]``
+    of example ``partner[i]``, its target the same blend of both targets."""
+
+    lam: torch.Tensor  # (B,) float
+    partner: torch.Tensor  # (B,) long: indices into the batch
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (inputs or features, batch first) mixed."""
+        lam = self.lam.to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
+        return lam * x + (1 - lam) * x[self.partner]
+
+    def targets(self, target: torch.Tensor) -> torch.Tensor:
+        """The partners' targets (the second label of each mixed example)."""
+        return target[self.partner]
+
+
 class Frontend(nn.Module):
     """Waveform batch ``(B, L)`` to features ``(B, ...)``.
 
     May hold trainable weights (e.g. TgramNet); a frontend without weights lets
-    the runner compute its features once and cache them.
+    the runner compute its features once and cache them. Under mixup the runner mixes the
+    frontend's output, unless the frontend has ``forward_mixed(wave, mix)`` to mix inside
+    (e.g. the waveform of one branch and the spectrogram of another).
     """
 
     sample_rate: int
@@ -67,6 +87,11 @@ class Loss(nn.Module):
 
     def forward(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
+
+    def mixed(self, output: ModelOutput, target: torch.Tensor, mix: Mix) -> torch.Tensor:
+        """Per-example losses ``(B,)`` of a mixed batch (``target``: each example's own class, ``mix.targets(target)``
+        its partner's). A loss trains with mixup only where it defines this."""
+        raise TypeError(f"{type(self).__name__} cannot train with mixup: it defines no mixed() loss")
 
     def logits(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
         if output.logits is None:

@@ -16,12 +16,15 @@ from asdbench.config import parse_assignments
 @click.option("--system", "systems", multiple=True, help="Only these systems (repeatable).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this MLflow tag (repeatable).")
 @click.option("--run-id", "run_ids", multiple=True, help="Exactly these runs (repeatable).")
-@click.option("--table", "which", default="all", show_default=True, type=click.Choice(["2", "3", "4", "dcase", "all"]),
+@click.option("--table", "which", default="all", show_default=True, type=click.Choice(["2", "3", "4", "dcase", "pooled", "all"]),
               help="Table 2 (AUC, pAUC), 3 (mAUC) or 4 (AUC, mAUC) of the STgram-MFN paper; dcase: AUC source and "
               "target, pAUC and harmonic mean per type, as the DCASE 2021-2025 results pages (the default for "
-              "those data sets).")
+              "those data sets); pooled: AUC and pAUC over all IDs of a type at once, as Noisy-ArcMix and OS-SCL "
+              "report (not the official metric), with mAUC.")
 @click.option("--format", "fmt", default="rich", show_default=True, type=click.Choice(["rich", "markdown", "csv", "latex", "json"]))
-@click.option("--reference", type=click.Choice(["paper"]), default=None, help="Add the STgram-MFN paper's published rows.")
+@click.option("--reference", type=click.Choice(["paper", "newer"]), default=None,
+              help="Add published rows: paper (the STgram-MFN paper's Tables 2-4) or newer (Noisy-ArcMix, OS-SCL: their "
+              "AUC and pAUC are pooled per type, so they appear in --table pooled).")
 @click.option("--group-by", "group_by", multiple=True, metavar="KEY",
               help="Pool each system's runs by these config keys only (repeatable; also precision, data), instead of "
               "keeping every non-comparable set of runs in a row of its own.")
@@ -44,11 +47,14 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, reference, grou
         if row.pooled:
             err_console.print(f"[yellow]Note:[/yellow] row '{row.label}' pools runs that differ in "
                               f"{', '.join(row.pooled)} (--group-by)", highlight=False)
-    if reference == "paper":
+    if reference:
         if runs[0].dataset != "dcase2020t2":
-            err_console.print(f"[yellow]Note:[/yellow] the paper's rows are DCASE 2020 Task 2 results; these runs are on "
-                              f"'{runs[0].dataset}'.", highlight=False)
-        rows += compare.reference_rows()
+            err_console.print(f"[yellow]Note:[/yellow] the published rows are DCASE 2020 Task 2 results; these runs are "
+                              f"on '{runs[0].dataset}'.", highlight=False)
+        if reference == "newer":
+            err_console.print("[yellow]Note:[/yellow] Noisy-ArcMix and OS-SCL pool all IDs of a type into one AUC; "
+                              "their rows fill the pooled columns (--table pooled), not the official ones.", highlight=False)
+        rows += compare.reference_rows(source=reference)
     tables = [compare.build_table(w, rows) for w in compare.tables_for(which, rows)]
     extra = []
     if ci:

@@ -14,8 +14,8 @@ class LogMel(Frontend):
 
     ``db = 20/power * log10(max(mel + offset, amin))``. The defaults are the STgram-MFN
     code's (torchaudio ``MelSpectrogram`` + ``AmplitudeToDB``: 10·log10, 1e-10 floor, HTK
-    mel scale, no filter normalisation, no top_db); the DCASE 2020 baseline uses librosa's
-    Slaney mel scale and ``log10(mel + machine epsilon)``, one ``--set`` away.
+    mel scale, no filter normalisation, no top_db, reflect padding); the DCASE 2020 baseline uses
+    librosa's Slaney mel scale and ``log10(mel + machine epsilon)``, one ``--set`` away.
     """
 
     def __init__(
@@ -30,6 +30,7 @@ class LogMel(Frontend):
         norm: str = "",
         amin: float = 1e-10,
         offset: float = 0.0,
+        pad_mode: str = "reflect",
     ) -> None:
         super().__init__()
         self.sample_rate = sample_rate
@@ -41,6 +42,7 @@ class LogMel(Frontend):
             power=power,
             mel_scale=mel_scale,
             norm=norm or None,
+            pad_mode=pad_mode,
         )
         self.db_scale = 20.0 / power
         self.amin = amin

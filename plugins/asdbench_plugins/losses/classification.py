@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from asdbench import hookimpl
-from asdbench.api import Loss, ModelOutput
+from asdbench.api import Loss, Mix, ModelOutput
 
 
 def _embedding(output: ModelOutput) -> torch.Tensor:
@@ -65,6 +65,30 @@ class ArcFace(Loss):
         return F.cross_entropy(self.logits(output, target), target)
 
 
+class NoisyArcMix(ArcFace):
+    """ArcFace trained on mixed examples (Choi et al., ICASSP 2024; their losses.py). ``mode="noisy"`` (Noisy-ArcMix):
+    one set of logits with the margin on the example's own class y_a, cross-entropy to y_a and to the partner's
+    class y_b weighted by the mixup weight: the y_b term sees a margin on a class other than y_b, the "noise".
+    ``mode="arcmix"``: a second set of logits with the margin on y_b for the y_b term. Unmixed batches (validation)
+    take plain ArcFace."""
+
+    def __init__(self, num_classes: int, embedding_dim: int, margin: float = 0.7, scale: float = 30.0,
+                 mode: str = "noisy") -> None:
+        super().__init__(num_classes, embedding_dim, margin, scale)
+        if mode not in ("noisy", "arcmix"):
+            raise ValueError(f"mode must be noisy or arcmix, not {mode!r}")
+        self.mode = mode
+
+    def mixed(self, output: ModelOutput, target: torch.Tensor, mix: Mix) -> torch.Tensor:
+        partner = mix.targets(target)
+        logits = self.logits(output, target)
+        own = F.cross_entropy(logits, target, reduction="none")
+        other = F.cross_entropy(logits if self.mode == "noisy" else self.logits(output, partner), partner,
+                                reduction="none")
+        lam = mix.lam.to(own.dtype)
+        return lam * own + (1 - lam) * other
+
+
 class CrossEntropy(Loss):
     """Cross-entropy over a linear head on the embedding (the paper's "CEE" variant)."""
 
@@ -88,3 +112,4 @@ class CrossEntropy(Loss):
 def register_losses(register):
     register("arcface", ArcFace)
     register("cross-entropy", CrossEntropy)
+    register("noisy-arcmix", NoisyArcMix, "ArcFace on mixed examples, margin on the own class only (Noisy-ArcMix)")
