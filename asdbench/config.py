@@ -41,6 +41,8 @@ CORE_DEFAULTS: dict[str, Any] = {
     "mixup": "none",
     "mixup.alpha": 0.5,
     "mixup.partner": "shuffle",
+    "ema": 0.0,
+    "ema.live_decay": 0.0,
     "grad_clip": 0.0,
     "seed": 0,
     "device": "auto",
@@ -88,6 +90,10 @@ CORE_HELP = {
     "mixup": "mix training examples: none; batch (one weight per batch from Beta(alpha, alpha), as Noisy-ArcMix and "
     "OS-SCL); sample (one per example; alpha=1 draws it uniformly, as sub-cluster AdaCos). The loss must define mixed()",
     "mixup.alpha": "the Beta(alpha, alpha) distribution of the mixup weight",
+    "ema": "keep an exponential moving average of the model (parameters and batch-norm statistics) with this decay, "
+    "updated after every step; it is what select validates and what the run keeps and scores (0 = off; OS-SCL: 0.9999)",
+    "ema.live_decay": "with ema, multiply the live model's weights and statistics by 1 - this after each step, as "
+    "OS-SCL's WeightEMA does (2e-6)",
     "mixup.partner": "each example's mixup partner: shuffle (a random permutation of the batch) or reverse (the batch "
     "reversed)",
     "grad_clip": "clip the gradient norm to this value before each step; 0 = no clipping",

@@ -292,18 +292,17 @@ def execute(
             val_data = _as_frames(val_data) if val_data is not None else None
             input_shape = tuple(train_data.inputs.shape[1:])
         model, scorer = build_model(plugins, config, frontend, input_shape, len(group.classes))
+        if callable(getattr(model.backbone, "fit_input", None)) and train_data.features_ready:
+            model.backbone.fit_input(train_data.inputs)  # input statistics (per-band standardisation), before training
         result.n_params = max(result.n_params, count_parameters(model))
         result.input_shapes[group.slug] = input_shape
 
         framed = config["train_unit"] == "frame"
 
-        def group_scores(_model=model, _scorer=scorer, _data=test_data) -> list[float]:
-            return score(_model, _scorer, _data, device, FEATURE_BATCH, framed)[0].tolist()
-
-        def selection_score(_group=group, _model=model, _val=val_data) -> float:
+        def selection_score(evaluated, _group=group, _val=val_data, _scorer=scorer, _data=test_data) -> float:
             if _val is not None:
-                return -validation_loss(_model, _val, device, FEATURE_BATCH)
-            values = group_scores()
+                return -validation_loss(evaluated, _val, device, FEATURE_BATCH)
+            values = score(evaluated, _scorer, _data, device, FEATURE_BATCH, framed)[0].tolist()
             rep = evaluate(list(zip(_group.test, values)), rule) if all(map(math.isfinite, values)) else None
             return float("nan") if rep is None else rep.auc + rep.pauc
 

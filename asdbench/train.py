@@ -103,6 +103,8 @@ class TrainSettings:
     mixup: str
     mixup_alpha: float
     mixup_partner: str
+    ema: float
+    ema_live_decay: float
     grad_clip: float
     channels_last: bool
     scheduler: str
@@ -115,7 +117,7 @@ class TrainSettings:
 
 def settings_from(config) -> TrainSettings:
     keys = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "lr_min", "mixup", "mixup.alpha",
-            "mixup.partner", "grad_clip", "channels_last", "scheduler", "select", "select_every", "val_fraction",
+            "mixup.partner", "ema", "ema.live_decay", "grad_clip", "channels_last", "scheduler", "select", "select_every", "val_fraction",
             "compile", "checkpoint_every_s")
     return TrainSettings(*(config[k] for k in keys))
 
@@ -145,6 +147,37 @@ def _on(device: torch.device, batches) -> list[torch.Tensor]:
     if device.type == "cpu" or not batches:
         return batches
     return list(torch.cat(batches).to(device).split([len(b) for b in batches]))
+
+
+class MovingAverage:
+    """An exponential moving average of a model's parameters and floating buffers (torch's ``AveragedModel``),
+    started equal to the model as OS-SCL's WeightEMA; ``live_decay`` also shrinks the live model's weights and
+    statistics after each update, as that code does."""
+
+    def __init__(self, model: AnomalyModel, decay: float, live_decay: float = 0.0) -> None:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        self.live_decay = live_decay
+        self._average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        self._average.update_parameters(model)  # the first update copies: the average starts as the model
+
+    @property
+    def averaged(self) -> AnomalyModel:
+        return self._average.module
+
+    @torch.no_grad()
+    def update(self, model: AnomalyModel) -> None:
+        self._average.update_parameters(model)
+        if self.live_decay:
+            for value in model.state_dict().values():
+                if value.is_floating_point():
+                    value.mul_(1.0 - self.live_decay)
+
+    def state_dict(self) -> dict:
+        return self._average.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self._average.load_state_dict(state)
 
 
 def _repays_compiling(eager_seconds: float, device: torch.device) -> bool:
@@ -195,7 +228,7 @@ def train(
     label: str,
     on_epoch: Callable[[int, dict[str, float]], None],
     checkpoint: Slot | None,
-    evaluate: Callable[[], float] | None = None,
+    evaluate: Callable[[AnomalyModel], float] | None = None,
     on_checkpoint: Callable[[int], None] = lambda epoch: None,
 ) -> int:
     """Adam over frontend, backbone and loss weights, checkpointed. Returns the kept epoch.
@@ -208,8 +241,9 @@ def train(
     resume from continues where it stopped, with every state restored (:mod:`asdbench.checkpoint`);
     a finished one returns at once with its weights and random states.
 
-    ``select="val"`` does the same with ``evaluate`` returning minus the validation loss. ``select="oracle"`` calls
-    ``evaluate`` (a score on the test set, higher is better)
+    ``select="val"`` does the same with ``evaluate`` returning minus the validation loss. With ``ema`` the moving
+    average is what is evaluated, kept and returned in ``model``. ``select="oracle"`` calls
+    ``evaluate(model)`` (a score on the test set, higher is better)
     every ``select_every`` epochs and restores the best weights at the end, as the
     STgram-MFN authors selected their checkpoint; the default keeps the last epoch. A NaN
     selection score is an error: it would compare below every later epoch and silently keep
@@ -224,6 +258,7 @@ def train(
     data = place(data, device)
     optimizer = make_optimizer(model, settings.lr, settings.weight_decay, settings.optimizer)
     mixer = Mixer(settings.mixup, settings.mixup_alpha, settings.mixup_partner)
+    ema = MovingAverage(model, settings.ema, settings.ema_live_decay) if settings.ema > 0 else None
     objective = Objective(model, settings.compile is True, lambda message: reporter.info(f"[yellow]{message}[/yellow]"),
                           distributed.wrap(model, device))
     auto = settings.compile == "auto"
@@ -239,6 +274,8 @@ def train(
                           f"kept epoch {resumed['kept']} from its checkpoint")
             return resumed["kept"]
         optimizer.load_state_dict(resumed["optimizer"])
+        if ema is not None:
+            ema.load_state_dict(resumed["ema"])
         if scheduler is not None:
             scheduler.load_state_dict(resumed["scheduler"])
         best = resumed["best"]
@@ -253,7 +290,8 @@ def train(
         checkpoint.save({"epoch": epoch, "finished": finished, "kept": kept, "model": model.state_dict(),
                          "optimizer": optimizer.state_dict(), "rng": rng_state(generator),
                          "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                         "best": None if finished else best, "compiled": objective.compiled})
+                         "best": None if finished else best, "compiled": objective.compiled,
+                         **({"ema": ema.state_dict()} if ema is not None else {})})
 
     saved = time.monotonic()
     with reporter.task(f"Training {label}", settings.epochs) as step:
@@ -276,6 +314,8 @@ def train(
                 loss, class_scores = train_step(model, optimizer, x, y, data.features_ready, amp, settings.grad_clip,
                                                 objective, len(idx) * distributed.world_size() / len(batch),
                                                 mixer.draw(len(idx), device))
+                if ema is not None:
+                    ema.update(model)
                 first_bad.masked_fill_(~torch.isfinite(loss) & (first_bad < 0), number)
                 loss_sum.add_(loss.float(), alpha=len(idx))
                 seen += len(idx)
@@ -302,7 +342,7 @@ def train(
                 raise AsdbenchError(f"training of {label} diverged: the loss is not finite at epoch {epoch}, batch {bad} "
                                     f"of {len(batches)}; try a lower lr or grad_clip")
             if settings.select != "last" and evaluate is not None and (epoch % settings.select_every == 0 or epoch == settings.epochs):
-                stats["select_score"] = evaluate()
+                stats["select_score"] = evaluate(ema.averaged if ema is not None else model)
                 if math.isnan(stats["select_score"]):
                     what = ("AUC + pAUC on the test set" if settings.select == "oracle" else
                             "minus the loss on the held-out training clips")
@@ -310,7 +350,8 @@ def train(
                                         f"at epoch {epoch}; no checkpoint can be chosen (a test ID lacks normal or "
                                         "anomalous clips, or its scores or losses are not finite)")
                 if best is None or stats["select_score"] > best[0]:
-                    best = (stats["select_score"], epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
+                    kept_model = ema.averaged if ema is not None else model
+                    best = (stats["select_score"], epoch, {k: v.detach().clone() for k, v in kept_model.state_dict().items()})
             on_epoch(epoch, stats)
             if checkpoint is not None and epoch < settings.epochs and (
                     epoch == 1 or time.monotonic() - saved >= settings.checkpoint_every_s):
@@ -322,6 +363,8 @@ def train(
     if best is not None:
         model.load_state_dict(best[2])
         kept = best[1]
+    elif ema is not None:
+        model.load_state_dict(ema.averaged.state_dict())
     if checkpoint is not None:
         save(settings.epochs, finished=True, kept=kept)
     return kept

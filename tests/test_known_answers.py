@@ -194,7 +194,7 @@ def _toy_training(plugins, scheduler, epochs, select="last", evaluate=None):
     lrs = []
     kept = train(model, data, settings_from(cfg), Runtime.of(cfg), torch.Generator().manual_seed(0), Reporter(), "toy",
                  lambda epoch, stats: lrs.append(stats["lr"]), None,
-                 evaluate=(lambda: evaluate(model)) if evaluate else None)
+                 evaluate=evaluate)
     return model, lrs, kept
 
 

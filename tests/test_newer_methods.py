@@ -111,3 +111,119 @@ def test_noisy_arcmix_trains_with_mixup_selects_on_held_out_clips_and_scores():
     assert len(stats) == 2 and all(math.isfinite(s["select_score"]) for s in stats)
     assert result.report.extra["auc_pooled"] == pytest.approx(
         sum(t.extra["auc_pooled"] for t in result.report.types) / len(result.report.types))
+
+
+def _adacos(subclusters: int, classes: int = 41, dim: int = 128):
+    from asdbench_plugins.losses.adacos import SubclusterAdaCos
+
+    return SubclusterAdaCos(classes, dim, subclusters=subclusters)
+
+
+def test_adacos_scales_start_at_sqrt2_ln_ck_minus_1_and_the_update_matches_wilkinghoffs_form():
+    assert [round(_adacos(k).scale.item(), 4) for k in (1, 2, 4, 8, 16)] == [5.2169, 6.2147, 7.2037, 8.1882, 9.1707]
+    loss = _adacos(1)
+    with torch.no_grad():  # centres e1..e41, the embedding e128: every cosine is 0
+        loss.weight.copy_(torch.eye(128, 41))
+    embedding = torch.zeros(3, 128)
+    embedding[:, 127] = 1
+    loss.train()
+    loss(ModelOutput(embedding=embedding), torch.tensor([0, 1, 2]))
+    # B_avg = 41 columns of exp(0), theta = pi/2 > pi/4: ln(41) / cos(pi/4) (AK's form, targets left out: 5.2169)
+    assert loss.scale.item() == pytest.approx(math.log(41) / math.cos(math.pi / 4) + 1e-7, abs=1e-5)
+
+
+def test_subcluster_adacos_class_probabilities_sum_to_one_and_one_subcluster_is_adacos():
+    torch.manual_seed(0)
+    out = ModelOutput(embedding=torch.randn(5, 128))
+    many = _adacos(16).eval()
+    assert many.log_probabilities(many.cosine(out)).exp().sum(dim=1).tolist() == pytest.approx([1.0] * 5, abs=1e-5)
+    one = _adacos(1).eval()
+    assert torch.allclose(one.logits(out, None), torch.log_softmax(one.scale * one.cosine(out), dim=1), atol=1e-6)
+    assert many.centres(3).shape == (16, 128)
+
+
+def test_wilkinghoff_cnn_has_the_keras_models_trainable_size_and_standardises_its_input():
+    plugins = build_plugins()
+    cfg = resolve(plugins, "subcluster-adacos")
+    frontend = plugins.registry("frontend").get("logmel").factory(16000, 160000, mel_scale="slaney", norm="slaney",
+                                                                  periodic_window=False)
+    shape = frontend.output_shape(160000)
+    assert shape == (1, 128, 313)
+    model, scorer = build_model(plugins, cfg, frontend, shape, num_classes=41)
+    assert count_parameters(model.backbone) == 766_944  # 768,896 as Keras counts, with 1,952 batch-norm statistics
+    assert count_parameters(model.loss) == 128 * 41 * 16 and scorer.n_components == 16
+    noise = torch.randn(4, 1, 128, 313)
+    noise = (noise - noise.mean(dim=(0, 1, 3), keepdim=True)) / noise.std(dim=(0, 1, 3), keepdim=True)
+    features = 3 * noise + torch.arange(128.0).reshape(1, 1, 128, 1)  # band b: mean b, standard deviation 3
+    model.backbone.fit_input(features)
+    assert model.backbone.input_mean.tolist() == pytest.approx(torch.arange(128.0).tolist(), abs=1e-3)
+    assert model.backbone.input_std.tolist() == pytest.approx([3.0] * 128, abs=1e-3)
+    assert model(features, True).embedding.shape == (4, 128)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("system", ["adacos", "subcluster-adacos"])
+def test_adacos_systems_train_with_per_example_mixup_and_score_with_their_gmm(system):
+    plugins = build_plugins()
+    cfg = resolve_runtime(resolve(plugins, system, set_values={
+        "dataset.size": "tiny", "epochs": 2, "batch_size": 16, "clip_seconds": 1.0,
+        **({"loss.subclusters": 2, "scorer.n_components": 2} if system == "subcluster-adacos" else {})}))
+    result = execute(plugins, cfg, load_dataset(plugins, cfg), Reporter())
+    assert len(result.scores) == 48 and all(math.isfinite(s) for _, s in result.scores)
+    state = next(iter(result.models.values()))
+    assert state["backbone.input_std"].min() > 0 and "loss.scale" in state
+
+
+def test_supcon_of_the_reference_example():
+    from asdbench_plugins.losses.supcon import supcon
+
+    z = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    assert supcon(z, torch.tensor([0, 0, 1])).mean().item() == pytest.approx(0.95239, abs=1e-5)
+
+
+def test_os_scl_model_has_the_reference_size_shapes_and_a_unit_embedding():
+    plugins = build_plugins()
+    cfg = resolve(plugins, "os-scl")
+    frontend = plugins.registry("frontend").get("tfgram").factory(16000, 160000)
+    assert frontend.output_shape(160000) == (3, 128, 313)
+    assert count_parameters(frontend.tfgram) == 198_720 and count_parameters(frontend.tgram) == 280_406
+    model, _ = build_model(plugins, cfg, frontend, (3, 128, 313), num_classes=41)
+    assert count_parameters(model.backbone.projection) == 16_960
+    assert count_parameters(model) == 1_372_246  # 1,377,535 with the authors' unused fc_out (5,289)
+    model.eval()
+    assert model(torch.randn(2, 160000) * 0.1, False).embedding.norm(dim=1).tolist() == pytest.approx([1.0, 1.0])
+    loss = _unit_head(plugins.registry("loss").get("arcface-supcon").factory(num_classes=3, embedding_dim=4,
+                                                                              margin=cfg["loss.margin"]))
+    out, label = _output([0.5, 0.0, 0.2]), torch.tensor([0])
+    assert loss.logits(out, label)[0].tolist() == pytest.approx([3.6985, 0.0, 6.0], abs=1e-4)
+    assert loss(out, label).item() == pytest.approx(2.3991, abs=1e-4)
+
+
+def test_moving_average_starts_as_the_model_averages_weights_and_statistics_and_shrinks_the_live_model():
+    from asdbench.train import MovingAverage
+
+    model = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.BatchNorm1d(1))
+    with torch.no_grad():
+        model[0].weight.fill_(2.0)
+        model[1].running_mean.fill_(4.0)
+    ema = MovingAverage(model, decay=0.75, live_decay=0.5)
+    with torch.no_grad():
+        model[0].weight.fill_(6.0)
+        model[1].running_mean.fill_(8.0)
+    ema.update(model)
+    averaged = ema.averaged
+    assert averaged[0].weight.item() == 0.75 * 2 + 0.25 * 6 and averaged[1].running_mean.item() == 0.75 * 4 + 0.25 * 8
+    assert model[0].weight.item() == 3.0 and model[1].running_mean.item() == 4.0  # the live model times 1 - 0.5
+
+
+@pytest.mark.slow
+def test_os_scl_trains_with_its_ema_teacher_and_keeps_the_average():
+    plugins = build_plugins()
+    cfg = resolve_runtime(resolve(plugins, "os-scl", set_values={
+        "dataset.size": "tiny", "epochs": 2, "batch_size": 16, "clip_seconds": 1.0, "val_fraction": 0.2,
+        "ema": 0.5}))
+    assert (cfg["loss"], cfg["backbone.projection"], cfg["ema.live_decay"]) == ("arcface-supcon", "fp", 2e-6)
+    stats: list[dict] = []
+    result = execute(plugins, cfg, load_dataset(plugins, cfg), Reporter(), lambda g, e, s: stats.append(s))
+    assert len(result.scores) == 48 and all(math.isfinite(s) for _, s in result.scores)
+    assert all(math.isfinite(s["select_score"]) for s in stats)

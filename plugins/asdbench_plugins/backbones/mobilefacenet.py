@@ -79,7 +79,7 @@ class MobileFaceNet(Backbone):
     """
 
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, embedding_dim: int = 128,
-                 bottlenecks: list | tuple = PAPER_BOTTLENECKS) -> None:
+                 bottlenecks: list | tuple = PAPER_BOTTLENECKS, projection: str = "") -> None:
         super().__init__()
         channels = input_shape[0]
         self.conv1 = ConvBlock(channels, 64, 3, 2, 1)
@@ -97,6 +97,12 @@ class MobileFaceNet(Backbone):
         self.linear7 = ConvBlock(512, 512, self.gdc_kernel, 1, 0, dw=True, linear=True)
         self.linear1 = ConvBlock(512, embedding_dim, 1, 1, 0, linear=True)
         self.embedding_dim = embedding_dim
+        if projection not in ("", "fp"):
+            raise ValueError(f"projection must be '' or 'fp', not {projection!r}")
+        # OS-SCL's feature-perturbation head ("basic"): its L2-normalised output is the embedding
+        self.projection = nn.Sequential(
+            nn.Linear(embedding_dim, embedding_dim // 2), nn.ReLU(), nn.BatchNorm1d(embedding_dim // 2),
+            nn.Linear(embedding_dim // 2, embedding_dim), nn.ReLU(), nn.BatchNorm1d(embedding_dim)) if projection else None
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
@@ -109,8 +115,10 @@ class MobileFaceNet(Backbone):
         return self.conv2(self.blocks(self.dw_conv1(self.conv1(x))))
 
     def forward(self, features: torch.Tensor) -> ModelOutput:
-        x = self.linear1(self.linear7(self._trunk(features)))
-        return ModelOutput(embedding=x.flatten(1))
+        x = self.linear1(self.linear7(self._trunk(features))).flatten(1)
+        if self.projection is not None:
+            x = torch.nn.functional.normalize(self.projection(x), dim=1)
+        return ModelOutput(embedding=x)
 
 
 @hookimpl

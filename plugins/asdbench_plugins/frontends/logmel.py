@@ -31,6 +31,7 @@ class LogMel(Frontend):
         amin: float = 1e-10,
         offset: float = 0.0,
         pad_mode: str = "reflect",
+        periodic_window: bool = True,
     ) -> None:
         super().__init__()
         self.sample_rate = sample_rate
@@ -43,6 +44,8 @@ class LogMel(Frontend):
             mel_scale=mel_scale,
             norm=norm or None,
             pad_mode=pad_mode,
+            window_fn=torch.hann_window,
+            wkwargs={"periodic": periodic_window},  # False: the symmetric Hann window of NumPy's np.hanning
         )
         self.db_scale = 20.0 / power
         self.amin = amin

@@ -22,7 +22,7 @@ def _embedding(output: ModelOutput) -> torch.Tensor:
     return output.embedding.float()
 
 
-def _full_precision(tensor: torch.Tensor):
+def full_precision(tensor: torch.Tensor):
     """The heads run in float32 even under bf16 autocast: a bf16 cosine has ~3 significant
     digits, which s = 30 turns into ties between anomaly scores. Their cost is negligible."""
     return torch.autocast(tensor.device.type, enabled=False)
@@ -47,7 +47,7 @@ class ArcFace(Loss):
 
     def cosine(self, output: ModelOutput) -> torch.Tensor:
         embedding = _embedding(output)
-        with _full_precision(embedding):
+        with full_precision(embedding):
             return F.linear(F.normalize(embedding), F.normalize(self.weight.float()))
 
     def logits(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
@@ -101,7 +101,7 @@ class CrossEntropy(Loss):
 
     def class_scores(self, output: ModelOutput) -> torch.Tensor:
         embedding = _embedding(output)
-        with _full_precision(embedding):
+        with full_precision(embedding):
             return self.head(embedding)
 
     def forward(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
