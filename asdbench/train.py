@@ -357,7 +357,9 @@ def train(
                     epoch == 1 or time.monotonic() - saved >= settings.checkpoint_every_s):
                 save(epoch, finished=False)
                 saved = time.monotonic()
-            status = f"loss {stats['loss']:.4g}" + (f" acc {stats['accuracy']:.3f}" if classifier else "")
+            seconds = time.perf_counter() - began
+            status = (f"loss {stats['loss']:.4g}" + (f" acc {stats['accuracy']:.3f}" if classifier else "")
+                      + f" {seconds:.1f} s {seen / seconds:,.0f} examples/s")
             step.advance(status=status)
     kept = settings.epochs
     if best is not None:

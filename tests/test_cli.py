@@ -26,3 +26,22 @@ def test_help_imports_no_command_module_and_no_mlflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
     assert "bench    Measure training" in out
+
+
+def test_a_batch_job_gets_plain_epoch_lines_and_json_on_stdout(tracking_uri):
+    import json
+
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(cli, ["run", "dcase-ae", "--set", "dataset.size=tiny", "--set", "epochs=2",
+                                      "--tracking-uri", tracking_uri, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert len(summary["run_id"]) == 32 and summary["system"] == "dcase-ae" and 0 < summary["metrics"]["auc/avg"] <= 1
+    epochs = [line for line in result.stderr.splitlines() if line.startswith("Training fan: ")]
+    assert [line.split()[2] for line in epochs] == ["1/2", "2/2", "done,"]  # one line per epoch, then the phase's end
+    assert " loss " in epochs[0] and epochs[0].endswith("examples/s") and not any("━" in line for line in epochs)
+    quiet = CliRunner().invoke(cli, ["run", "dcase-ae", "--set", "dataset.size=tiny", "--set", "epochs=1",
+                                     "--tracking-uri", tracking_uri, "--quiet"])
+    assert quiet.exit_code == 0 and "Average" in quiet.stdout
+    assert "Training" not in quiet.stderr and "Done in" not in quiet.stderr

@@ -9,12 +9,14 @@ import pytest
 import torch
 
 from asdbench.api import ModelOutput
+from asdbench.bundle import manifest, write_bundle
 from asdbench.config import resolve
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
 from asdbench.runner import execute, load_dataset
 from asdbench.runtime import resolve_runtime
+from asdbench.trained import load_model
 
 
 def _scorer(name: str, **params):
@@ -80,7 +82,7 @@ def test_an_unfitted_scorer_and_a_backbone_without_embeddings_are_one_line_error
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["knn", "knn-rescaled", "kmeans", "gmm", "mahalanobis"])
-def test_every_embedding_scorer_fits_and_scores_in_a_run(name):
+def test_every_embedding_scorer_fits_and_scores_in_a_run_and_its_bundle_refits_to_the_same_scores(name, tmp_path):
     plugins = build_plugins()
     cfg = resolve_runtime(resolve(plugins, "stgram-mfn-cee", set_values={
         "dataset.size": "tiny", "epochs": 1, "batch_size": 16, "scorer": name, "clip_seconds": 1.0}))
@@ -90,3 +92,9 @@ def test_every_embedding_scorer_fits_and_scores_in_a_run(name):
     # nearest neighbour, every kNN training score 0 and every threshold 0. (A GMM's -log density may be negative.)
     assert all(t > 0 if name != "gmm" else math.isfinite(t) for t in result.thresholds.values())
     assert all("scorer_fit.embeddings" in state for state in result.models.values())
+    # A bundle keeps the embeddings; loading it fits the scorer again, and the scores are the run's, exactly.
+    dataset = load_dataset(plugins, cfg)
+    folder = write_bundle(tmp_path / "bundle", manifest(cfg, plugins, result, dataset.sample_rate, result.num_samples),
+                          result.models)
+    decided = {d.path: d.score for d in load_model(folder).score([c.path for c, _ in result.scores])}
+    assert {c.path: s for c, s in result.scores} == decided

@@ -54,7 +54,6 @@ def _in_new_process(code: str, env_uri: str) -> str:
     ("stgram-mfn", ()),  # a frontend with weights (TgramNet), channels-last backbone, ArcFace logits in the score
     ("dcase-ae", ()),  # features computed before the model, frame examples, one model per type
     ("mobilenetv2", ("model_per=id-vs-others",)),  # a model per ID whose other classes are outliers
-    ("stgram-mfn-cee", ("scorer=kmeans", "clip_seconds=1.0")),  # a fitted scorer: refitted from the bundle's embeddings
 ])
 def test_cli_api_and_pyfunc_in_a_new_process_reproduce_the_runs_scores_exactly(tmp_path, tracking_uri, system, sets):
     run_id = _train(tracking_uri, system, *sets)

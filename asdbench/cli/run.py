@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -15,7 +16,7 @@ from asdbench.cli.options import config_options, resolve_from_options
 from asdbench.cli.output import console, err_console, metrics_table, seeds_table, summary_table, warn_plugin_failures
 from asdbench.plan import make_plan
 from asdbench.plugins import get_plugins
-from asdbench.progress import Reporter, RichReporter
+from asdbench.progress import Reporter, reporter_for
 from asdbench.runner import execute, load_dataset
 from asdbench.runtime import Runtime, describe_device, resolve_runtime
 from asdbench.errors import AsdbenchError
@@ -47,8 +48,12 @@ def _parse_seeds(text: str) -> list[int]:
 @click.option("--ddp", type=click.IntRange(min=2), default=None, metavar="N",
               help="Train with N processes (torch DistributedDataParallel; one per GPU, or gloo on CPU), as "
               "`torchrun --nproc-per-node N -m asdbench run ...` does; batch_size stays the global batch.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no messages, only the result (and errors).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the result as one JSON object on stdout (run ID, config hash, every metric) instead of the "
+              "table; progress still goes to stderr.")
 def run_command(system: str | None, tracking_uri: str | None, experiment: str | None, run_name: str | None,
-                seeds: str | None, resume: str | None, ddp: int | None, **options) -> None:
+                seeds: str | None, resume: str | None, ddp: int | None, quiet: bool, as_json: bool, **options) -> None:
     """Train SYSTEM on a dataset, evaluate it, print AUC/pAUC/mAUC and log everything to MLflow."""
     if ddp:
         _relaunch_with_torchrun(ddp)
@@ -76,24 +81,32 @@ def run_command(system: str | None, tracking_uri: str | None, experiment: str | 
     if not distributed.is_main():
         execute(plugins, config, dataset, Reporter(), plan=make_plan(config, dataset))  # rank 0 logs and scores
         return
-    err_console.print(
-        f"[bold]{config.system}[/bold] on [bold]{dataset.name}[/bold] | config {config.hash} | "
-        f"device {describe_device(device)} | precision {config['precision']} | seed {config['seed']}",
-        highlight=False,
-    )
-    err_console.print(summary_table(dataset))
+    reporter = reporter_for(err_console, quiet)
+    if not quiet:
+        err_console.print(
+            f"[bold]{config.system}[/bold] on [bold]{dataset.name}[/bold] | config {config.hash} | "
+            f"device {describe_device(device)} | precision {config['precision']} | seed {config['seed']}",
+            highlight=False,
+        )
+        err_console.print(summary_table(dataset))
     started_runs: list[str] = []
     seed_list = _parse_seeds(seeds) if seeds else None
     try:
         if seed_list:
-            group = tracked_seeds(plugins, config, dataset, RichReporter(err_console), seed_list, tracking_uri, experiment,
+            group = tracked_seeds(plugins, config, dataset, reporter, seed_list, tracking_uri, experiment,
                                   run_name, started_runs.append)
+            if as_json:
+                _print_json({"run_id": group.parent_run_id, "system": config.system, "dataset": dataset.name,
+                             "config_hash": config.hash, "seeds": seed_list, "mean": group.mean, "std": group.std,
+                             "wall_s": round(time.perf_counter() - started, 1)})
+                return
             console.print(seeds_table(group.mean, group.std, len(seed_list), f"{config.system} on {dataset.name}, seeds {seeds}"))
-            err_console.print(f"Done in {time.perf_counter() - started:.1f} s; MLflow parent run {group.parent_run_id}",
-                              highlight=False)
+            if not quiet:
+                err_console.print(f"Done in {time.perf_counter() - started:.1f} s; MLflow parent run {group.parent_run_id}",
+                                  highlight=False)
             return
         run = tracked_execute(
-            plugins, config, dataset, RichReporter(err_console), tracking_uri, experiment, run_name, started_runs.append,
+            plugins, config, dataset, reporter, tracking_uri, experiment, run_name, started_runs.append,
             resume_run_id=resume,
         )
     except KeyboardInterrupt:
@@ -105,12 +118,31 @@ def run_command(system: str | None, tracking_uri: str | None, experiment: str | 
         err_console.print(f"[red]Interrupted[/red]{where}", highlight=False)
         sys.exit(130)
 
+    if as_json:
+        report = run.result.report
+        _print_json({"run_id": run.run_id, "system": config.system, "dataset": dataset.name, "config_hash": config.hash,
+                     "seed": config["seed"], "metrics": report.flat() if report is not None else {},
+                     "wall_s": round(time.perf_counter() - started, 1)})
+        return
     if run.result.report is not None:
         oracle = " [yellow](checkpoint selected on the test set: select=oracle)[/yellow]" if config["select"] == "oracle" else ""
         console.print(metrics_table(run.result.report, f"{config.system} on {dataset.name}{oracle}"))
     else:
         console.print("No labelled test clips: scores written, no metrics computed.")
-    err_console.print(f"Done in {time.perf_counter() - started:.1f} s; MLflow run {run.run_id}", highlight=False)
+    if not quiet:
+        err_console.print(f"Done in {time.perf_counter() - started:.1f} s; MLflow run {run.run_id}", highlight=False)
+
+
+def _print_json(data: dict) -> None:
+    """One JSON object on stdout (NaN as null: JSON has no NaN)."""
+    def clean(value):
+        if isinstance(value, float) and value != value:
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        return value
+
+    click.echo(json.dumps(clean(data), sort_keys=True))
 
 
 def _relaunch_with_torchrun(processes: int) -> None:
