@@ -45,3 +45,34 @@ def test_a_batch_job_gets_plain_epoch_lines_and_json_on_stdout(tracking_uri):
                                      "--tracking-uri", tracking_uri, "--quiet"])
     assert quiet.exit_code == 0 and "Average" in quiet.stdout
     assert "Training" not in quiet.stderr and "Done in" not in quiet.stderr
+
+
+def test_options_of_several_values_take_repeats_and_comma_lists_alike():
+    from asdbench.cli.options import several
+
+    assert several(None, None, ("0,1", "2", " 3 , ")) == ["0", "1", "2", "3"]
+    from click.testing import CliRunner
+
+    bad = CliRunner().invoke(cli, ["run", "dcase-ae", "--seeds", "1", "--seeds", "1"])
+    assert bad.exit_code == 1 and "--seeds expects distinct integers, got '1,1'" in bad.output
+
+
+def test_a_plugins_command_is_found_when_asked_for(monkeypatch):
+    from click.testing import CliRunner
+
+    from asdbench import hookimpl
+    from asdbench.plugins import get_plugins
+
+    class Hello:
+        @hookimpl
+        def register_commands(self, cli):
+            @cli.command("hello-plugin")
+            def hello():
+                """Say hello."""
+                click.echo("hello from a plugin")
+
+    get_plugins().manager.register(Hello())
+    monkeypatch.setattr(cli, "_plugins_loaded", False, raising=False)
+    result = CliRunner().invoke(cli, ["hello-plugin"])
+    assert result.exit_code == 0 and result.output == "hello from a plugin\n"
+    cli.commands.pop("hello-plugin", None)

@@ -49,6 +49,8 @@ Quick start:
   asdbench score RUN_ID recordings/               score new WAV files with a trained model, decide per file
   asdbench config show dcase-ae                   the resolved config and its keys
   asdbench bench --systems stgram-mfn             training and inference throughput
+
+Plugins may add commands of their own; `asdbench list` shows what is installed.
 """
 
 
@@ -63,7 +65,19 @@ class AsdbenchGroup(click.Group):
         if name not in self.commands and name in COMMANDS:
             module, attr, _ = COMMANDS[name]
             self.add_command(getattr(importlib.import_module(module), attr), name)
+        elif name not in self.commands:
+            self.load_plugin_commands()
         return self.commands.get(name)
+
+    def load_plugin_commands(self) -> None:
+        """Commands plugins add (``register_commands``), asked for only when a name is not a built-in command:
+        loading plugins imports torch, which ``--help`` and the light commands should not wait for."""
+        if getattr(self, "_plugins_loaded", False):
+            return
+        self._plugins_loaded = True
+        from asdbench.plugins import get_plugins
+
+        get_plugins().manager.hook.register_commands(cli=self)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2] if name not in self.commands else
@@ -89,13 +103,10 @@ def cli() -> None:
 
 
 def main() -> None:
-    from asdbench.plugins import get_plugins
-
     try:
-        get_plugins().manager.hook.register_commands(cli=cli)
-    except AsdbenchError as exc:
+        cli(standalone_mode=True)
+    except AsdbenchError as exc:  # a plugin that fails to load while a command name is looked up
         from asdbench.cli.output import err_console
 
         err_console.print(f"[red]Error:[/red] {exc}", highlight=False)
         sys.exit(1)
-    cli()

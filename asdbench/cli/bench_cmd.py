@@ -12,6 +12,7 @@ import torch
 from rich.table import Table
 
 from asdbench.bench import VARIANTS, BenchSpec, run_bench
+from asdbench.cli.options import several
 from asdbench.cli.output import err_console, wide_console
 from asdbench.config import parse_assignments
 from asdbench.plugins import get_plugins
@@ -48,8 +49,9 @@ def _cells(row: dict) -> list[str]:
 
 
 @click.command("bench")
-@click.option("--systems", default="stgram-mfn,dcase-ae", show_default=True, help="Comma-separated systems.")
-@click.option("--variants", default=",".join(VARIANTS), show_default=True,
+@click.option("--systems", multiple=True, default=["stgram-mfn", "dcase-ae"], show_default=True, callback=several,
+              help="Systems (repeatable, or comma-separated).")
+@click.option("--variants", multiple=True, default=list(VARIANTS), show_default=True, callback=several,
               help="plain (fp32, NCHW, eager, no caches), eager (the system's settings, not compiled), compiled (the same compiled: what compile=auto picks for long runs).")
 @click.option("--clips", default=BenchSpec.clips, show_default=True, help="Generated training clips.")
 @click.option("--seconds", default=BenchSpec.seconds, show_default=True, help="Clip length.")
@@ -64,7 +66,7 @@ def _cells(row: dict) -> list[str]:
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Config overrides for every row.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also write the rows, and the machine, as JSON.")
-def bench_command(systems: str, variants: str, clips: int, seconds: float, batch_size: int | None, epochs: int | None, steps: int,
+def bench_command(systems: list[str], variants: list[str], clips: int, seconds: float, batch_size: int | None, epochs: int | None, steps: int,
                   min_seconds: float, device: str, assignments: tuple[str, ...], json_path: Path | None) -> None:
     """Measure training and inference throughput, end to end and model-only, per system and variant.
 
@@ -76,8 +78,7 @@ def bench_command(systems: str, variants: str, clips: int, seconds: float, batch
                      min_seconds=min_seconds, device=device, overrides=parse_assignments(assignments))
     machine = {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
-    names = [s.strip() for s in systems.split(",") if s.strip()]
-    wanted = [v.strip() for v in variants.split(",") if v.strip()]
+    names, wanted = systems, variants
     with err_console.status("Measuring...") as status:
         rows = run_bench(get_plugins(), names, wanted, spec,
                          on_row=lambda r: status.update(f"Measured {r['system']} {r['variant']}; measuring..."))

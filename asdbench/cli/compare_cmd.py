@@ -7,13 +7,15 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from asdbench import compare
+from asdbench.cli.options import several
 from asdbench.cli.output import console, err_console
 from asdbench.config import parse_assignments
 
 
 @click.command("compare")
 @click.option("--dataset", "-d", default=None, help="Only runs on this dataset (required when the store mixes datasets).")
-@click.option("--system", "systems", multiple=True, help="Only these systems (repeatable).")
+@click.option("--system", "--systems", "systems", multiple=True, callback=several,
+              help="Only these systems (repeatable, or comma-separated).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this MLflow tag (repeatable).")
 @click.option("--run-id", "run_ids", multiple=True, help="Exactly these runs (repeatable).")
 @click.option("--table", "which", default="all", show_default=True, type=click.Choice(["2", "3", "4", "dcase", "pooled", "all"]),

@@ -11,6 +11,12 @@ from asdbench.config import RunConfig, load_toml, parse_assignments, resolve, re
 from asdbench.plugins import get_plugins
 
 
+def several(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    """The one convention for options that take several values: repeat the option, or give a comma list, or both
+    (``--seeds 0,1 --seeds 2``). Use with ``multiple=True``."""
+    return [item.strip() for value in values for item in str(value).split(",") if item.strip()]
+
+
 def config_options(fn: Callable) -> Callable:
     options = [
         click.option("--dataset", "-d", default=None, help="Dataset plugin (default: synthetic)."),

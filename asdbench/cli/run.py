@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from asdbench import distributed
-from asdbench.cli.options import config_options, resolve_from_options
+from asdbench.cli.options import config_options, resolve_from_options, several
 from asdbench.cli.output import console, err_console, metrics_table, seeds_table, summary_table, warn_plugin_failures
 from asdbench.plan import make_plan
 from asdbench.plugins import get_plugins
@@ -24,12 +24,13 @@ from asdbench.registry import normalize
 from asdbench.session import checkpoint_dir, resume_source, tracked_execute, tracked_seeds
 
 
-def _parse_seeds(text: str) -> list[int]:
+def _parse_seeds(items: list[str]) -> list[int]:
+    text = ",".join(items)
     try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
+        seeds = [int(s) for s in items]
     except ValueError:
-        raise AsdbenchError(f"--seeds expects comma-separated integers, got '{text}'") from None
-    if len(set(seeds)) != len(seeds) or not seeds:
+        raise AsdbenchError(f"--seeds expects integers, got '{text}'") from None
+    if len(set(seeds)) != len(seeds):
         raise AsdbenchError(f"--seeds expects distinct integers, got '{text}'")
     return seeds
 
@@ -40,8 +41,9 @@ def _parse_seeds(text: str) -> list[int]:
 @click.option("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else MLflow's sqlite:///mlflow.db).")
 @click.option("--experiment", default=None, help="MLflow experiment (default: asdbench/<dataset>).")
 @click.option("--run-name", default=None, help="MLflow run name (default: <system>-<config hash>).")
-@click.option("--seeds", default=None, metavar="S1,S2,...",
-              help="Run once per seed: a parent MLflow run with a child per seed, mean and std logged on the parent.")
+@click.option("--seeds", multiple=True, callback=several, metavar="S1,S2,...",
+              help="Run once per seed (repeatable, or comma-separated): a parent MLflow run with a child per seed, mean "
+              "and std logged on the parent. --seed instead sets the seed of a single run.")
 @click.option("--resume", "resume", default=None, metavar="RUN_ID",
               help="Continue an interrupted (KILLED, FAILED or abandoned RUNNING) run from its checkpoints, in the same "
               "MLflow run, with the run's own config (see `asdbench runs`).")
@@ -53,7 +55,7 @@ def _parse_seeds(text: str) -> list[int]:
               help="Print the result as one JSON object on stdout (run ID, config hash, every metric) instead of the "
               "table; progress still goes to stderr.")
 def run_command(system: str | None, tracking_uri: str | None, experiment: str | None, run_name: str | None,
-                seeds: str | None, resume: str | None, ddp: int | None, quiet: bool, as_json: bool, **options) -> None:
+                seeds: list[str], resume: str | None, ddp: int | None, quiet: bool, as_json: bool, **options) -> None:
     """Train SYSTEM on a dataset, evaluate it, print AUC/pAUC/mAUC and log everything to MLflow."""
     if ddp:
         _relaunch_with_torchrun(ddp)
@@ -100,7 +102,7 @@ def run_command(system: str | None, tracking_uri: str | None, experiment: str | 
                              "config_hash": config.hash, "seeds": seed_list, "mean": group.mean, "std": group.std,
                              "wall_s": round(time.perf_counter() - started, 1)})
                 return
-            console.print(seeds_table(group.mean, group.std, len(seed_list), f"{config.system} on {dataset.name}, seeds {seeds}"))
+            console.print(seeds_table(group.mean, group.std, len(seed_list), f"{config.system} on {dataset.name}, seeds {','.join(seeds)}"))
             if not quiet:
                 err_console.print(f"Done in {time.perf_counter() - started:.1f} s; MLflow parent run {group.parent_run_id}",
                                   highlight=False)
