@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from asdbench import hookimpl
 from asdbench.api import SystemSpec
-from asdbench_plugins.systems.noisy_arcmix import DCASE2022_BOTTLENECKS
+from asdbench_plugins.systems.noisy_arcmix import NOISY_ARCMIX
 
 OS_SCL = SystemSpec(
     frontend="tfgram",
@@ -29,12 +29,9 @@ OS_SCL = SystemSpec(
     scorer="neg-log-prob",
     paper="Huang et al., Noise-supervised contrastive learning and feature-perturbed anomalous sound detection "
           "(OS-SCL), ICASSP 2025",
-    defaults={"epochs": 300, "batch_size": 64, "lr": 1e-4, "optimizer": "adamw", "weight_decay": 0.01,
-              "scheduler": "cosine", "lr_min": 1e-5, "mixup": "batch", "mixup.alpha": 0.5, "mixup.partner": "shuffle",
-              "select": "val", "select_every": 1, "val_fraction": 0.05, "model_per": "all", "precision": "fp32",
-              "ema": 0.9999, "ema.live_decay": 2e-6,
-              "backbone.bottlenecks": DCASE2022_BOTTLENECKS, "backbone.projection": "fp",
-              "loss.margin": 0.4, "loss.scale": 30.0},
+    # Noisy-ArcMix's training recipe (optimiser, schedule, mixup, selection, network), then what OS-SCL changes
+    defaults={**NOISY_ARCMIX.defaults, "precision": "fp32", "ema": 0.9999, "ema.live_decay": 2e-6,
+              "backbone.projection": "fp", "loss.margin": 0.4},
 )
 
 
