@@ -142,7 +142,9 @@ def rows_from_runs(runs: list[Run], group_by: Iterable[str] = ()) -> list[Row]:
         if values == UNKEYED:
             detail = " (logged without a comparability key)" if len(siblings) else ""
         else:
-            detail = f" ({', '.join(describe_difference(k, values.get(k)) for k in differing)})" if differing else ""
+            # a key this row lacks (a parameter of another row's component) says nothing once another key differs
+            shown = [k for k in differing if k in values] or differing
+            detail = f" ({', '.join(describe_difference(k, values.get(k)) for k in shown)})" if shown else ""
         mean, std = aggregate([m.metrics for m in members])
         oracle = select == "oracle"
         pooled = sorted(k for k in {k for m in members for k in m.key} if len({m.key.get(k) for m in members}) > 1)
