@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import click
+import pytest
 
 from asdbench.cli import COMMANDS, cli
 
@@ -26,6 +27,15 @@ def test_help_imports_no_command_module_and_no_mlflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
     assert "bench    Measure training" in out
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_a_commands_help_imports_neither_torch_nor_mlflow(command):
+    code = ("import sys; from asdbench.cli import cli\n"
+            f"try:\n    cli([{command!r}, '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('mlflow', 'torch', 'matplotlib', 'ray'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]" and "Usage:" in out
 
 
 def test_a_batch_job_gets_plain_epoch_lines_and_json_on_stdout(tracking_uri):

@@ -6,7 +6,6 @@ import click
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from asdbench import compare
 from asdbench.cli.options import several
 from asdbench.cli.output import console, err_console
 from asdbench.config import parse_assignments
@@ -43,6 +42,8 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, reference, grou
     Runs that differ in anything but the seed and execution-only settings (cache, compile, channels_last, GPU
     index) are separate rows whose label says what differs, e.g. "stgram-mfn (epochs=3)".
     """
+    from asdbench import compare  # MLflow and NumPy load here: `asdbench compare --help` does not wait for them
+
     runs = compare.load_runs(tracking_uri, dataset, systems, {k: str(v) for k, v in parse_assignments(tags).items()}, run_ids)
     rows = compare.rows_from_runs(runs, group_by)
     for row in rows:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
-from asdbench.metrics import Report
-from asdbench.plugins import Plugins
-from asdbench.results import table_columns, table_rows
-from asdbench.runner import clip_summary
+if TYPE_CHECKING:  # the tables import NumPy, scikit-learn and torch only when they are drawn: `--help` stays fast
+    from asdbench.metrics import Report
+    from asdbench.plugins import Plugins
 
 console = Console()
 err_console = Console(stderr=True)
@@ -20,6 +21,8 @@ def wide_console() -> Console:
 
 
 def metrics_table(report: Report, title: str) -> Table:
+    from asdbench.results import table_columns, table_rows
+
     table = Table(title=title)
     table.add_column("machine type")
     for name in table_columns(report):
@@ -41,6 +44,8 @@ def warn_plugin_failures(plugins: Plugins) -> None:
 
 
 def summary_table(dataset) -> Table:
+    from asdbench.runner import clip_summary
+
     """Clips per machine type and ID: the first thing to check before training."""
     table = Table(title=f"Data: {dataset.describe()}", title_justify="left", show_edge=False)
     for col in ("machine type", "ID", "train", "test normal", "test anomaly", "test unlabelled"):

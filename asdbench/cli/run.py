@@ -11,17 +11,10 @@ from pathlib import Path
 
 import click
 
-from asdbench import distributed
 from asdbench.cli.options import config_options, resolve_from_options, several
 from asdbench.cli.output import console, err_console, metrics_table, seeds_table, summary_table, warn_plugin_failures
-from asdbench.plan import make_plan
-from asdbench.plugins import get_plugins
-from asdbench.progress import Reporter, reporter_for
-from asdbench.runner import execute, load_dataset
-from asdbench.runtime import Runtime, describe_device, resolve_runtime
 from asdbench.errors import AsdbenchError
 from asdbench.registry import normalize
-from asdbench.session import checkpoint_dir, resume_source, tracked_execute, tracked_seeds
 
 
 def _parse_seeds(items: list[str]) -> list[int]:
@@ -57,6 +50,15 @@ def _parse_seeds(items: list[str]) -> list[int]:
 def run_command(system: str | None, tracking_uri: str | None, experiment: str | None, run_name: str | None,
                 seeds: list[str], resume: str | None, ddp: int | None, quiet: bool, as_json: bool, **options) -> None:
     """Train SYSTEM on a dataset, evaluate it, print AUC/pAUC/mAUC and log everything to MLflow."""
+    # torch and MLflow load here, not when the module is imported: `asdbench run --help` does not wait for them
+    from asdbench import distributed
+    from asdbench.plan import make_plan
+    from asdbench.plugins import get_plugins
+    from asdbench.progress import Reporter, reporter_for
+    from asdbench.runner import execute, load_dataset
+    from asdbench.runtime import Runtime, describe_device, resolve_runtime
+    from asdbench.session import checkpoint_dir, resume_source, tracked_execute, tracked_seeds
+
     if ddp:
         _relaunch_with_torchrun(ddp)
     if distributed.active() and (seeds or resume):
