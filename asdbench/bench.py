@@ -239,8 +239,8 @@ def step_fixture(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: t
     model, scorer = build_model(plugins, config, frontend, input_shape, len(MACHINE_IDS))
     prepare(model, device, settings.channels_last, compiled=settings.compile is True)
     amp = Runtime.of(config).amp
-    adam = optimizer(model) if optimizer else make_optimizer(model, settings.lr, settings.weight_decay,
-                                                             settings.optimizer)
+    opt = optimizer(model) if optimizer else make_optimizer(model, settings.lr, settings.weight_decay,
+                                                            settings.optimizer)
     mixer = Mixer(settings.mixup, settings.mixup_alpha, settings.mixup_partner)
     mixer.start_epoch(torch.Generator().manual_seed(0))
     objective = Objective(model, settings.compile is True, mode=compile_mode)
@@ -248,7 +248,7 @@ def step_fixture(plugins: Plugins, config: RunConfig, spec: BenchSpec, device: t
     model.train()
 
     def step() -> None:
-        train_step(model, adam, x, y, ready, amp, settings.grad_clip, objective, mix=mixer.draw(len(x), device))
+        train_step(model, opt, x, y, ready, amp, settings.grad_clip, objective, mix=mixer.draw(len(x), device))
 
     return StepFixture(step, len(x) / per_clip, frontend, model, scorer, objective, waves, features, ready, frames)
 

@@ -41,12 +41,12 @@ class AnomalyModel(nn.Module):
         """``frame_axis``: inputs are ``(clips, frames, *example)``; the backbone sees each frame (or
         patch) as an example and the outputs come back as ``(clips, frames, ...)`` for the scorer. ``mix``: a
         training batch's mixup, applied by the frontend (``forward_mixed``) or to its features."""
-        if mix is None:
-            features = inputs if features_ready else self.frontend(inputs)
-        elif not features_ready and hasattr(self.frontend, "forward_mixed"):
+        if mix is not None and not features_ready and hasattr(self.frontend, "forward_mixed"):
             features = self.frontend.forward_mixed(inputs, mix)
         else:
-            features = mix.apply(inputs if features_ready else self.frontend(inputs))
+            features = inputs if features_ready else self.frontend(inputs)
+            if mix is not None:
+                features = mix.apply(features)
         if not frame_axis:
             return self.backbone(features)
         clips, frames = features.shape[:2]

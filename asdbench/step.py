@@ -77,11 +77,9 @@ class Objective:
 
     def _forward(self, x: torch.Tensor, y: torch.Tensor, features_ready: bool,
                  mix: Mix | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if mix is None:
-            output = self.module(x, features_ready)
-            return self.model.loss(output, y), self.model.loss.class_scores(output)
         output = self.module(x, features_ready, mix=mix)
-        return self.model.loss.mixed(output, y, mix).mean(), self.model.loss.class_scores(output)
+        loss = self.model.loss(output, y) if mix is None else self.model.loss.mixed(output, y, mix).mean()
+        return loss, self.model.loss.class_scores(output)
 
     def _run(self, forward, x, y, features_ready, amp, scale, mix) -> tuple[torch.Tensor, torch.Tensor | None]:
         with autocast(x.device, amp):

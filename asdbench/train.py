@@ -262,6 +262,10 @@ def train(
     objective = Objective(model, settings.compile is True, lambda message: reporter.info(f"[yellow]{message}[/yellow]"),
                           distributed.wrap(model, device))
     auto = settings.compile == "auto"
+
+    def start_compiling() -> None:  # compile=auto's switch: the compiled step and the memory format it runs best in
+        objective.compile()
+        prepare(model, device, settings.channels_last, compiled=True)
     scheduler = _scheduler(optimizer, settings, max(1, math.ceil(len(data) / settings.batch_size)))
     best: tuple[float, int, dict] | None = None
     resumed = checkpoint.load() if checkpoint is not None else None
@@ -281,8 +285,7 @@ def train(
         best = resumed["best"]
         start = resumed["epoch"] + 1
         if auto and resumed.get("compiled"):  # decided after the first epoch, before the interruption
-            objective.compile()
-            prepare(model, device, settings.channels_last, compiled=True)
+            start_compiling()
         reporter.info(f"Model '{label}': resumed after epoch {resumed['epoch']} of {settings.epochs}")
 
     def save(epoch: int, finished: bool, kept: int = 0) -> None:
@@ -334,15 +337,15 @@ def train(
                 stats["compiled"] = float(objective.compiled)
             eager_left = (time.perf_counter() - began) * (settings.epochs - epoch)
             if auto and epoch == 1 and _repays_compiling(eager_left, device):
-                objective.compile()
-                prepare(model, device, settings.channels_last, compiled=True)
+                start_compiling()
                 reporter.info(f"Model '{label}': the remaining {settings.epochs - 1} epochs are compiled (compile=auto: "
                               f"about {eager_left / 60:.0f} min eagerly)")
             if (bad := int(first_bad)) >= 0:
                 raise AsdbenchError(f"training of {label} diverged: the loss is not finite at epoch {epoch}, batch {bad} "
                                     f"of {len(batches)}; try a lower lr or grad_clip")
             if settings.select != "last" and evaluate is not None and (epoch % settings.select_every == 0 or epoch == settings.epochs):
-                stats["select_score"] = evaluate(ema.averaged if ema is not None else model)
+                evaluated = ema.averaged if ema is not None else model  # what the run keeps
+                stats["select_score"] = evaluate(evaluated)
                 if math.isnan(stats["select_score"]):
                     what = ("AUC + pAUC on the test set" if settings.select == "oracle" else
                             "minus the loss on the held-out training clips")
@@ -350,8 +353,7 @@ def train(
                                         f"at epoch {epoch}; no checkpoint can be chosen (a test ID lacks normal or "
                                         "anomalous clips, or its scores or losses are not finite)")
                 if best is None or stats["select_score"] > best[0]:
-                    kept_model = ema.averaged if ema is not None else model
-                    best = (stats["select_score"], epoch, {k: v.detach().clone() for k, v in kept_model.state_dict().items()})
+                    best = (stats["select_score"], epoch, {k: v.detach().clone() for k, v in evaluated.state_dict().items()})
             on_epoch(epoch, stats)
             if checkpoint is not None and epoch < settings.epochs and (
                     epoch == 1 or time.monotonic() - saved >= settings.checkpoint_every_s):

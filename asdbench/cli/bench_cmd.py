@@ -78,9 +78,8 @@ def bench_command(systems: list[str], variants: list[str], clips: int, seconds: 
                      min_seconds=min_seconds, device=device, overrides=parse_assignments(assignments))
     machine = {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
-    names, wanted = systems, variants
     with err_console.status("Measuring...") as status:
-        rows = run_bench(get_plugins(), names, wanted, spec,
+        rows = run_bench(get_plugins(), systems, variants, spec,
                          on_row=lambda r: status.update(f"Measured {r['system']} {r['variant']}; measuring..."))
     table = Table(title=f"Throughput, {seconds:g} s clips, {clips} training clips, on {rows[0]['device'] if rows else device} "
                         f"({machine['processor']}, {machine['threads']} threads, {machine['cpu_capability']}, torch {machine['torch']})")

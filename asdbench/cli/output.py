@@ -44,9 +44,9 @@ def warn_plugin_failures(plugins: Plugins) -> None:
 
 
 def summary_table(dataset) -> Table:
+    """Clips per machine type and ID: the first thing to check before training."""
     from asdbench.runner import clip_summary
 
-    """Clips per machine type and ID: the first thing to check before training."""
     table = Table(title=f"Data: {dataset.describe()}", title_justify="left", show_edge=False)
     for col in ("machine type", "ID", "train", "test normal", "test anomaly", "test unlabelled"):
         table.add_column(col, justify="left" if col in ("machine type", "ID") else "right")
