@@ -15,11 +15,14 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asdbench.errors import AsdbenchError
-from asdbench.plugins import Plugins
-from asdbench.registry import normalize
+from asdbench.registry import Entry, normalize
+
+if TYPE_CHECKING:
+    from asdbench.catalog import Catalog
+    from asdbench.plugins import Plugins
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,6 +48,8 @@ CORE_DEFAULTS: dict[str, Any] = {
     "ema.live_decay": 0.0,
     "grad_clip": 0.0,
     "seed": 0,
+    "types": [],
+    "ids": [],
     "device": "auto",
     "scheduler": "none",
     "model_per": "all",
@@ -99,6 +104,8 @@ CORE_HELP = {
     "grad_clip": "clip the gradient norm to this value before each step; 0 = no clipping",
     "seed": "seeds every random draw of the run: weight initialisation (every component's), batch order, "
     "augmentation; the synthetic data set has its own seed (dataset.seed), so --seeds varies training, not the data",
+    "types": "only these machine types (a list, or fan,pump; --types); empty: every type of the data set",
+    "ids": "only these machine IDs, from DCASE 2021 on sections (00 or id_00 or section_00; --ids); empty: every one",
     "device": "auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
     "scheduler": "none; cosine (annealed to 0 over the epochs); cosine-official (the STgram-MFN code: "
     "T_max = batches per epoch, stepped once per epoch after epoch 20)",
@@ -199,6 +206,17 @@ def factory_params(factory: Any) -> dict[str, Any]:
     return params
 
 
+def entry_params(entry: Entry) -> dict[str, Any]:
+    """A registered component's parameters: read from the catalog when it came from there, else from its factory;
+    tuples as lists either way, as TOML and JSON (the logged config) give them back."""
+    params = entry.params if entry.params is not None else factory_params(entry.factory)
+    return {name: _as_lists(value) for name, value in params.items()}
+
+
+def _as_lists(value: Any) -> Any:
+    return [_as_lists(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
 def _coerce(key: str, value: Any, default: Any) -> Any:
     if key in AUTO_SWITCHES:
         if isinstance(value, bool) or value == "auto":
@@ -217,6 +235,8 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         return value
     elif isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
         return list(value)
+    elif isinstance(default, (list, tuple)) and isinstance(value, str):  # --set types=fan,pump
+        return [item.strip() for item in value.split(",") if item.strip()]
     elif isinstance(default, str):
         return str(value)
     elif isinstance(value, type(default)):
@@ -266,7 +286,7 @@ class RunConfig:
 
 
 def resolve(
-    plugins: Plugins,
+    plugins: Plugins | Catalog,
     system: str,
     file_values: dict[str, Any] | None = None,
     set_values: dict[str, Any] | None = None,
@@ -289,8 +309,8 @@ def resolve(
 
     defaults: dict[str, Any] = {**CORE_DEFAULTS, **chosen}
     for kind in COMPONENT_KINDS:
-        factory = plugins.registry(kind).get(chosen[kind]).factory
-        defaults.update({f"{kind}.{p}": d for p, d in factory_params(factory).items()})
+        entry = plugins.registry(kind).get(chosen[kind])
+        defaults.update({f"{kind}.{p}": d for p, d in entry_params(entry).items()})
 
     recipe = {k: v for k, v in spec.defaults.items() if k in defaults and k not in COMPONENT_KINDS}
     values = _layer(_layer(dict(defaults), recipe, f"system '{system}'"), user, f"system '{system}'")
@@ -308,9 +328,9 @@ def _layer(values: dict[str, Any], layer: dict[str, Any], context: str) -> dict[
     return values
 
 
-def resolve_dataset(plugins: Plugins, user: dict[str, Any]) -> RunConfig:
+def resolve_dataset(plugins: Plugins | Catalog, user: dict[str, Any]) -> RunConfig:
     """A config of the dataset keys alone, for commands that only read data (``asdbench data check``)."""
     name = normalize(str(user.get("dataset", "synthetic")))
-    factory = plugins.registry("dataset").get(name).factory
-    defaults = {"dataset": name, **{f"dataset.{p}": d for p, d in factory_params(factory).items()}}
+    entry = plugins.registry("dataset").get(name)
+    defaults = {"dataset": name, **{f"dataset.{p}": d for p, d in entry_params(entry).items()}}
     return RunConfig("", _layer(defaults, user, f"dataset '{name}'"), tuple(sorted(user)))

@@ -24,6 +24,7 @@ from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.runner import evaluate, nonfinite
 from asdbench.runtime import describe_device
+from asdbench.selection import select_machines
 from asdbench.session import write_result_files
 from asdbench.trained import DEFAULT_BATCH, TrainedModel
 
@@ -45,9 +46,11 @@ def dataset_values(model: TrainedModel, user: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_eval_dataset(plugins: Plugins, model: TrainedModel, user: dict[str, Any]) -> tuple[Dataset, dict[str, Any]]:
-    """The data set to score and its resolved keys (logged with the eval run)."""
+    """The data set to score, narrowed to the machines the model was trained for (``types``, ``ids``), and its
+    resolved keys (logged with the eval run)."""
     config = resolve_dataset(plugins, dataset_values(model, user))
-    dataset = instantiate(plugins, config, "dataset")
+    trained = model.config.values
+    dataset = select_machines(instantiate(plugins, config, "dataset"), trained.get("types", []), trained.get("ids", []))
     if dataset.sample_rate != model.sample_rate:
         raise AsdbenchError(f"data set {dataset.name} is at {dataset.sample_rate} Hz; the model was trained at "
                             f"{model.sample_rate} Hz")

@@ -53,7 +53,7 @@ def _allowed_packages() -> set[str] | None:
     return {name.strip().lower() for name in raw.split(",") if name.strip()}
 
 
-def _entry_points() -> list[metadata.EntryPoint]:
+def entry_points() -> list[metadata.EntryPoint]:
     found = metadata.entry_points(group=GROUP)
     unique = {(ep.dist.name if ep.dist else "?", ep.name, ep.value): ep for ep in found}
     return sorted(unique.values(), key=lambda ep: ((ep.dist.name if ep.dist else ""), ep.name))
@@ -66,7 +66,7 @@ def build_plugins(extra: dict[str, tuple[str, ModuleType | object]] | None = Non
     plugins = Plugins(manager, {kind: Registry(kind) for kind in KINDS})
     allowed = _allowed_packages()
     raise_errors = os.environ.get("ASDBENCH_RAISE_PLUGIN_ERRORS", "") not in ("", "0")
-    for ep in _entry_points():
+    for ep in entry_points():
         package = ep.dist.name if ep.dist else "unknown"
         if allowed is not None and package.lower() not in allowed:
             continue

@@ -25,6 +25,7 @@ class Entry:
     factory: Any
     package: str
     description: str
+    params: dict[str, Any] | None = None  # settable parameters, when read from the catalog instead of the factory
 
 
 def _first_doc_line(obj: Any) -> str:
@@ -39,7 +40,8 @@ class Registry:
         self.kind = kind
         self._entries: dict[str, Entry] = {}
 
-    def add(self, name: str, factory: Any, package: str, description: str | None = None) -> None:
+    def add(self, name: str, factory: Any, package: str, description: str | None = None,
+            params: dict[str, Any] | None = None) -> None:
         key = normalize(name)
         if not key:
             raise AsdbenchError(f"package '{package}' registered a {self.kind} with an empty name")
@@ -50,7 +52,7 @@ class Registry:
                 f"uninstall one, or exclude it with ASDBENCH_LOAD_PLUGINS"
             )
         text = description if description is not None else _first_doc_line(factory)
-        self._entries[key] = Entry(self.kind, key, factory, package, text)
+        self._entries[key] = Entry(self.kind, key, factory, package, text, params)
 
     def get(self, name: str) -> Entry:
         key = normalize(name)

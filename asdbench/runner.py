@@ -18,6 +18,7 @@ from asdbench.checkpoint import Identity, Slot
 from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError
 from asdbench.fingerprint import code_fingerprint
+from asdbench.selection import select_machines, unwrap
 from asdbench.groups import Group, class_name, id_name
 from asdbench.plan import Plan, make_plan
 from asdbench.plugins import Plugins
@@ -52,7 +53,9 @@ class RunResult:
 
 
 def load_dataset(plugins: Plugins, config: RunConfig) -> Dataset:
-    return instantiate(plugins, config, "dataset")
+    """The configured data set, narrowed to the ``types`` and ``ids`` the config names."""
+    dataset = instantiate(plugins, config, "dataset")
+    return select_machines(dataset, config.values.get("types", []), config.values.get("ids", []))
 
 
 def clip_summary(train: list[Clip], test: list[Clip]) -> dict[tuple[str, str], dict[str, int]]:
@@ -356,4 +359,4 @@ def execute(
 
 def loader_fingerprint(dataset: Dataset, config: RunConfig) -> str:
     """What the dataset's ``load`` depends on: its plugin, resolved parameters and code (the wave cache key)."""
-    return code_fingerprint(dataset, config.component("dataset"), config.params("dataset"), dataset.sample_rate)
+    return code_fingerprint(unwrap(dataset), config.component("dataset"), config.params("dataset"), dataset.sample_rate)

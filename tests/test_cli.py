@@ -29,13 +29,69 @@ def test_help_imports_no_command_module_and_no_mlflow():
     assert "bench    Measure training" in out
 
 
-@pytest.mark.parametrize("command", ["run", "compare"])
-def test_a_commands_help_imports_neither_torch_nor_mlflow(command):
+@pytest.mark.parametrize("args, shown", [
+    (["run", "--help"], "subcluster-adacos"),  # the systems, read from the catalog
+    (["compare", "--help"], "Usage:"),
+    (["list", "system"], "stgram-mfn-cee"),
+    (["config", "show", "stgram-mfn"], '"loss.margin" = 0.7'),
+])
+def test_describing_commands_import_neither_torch_nor_mlflow(args, shown):
+    from asdbench.catalog import plugin_catalog
+
+    plugin_catalog()  # the first call loads the plugins and writes the catalog; later processes read it
     code = ("import sys; from asdbench.cli import cli\n"
-            f"try:\n    cli([{command!r}, '--help'])\nexcept SystemExit:\n    pass\n"
+            f"try:\n    cli({args!r})\nexcept SystemExit:\n    pass\n"
             "print(sorted(m for m in sys.modules if m.startswith(('mlflow', 'torch', 'matplotlib', 'ray'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "[]" and "Usage:" in out
+    assert out.strip().splitlines()[-1] == "[]" and shown in out
+
+
+def test_the_catalog_resolves_and_lists_as_the_loaded_plugins_do():
+    import json
+
+    from asdbench.catalog import _from_json, _to_json
+    from asdbench.config import resolve
+    from asdbench.plugins import get_plugins
+    from asdbench.registry import KINDS
+
+    plugins = get_plugins()
+    catalog = _from_json(json.loads(json.dumps(_to_json(plugins))))
+    for kind in KINDS:
+        assert [(e.name, e.package, e.description) for e in catalog.registry(kind)] == [
+            (e.name, e.package, e.description) for e in plugins.registry(kind)]
+    for system in plugins.registry("system"):
+        for chosen in ({}, {"loss": "cross-entropy", "frontend": "logmel"}):
+            if system.name in ("dcase-ae", "idnn", "glow-aff") and chosen:
+                continue  # not classifiers
+            assert resolve(catalog, system.name, set_values=chosen) == resolve(plugins, system.name, set_values=chosen)
+
+
+def test_the_catalog_is_rebuilt_when_plugins_change_and_skipped_when_json_cannot_carry_them(tmp_path, monkeypatch):
+    from importlib import metadata
+    from pathlib import Path
+
+    from asdbench import catalog, hookimpl
+    from asdbench.plugins import build_plugins
+
+    package = tmp_path / "fakeplugin"
+    package.mkdir()
+    (package / "__init__.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(catalog, "entry_points", lambda: [metadata.EntryPoint("fake", "fakeplugin", "asdbench")])
+    key = catalog.fingerprint()
+    assert catalog.fingerprint() == key
+    (package / "__init__.py").write_text("X = 22\n")  # an edited plugin
+    assert catalog.fingerprint() != key
+    key = catalog.fingerprint()
+    monkeypatch.setenv("ASDBENCH_LOAD_PLUGINS", "asdbench,fakeplugin")
+    assert catalog.fingerprint() != key
+
+    class PathDefault:
+        @hookimpl
+        def register_scorers(self, register):
+            register("path-default", lambda where=Path("/x"): None, "a default JSON cannot carry")
+
+    assert catalog._to_json(build_plugins({"test:path": ("test", PathDefault())})) is None
 
 
 def test_a_batch_job_gets_plain_epoch_lines_and_json_on_stdout(tracking_uri):
@@ -52,9 +108,28 @@ def test_a_batch_job_gets_plain_epoch_lines_and_json_on_stdout(tracking_uri):
     assert [line.split()[2] for line in epochs] == ["1/2", "2/2", "done,"]  # one line per epoch, then the phase's end
     assert " loss " in epochs[0] and epochs[0].endswith("examples/s") and not any("━" in line for line in epochs)
     quiet = CliRunner().invoke(cli, ["run", "dcase-ae", "--set", "dataset.size=tiny", "--set", "epochs=1",
-                                     "--tracking-uri", tracking_uri, "--quiet"])
+                                     "--tracking-uri", tracking_uri, "--quiet", "--types", "valve", "--ids", "id_02"])
     assert quiet.exit_code == 0 and "Average" in quiet.stdout
     assert "Training" not in quiet.stderr and "Done in" not in quiet.stderr
+    assert "valve" in quiet.stdout and "fan" not in quiet.stdout  # --types: one machine type was trained and scored
+
+
+def test_help_texts_carry_no_markup_and_data_check_only_its_own_options():
+    from click.testing import CliRunner
+
+    def commands(group, path):
+        for name in group.list_commands(click.Context(group)):
+            command = group.get_command(click.Context(group), name)
+            yield [*path, name]
+            if isinstance(command, click.Group):
+                yield from commands(command, [*path, name])
+
+    for path in [[], *commands(cli, [])]:
+        text = CliRunner().invoke(cli, [*path, "--help"]).output
+        assert "Usage:" in text and "`" not in text and ":class:" not in text, path
+    check = CliRunner().invoke(cli, ["data", "check", "--help"]).output
+    assert "--root" in check and "--set" in check
+    assert not any(option in check for option in ("--seed", "--device", "--skip-bad-files", "--types"))
 
 
 def test_options_of_several_values_take_repeats_and_comma_lists_alike():

@@ -271,3 +271,31 @@ def test_attribute_classes_train_score_and_reproduce_from_the_bundle(trees, trac
     wrong = CliRunner().invoke(cli, ["run", "dcase-ae", "--dataset", "dcase2022t2", "--root", str(trees[2022]),
                                      "--set", "dataset.classes=machine", "--tracking-uri", tracking_uri])
     assert wrong.exit_code == 1 and "dataset.classes='machine' is not one of: section, attribute" in wrong.output
+
+
+def test_a_root_without_dataset_is_read_by_the_plugin_that_recognises_it(trees, tmp_path):
+    from asdbench.cli.options import resolve_from_options
+    from asdbench.plugins import get_plugins
+    from asdbench.recognise import dataset_for
+
+    plugins = get_plugins()
+    for year, tree in trees.items():
+        assert dataset_for(plugins, tree) == f"dcase{year}t2"
+    assert dataset_for(plugins, generate(tmp_path / "2020", "tiny")) == "dcase2020t2"
+    config = resolve_from_options(None, None, trees[2022], None, None, ())
+    assert config["dataset"] == "dcase2022t2" and config["dataset.root"] == str(trees[2022])
+    explicit = resolve_from_options(None, "dcase2023t2", trees[2022], None, None, ())  # --dataset wins, and checks
+    assert explicit["dataset"] == "dcase2023t2"
+
+    only_dev = tmp_path / "dev-only" / "fan" / "train"  # one section 00 of fan: 2022's, and any first-shot year's
+    only_dev.mkdir(parents=True)
+    (only_dev / "section_00_source_train_normal_0000_a.wav").touch()
+    with pytest.raises(AsdbenchError, match=r"fits the layouts of dcase2022t2, dcase2023t2, dcase2024t2, dcase2025t2; "
+                                            r"pass --dataset NAME, one of dcase2022t2, dcase2023t2"):
+        dataset_for(plugins, tmp_path / "dev-only")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AsdbenchError, match=r"empty holds no layout a data set plugin recognises .* one of "
+                                            r"dcase2020t2, .*, synthetic"):
+        dataset_for(plugins, tmp_path / "empty")
+    result = CliRunner().invoke(cli, ["data", "check", "--root", str(tmp_path / "missing")])
+    assert result.exit_code == 1 and result.output == f"Error: --root {tmp_path / 'missing'}: no such folder\n"

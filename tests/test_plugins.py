@@ -41,9 +41,9 @@ def _fake_entry_point(name, value, dist):
 
 
 def test_broken_plugin_is_reported_and_others_still_load(monkeypatch):
-    real = plugin_mod._entry_points()
+    real = plugin_mod.entry_points()
     broken = _fake_entry_point("broken", "asdbench_no_such_module_xyz", "asdbench-broken")
-    monkeypatch.setattr(plugin_mod, "_entry_points", lambda: [broken, *real])
+    monkeypatch.setattr(plugin_mod, "entry_points", lambda: [broken, *real])
     monkeypatch.delenv("ASDBENCH_LOAD_PLUGINS")
     loaded = build_plugins()
     assert [(f.package, f.entry_point) for f in loaded.failures] == [("asdbench-broken", "broken")]

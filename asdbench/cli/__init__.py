@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("asdbench.cli.run", "run_command",
             "Train SYSTEM on a dataset, evaluate it, print AUC/pAUC/mAUC and log everything to MLflow."),
     "runs": ("asdbench.cli.runs_cmd", "runs_command",
-             "List the asdbench runs of the store, newest first: what to pass to `run --resume RUN_ID`."),
+             "List the asdbench runs of the store, newest first: what to pass to run --resume RUN_ID."),
     "score": ("asdbench.cli.model_cmd", "score_command",
               "Score WAV FILES (or folders of them) with a trained MODEL: score, threshold and decision per file."),
     "eval": ("asdbench.cli.model_cmd", "eval_command",
@@ -50,7 +50,7 @@ Quick start:
   asdbench config show dcase-ae                   the resolved config and its keys
   asdbench bench --systems stgram-mfn             training and inference throughput
 
-Plugins may add commands of their own; `asdbench list` shows what is installed.
+Plugins may add commands of their own; 'asdbench list' shows what is installed.
 """
 
 

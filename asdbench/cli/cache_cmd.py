@@ -56,8 +56,8 @@ def info_command() -> None:
 def clear_command(parts: tuple[str, ...], yes: bool) -> None:
     """Delete PARTS of the cache (default: waves and features, which any run makes again).
 
-    ``runs`` holds the checkpoints of unfinished runs, which nothing makes again (they are what
-    ``run --resume`` continues from): name it (or ``all``) to delete it, after a confirmation.
+    The part 'runs' holds the checkpoints of unfinished runs, which nothing makes again (they are what
+    'run --resume' continues from): name it (or 'all') to delete it, after a confirmation.
     """
     chosen = list(PARTS) if "all" in parts else list(parts or ("waves", "features"))
     root = cache_dir()

@@ -20,8 +20,10 @@ def config_group() -> None:
 @config_options
 @click.option("--keys", is_flag=True, help="List every settable key with its default instead of TOML.")
 def show_command(system: str, keys: bool, **options) -> None:
-    """Print the resolved config of SYSTEM (reusable with `asdbench run SYSTEM --config FILE`)."""
-    config = resolve_from_options(system, **options)
+    """Print the resolved config of SYSTEM (reusable with: asdbench run SYSTEM --config FILE)."""
+    from asdbench.catalog import plugin_catalog
+
+    config = resolve_from_options(system, **options, plugins=plugin_catalog())
     if not keys:
         click.echo(config.to_toml(), nl=False)
         return

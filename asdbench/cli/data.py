@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from asdbench.cli.options import config_options, resolve_from_options
+from asdbench.cli.options import data_options, resolve_from_options
 from asdbench.cli.output import console, err_console, summary_table
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import get_plugins
@@ -48,7 +48,7 @@ def synth_command(out: Path, size: str, seed: int, layout: str) -> None:
 
 
 @data_group.command("check")
-@config_options
+@data_options
 def check_command(**options) -> None:
     """Print what a dataset finds, per machine type and ID, and the files that do not fit its layout."""
     plugins = get_plugins()

@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from asdbench.cli.output import console
-from asdbench.plugins import get_plugins
+from asdbench.catalog import plugin_catalog
 from asdbench.registry import KINDS, PLURALS
 
 
@@ -17,7 +17,7 @@ from asdbench.registry import KINDS, PLURALS
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts) instead of tables.")
 def list_command(kind: str | None, as_json: bool) -> None:
     """List datasets, frontends, backbones, losses, scorers and systems."""
-    plugins = get_plugins()
+    plugins = plugin_catalog()
     kinds = [kind] if kind else list(KINDS)
     if as_json:
         data = {

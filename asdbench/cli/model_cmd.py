@@ -22,7 +22,7 @@ from asdbench.plugins import get_plugins
 from asdbench.progress import RichReporter
 from asdbench.trained import DEFAULT_BATCH, Decision, load_model, wav_files
 
-MODEL_HELP = "MODEL: a run ID, runs:/ID, models:/NAME/VERSION, or a bundle folder (`asdbench export`)."
+MODEL_HELP = "MODEL: a run ID, runs:/ID, models:/NAME/VERSION, or a bundle folder ('asdbench export')."
 OUTPUT_FORMATS = (".csv", ".json")
 
 

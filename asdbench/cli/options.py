@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from asdbench.config import RunConfig, load_toml, parse_assignments, resolve, resolve_dataset
-from asdbench.plugins import get_plugins
+from asdbench.plugins import Plugins, get_plugins
+
+if TYPE_CHECKING:
+    from asdbench.catalog import Catalog
 
 
 def several(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
@@ -17,44 +21,75 @@ def several(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
     return [item.strip() for value in values for item in str(value).split(",") if item.strip()]
 
 
-def config_options(fn: Callable) -> Callable:
-    options = [
-        click.option("--dataset", "-d", default=None, help="Dataset plugin (default: synthetic)."),
-        click.option("--root", type=click.Path(path_type=Path), default=None, help="Dataset folder (sets dataset.root)."),
-        click.option("--eval-labels", type=click.Path(path_type=Path), default=None,
-                     help="Evaluation-set ground truth, eval_data_list.csv or its folder (sets dataset.eval_labels)."),
-        click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-                     help="TOML file of config keys."),
-        click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
-                     help="Override a config key, e.g. --set epochs=3 (repeatable)."),
-        click.option("--device", default=None, help="auto (default), cpu, cuda, cuda:N."),
-        click.option("--skip-bad-files", is_flag=True, default=None,
-                     help="Leave out unreadable WAV files (counted, listed in bad_files.csv) instead of stopping."),
-        click.option("--seed", type=int, default=None,
-                     help="Seed of every random draw of training: weights of every component, batch order (sets the "
-                     "seed key). The synthetic data set's generator has its own, dataset.seed."),
-    ]
+DATA_OPTIONS = [
+    click.option("--dataset", "-d", default=None,
+                 help="Dataset plugin (default: synthetic; with --root alone, the DCASE layout found there)."),
+    click.option("--root", type=click.Path(path_type=Path), default=None, help="Dataset folder (sets dataset.root)."),
+    click.option("--eval-labels", type=click.Path(path_type=Path), default=None,
+                 help="Evaluation-set ground truth, eval_data_list.csv or its folder (sets dataset.eval_labels)."),
+    click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                 help="TOML file of config keys."),
+    click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+                 help="Override a config key, e.g. --set epochs=3 (repeatable)."),
+]
+
+RUN_OPTIONS = [
+    click.option("--types", multiple=True, callback=several, metavar="T1,T2,...",
+                 help="Only these machine types (repeatable, or comma-separated; sets the types key)."),
+    click.option("--ids", multiple=True, callback=several, metavar="ID1,ID2,...",
+                 help="Only these machine IDs, or sections from DCASE 2021 on: '00' or 'id_00' (sets the ids key)."),
+    click.option("--device", default=None, help="auto (default), cpu, cuda, cuda:N."),
+    click.option("--skip-bad-files", is_flag=True, default=None,
+                 help="Leave out unreadable WAV files (counted, listed in bad_files.csv) instead of stopping."),
+    click.option("--seed", type=int, default=None,
+                 help="Seed of every random draw of training: weights of every component, batch order (sets the "
+                 "seed key). The synthetic data set's generator has its own, dataset.seed."),
+]
+
+
+def _apply(options: list[Callable], fn: Callable) -> Callable:
     for option in reversed(options):
         fn = option(fn)
     return fn
 
 
+def data_options(fn: Callable) -> Callable:
+    """The options that choose and read a data set: what ``data check`` takes."""
+    return _apply(DATA_OPTIONS, fn)
+
+
+def config_options(fn: Callable) -> Callable:
+    """The data options and those of a run: what ``run`` and ``config show`` take."""
+    return _apply([*DATA_OPTIONS, *RUN_OPTIONS], fn)
+
+
 def resolve_from_options(
     system: str | None, dataset: str | None, root: Path | None, eval_labels: Path | None, config_file: Path | None,
-    assignments: tuple[str, ...], device: str | None, seed: int | None, skip_bad_files: bool | None = None,
+    assignments: tuple[str, ...], device: str | None = None, seed: int | None = None,
+    skip_bad_files: bool | None = None, types: list[str] | None = None, ids: list[str] | None = None,
+    plugins: Plugins | Catalog | None = None,
 ) -> RunConfig:
+    """The config the options describe, resolved against ``plugins`` (default: the loaded plugins)."""
     file_values = load_toml(config_file) if config_file else {}
     set_values = parse_assignments(assignments)
+    if root and dataset is None and "dataset" not in {**file_values, **set_values}:
+        from asdbench.recognise import dataset_for
+
+        plugins = get_plugins()  # the factories themselves recognise their layouts
+        dataset = dataset_for(plugins, root)
     for key, value in (
         ("dataset", dataset),
         ("dataset.root", str(root) if root else None),
         ("dataset.eval_labels", str(eval_labels) if eval_labels else None),
         ("device", device),
         ("seed", seed),
-        ("skip_bad_files", (skip_bad_files or None) if system is not None else None),  # run keys, not data's
+        ("skip_bad_files", skip_bad_files or None),
+        ("types", types or None),
+        ("ids", ids or None),
     ):
         if value is not None:
             set_values[key] = value
+    plugins = plugins or get_plugins()
     if system is None:
-        return resolve_dataset(get_plugins(), {**file_values, **set_values})
-    return resolve(get_plugins(), system, file_values, set_values)
+        return resolve_dataset(plugins, {**file_values, **set_values})
+    return resolve(plugins, system, file_values, set_values)

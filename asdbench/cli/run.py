@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -28,7 +29,22 @@ def _parse_seeds(items: list[str]) -> list[int]:
     return seeds
 
 
-@click.command("run")
+class RunCommand(click.Command):
+    """``run --help`` ends with the systems installed (read from the plugin catalog, without importing torch)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from asdbench.catalog import plugin_catalog
+
+        names = ", ".join(e.name for e in plugin_catalog().registry("system"))
+        with formatter.section("Systems"):
+            indent = " " * formatter.current_indent
+            for line in textwrap.wrap(names, formatter.width - formatter.current_indent, break_on_hyphens=False):
+                formatter.write(f"{indent}{line}\n")  # a name with a hyphen is never split
+            formatter.write_paragraph()
+            formatter.write_text("Each one's settable keys and defaults: asdbench config show SYSTEM --keys")
+
+
+@click.command("run", cls=RunCommand)
 @click.argument("system", required=False)
 @config_options
 @click.option("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else MLflow's sqlite:///mlflow.db).")
@@ -39,10 +55,10 @@ def _parse_seeds(items: list[str]) -> list[int]:
               "and std logged on the parent. --seed instead sets the seed of a single run.")
 @click.option("--resume", "resume", default=None, metavar="RUN_ID",
               help="Continue an interrupted (KILLED, FAILED or abandoned RUNNING) run from its checkpoints, in the same "
-              "MLflow run, with the run's own config (see `asdbench runs`).")
+              "MLflow run, with the run's own config (see 'asdbench runs').")
 @click.option("--ddp", type=click.IntRange(min=2), default=None, metavar="N",
               help="Train with N processes (torch DistributedDataParallel; one per GPU, or gloo on CPU), as "
-              "`torchrun --nproc-per-node N -m asdbench run ...` does; batch_size stays the global batch.")
+              "'torchrun --nproc-per-node N -m asdbench run ...' does; batch_size stays the global batch.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no messages, only the result (and errors).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the result as one JSON object on stdout (run ID, config hash, every metric) instead of the "
@@ -77,7 +93,7 @@ def run_command(system: str | None, tracking_uri: str | None, experiment: str | 
                 raise AsdbenchError(f"run {resume} is a run of '{logged}', not '{system}'")
             system = logged
         elif system is None:
-            raise AsdbenchError("name a SYSTEM to run (see `asdbench list`), or --resume RUN_ID")
+            raise AsdbenchError("name a SYSTEM to run (see 'asdbench list system'), or --resume RUN_ID")
         config = resolve_runtime(resolve_from_options(system, **options))
     device = Runtime.of(config).device
     with err_console.status(f"Preparing dataset '{config.component('dataset')}'..."):

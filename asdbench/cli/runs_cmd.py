@@ -37,7 +37,7 @@ def _epochs_done(client, run) -> str:
 @click.option("--limit", default=20, show_default=True, help="The newest N runs.")
 @click.option("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
 def runs_command(statuses: tuple[str, ...], limit: int, tracking_uri: str | None) -> None:
-    """List the asdbench runs of the store, newest first: what to pass to `run --resume RUN_ID`."""
+    """List the asdbench runs of the store, newest first: what to pass to run --resume RUN_ID."""
 
     from asdbench import tracking
     from asdbench.session import checkpoint_dir

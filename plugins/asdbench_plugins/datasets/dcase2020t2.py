@@ -23,6 +23,8 @@ from asdbench import hookimpl
 from asdbench.api import Clip
 from asdbench.errors import AsdbenchError
 from asdbench_plugins.datasets.dcase2020_layout import LayoutDataset, Scan, misfit_error, scan_tree
+from asdbench_plugins.datasets.dcase_sections import layout_years, layouts_under
+from asdbench_plugins.datasets.dcase_sections import scan as scan_sections
 
 ROOT_ENV = "ASDBENCH_DCASE2020T2_ROOT"
 PROTOCOLS = ("paper", "dev", "eval")
@@ -91,8 +93,6 @@ class DCASE2020T2(LayoutDataset):
             scan.extend(scan_tree(folder))
         self.misfits = scan.misfits
         if scan.misfits and strict:
-            from asdbench_plugins.datasets.dcase_sections import layout_years, scan as scan_sections
-
             other = layout_years(scan_sections(path)) if not scan.clips["train"] else []
             if other:
                 years = other[0][5:9] if len(other) == 1 else f"{other[0][5:9]}-{other[-1][5:9]}"
@@ -123,6 +123,11 @@ class DCASE2020T2(LayoutDataset):
         else:
             test = [c for c in test if (c.machine_type, c.machine_id) in dev_ids]
         super().__init__(path, {"train": train, "test": test}, 10.0, channel)
+
+    @staticmethod
+    def recognises(root: Path) -> bool:
+        """Whether ``root`` holds DCASE 2020's file names (``asdbench run --root DIR`` without ``--dataset``)."""
+        return "dcase2020t2" in layouts_under(root)
 
     @staticmethod
     def _labelled(clip: Clip, labels: dict[tuple[str, str], int]) -> Clip:

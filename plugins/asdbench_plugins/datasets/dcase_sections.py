@@ -26,6 +26,7 @@ unpacks them), or the ``<T>/`` folders directly. A section plays the role a mach
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -81,7 +82,7 @@ class Release:
         """Whether a tree can be this release: its folders, machine types and sections."""
         return (not found.names_2020 and bool(found.types) and found.split_test_folders == self.split_test
                 and all(section in self.sections(t) for t, section in found.units)
-                and found.types <= self.types)
+                and found.types <= self.types and (self.supplemental or not found.supplemental))
 
     def is_eval(self, machine_type: str, section: str) -> bool:
         """Whether a unit belongs to the evaluation set (its test clips are the evaluation test clips)."""
@@ -203,6 +204,18 @@ def layout_years(found: Found) -> list[str]:
     if found.names_2020:
         return ["dcase2020t2"]
     return [r.name for r in RELEASES.values() if r.fits(found)]
+
+
+@functools.lru_cache(maxsize=4)
+def _layouts(root: Path, modified_ns: int) -> tuple[str, ...]:
+    return tuple(layout_years(scan(root)))
+
+
+def layouts_under(root: Path) -> list[str]:
+    """:func:`layout_years` of the tree at ``root``, scanned once for all the data sets asked in a row whether
+    they recognise it (keyed by the folder and its modification time); none for a path that is not a folder."""
+    root = Path(root).expanduser().resolve()
+    return list(_layouts(root, root.stat().st_mtime_ns)) if root.is_dir() else []
 
 
 def read_eval_list(path: Path, release: Release) -> dict[tuple[str, str], Clip]:
@@ -344,6 +357,7 @@ def _factory(release: Release):
              channel: str = "first", classes: str = "section") -> SectionsDataset:
         return SectionsDataset(release, root, protocol, eval_labels, strict, channel, classes)
 
+    make.recognises = lambda root: release.name in layouts_under(root)
     make.__doc__ = (f"DCASE {release.year} Challenge Task 2 ({', '.join(release.dev_types[:3])}...; sections, "
                     "source/target domains), from the official zips (needs --root)")
     return make
