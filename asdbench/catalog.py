@@ -23,8 +23,10 @@ from typing import Any
 
 import asdbench
 from asdbench.api.system import SystemSpec
+from asdbench.atomic import write_text
 from asdbench.cache import cache_dir
 from asdbench.config import factory_params
+from asdbench.errors import AsdbenchError
 from asdbench.plugins import PluginFailure, Plugins, entry_points, get_plugins
 from asdbench.registry import KINDS, Registry
 
@@ -132,12 +134,9 @@ def _from_json(stored: dict[str, Any]) -> Catalog:
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    """Atomically, and never an error: without a writable cache the catalog is simply rebuilt each time."""
+    """Never an error: without a writable cache the catalog is simply rebuilt each time."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
-    except OSError:
+        write_text(path, json.dumps(data))
+    except AsdbenchError:
         pass
 

@@ -301,6 +301,22 @@ def load_id_scores(tracking_uri: str | None, row: Row) -> list[IdScores]:
     return out
 
 
+def first_run_figures(tracking_uri: str | None, rows: list[Row]) -> dict[str, tuple[str, list[tuple[str, bytes]]]]:
+    """The PNG figures (``figures/``) of each row's first run, by row label: what the HTML page embeds."""
+    client = tracking.client(tracking_uri)
+    found = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for index, row in enumerate(r for r in rows if r.runs):
+            run_id = row.runs[0].run_id
+            names = [a.path for a in client.list_artifacts(run_id, "figures") if a.path.endswith(".png")]
+            images = []
+            for name in sorted(names):
+                local = Path(client.download_artifacts(run_id, name, f"{tmp}/{index}"))
+                images.append((Path(name).name, local.read_bytes()))
+            found[row.label] = (run_id, images)
+    return found
+
+
 def row_named(rows: list[Row], name: str) -> Row:
     """The row ``name`` designates: its exact label, or a system name that has a single row."""
     exact = [r for r in rows if not r.reference and r.label == name]

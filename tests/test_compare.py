@@ -203,3 +203,86 @@ def test_newer_papers_rows_fill_the_pooled_columns_only():
         {"auc_pooled/avg": 0.9571, "pauc_pooled/avg": 0.9023, "mauc/avg": 0.9123})
     table = compare.build_table("pooled", list(rows.values()))
     assert [c for c in table.columns if c[0] == "avg"] == [("avg", "auc_pooled"), ("avg", "pauc_pooled"), ("avg", "mauc")]
+
+
+class _Page(__import__("html.parser").parser.HTMLParser):
+    """Every table of a page as rows of cell texts (with each cell's style), and every tag with its attributes."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.tables, self.tags, self._cell = [], [], None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = ["", dict(attrs).get("style", "")]
+            self.tables[-1][-1].append(self._cell)
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell[0] += data
+
+
+def test_html_report_is_one_self_contained_page(store, tmp_path):
+    import base64
+
+    from asdbench.html_report import HIGH, LOW, MIDDLE, colour
+
+    assert (colour(0.0), colour(0.5), colour(1.0), colour(0.75)) == (LOW, MIDDLE, HIGH, (140, 174, 210))
+    uri, seeds, idnn = store
+    out = tmp_path / "report.html"
+    only = ["--tracking-uri", uri, "--dataset", "synthetic", "--system", "dcase-ae,idnn"]  # not other tests' fakes
+    result = CliRunner().invoke(cli, ["compare", *only, "--format", "html", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page = _Page(out.read_text())
+    assert not {tag for tag, _ in page.tags} & {"script", "link", "iframe", "object", "embed"}
+    sources = [attrs["src"] for tag, attrs in page.tags if "src" in attrs]
+    assert not any("href" in attrs for _, attrs in page.tags)  # nothing to fetch: every image is inline
+    assert sources and all(base64.b64decode(s.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n" for s in sources)
+    client = MlflowClient(uri)
+    logged = sum(1 for run in (seeds.runs[0], idnn) for a in client.list_artifacts(run.run_id, "figures"))
+    assert len(sources) == logged  # each row's first run, every figure
+
+    rows = {r.label: r for r in compare.rows_from_runs(compare.load_runs(uri, "synthetic", ["dcase-ae", "idnn"]))}
+    table2 = [[text for text, _ in row] for row in page.tables[0]]
+    markdown = compare.render([compare.build_table("2", list(rows.values()))], "markdown").splitlines()
+    assert table2[1:] == [[c.strip().strip("*") for c in line.strip("|").split("|")] for line in markdown[4:6]]
+    heatmap = next(t for t in page.tables if t[0][0][0] == "system" and t[1][0][0] == "id_00")
+    assert [c[0] for c in heatmap[1]] == ["id_00", "id_02", "id_00", "id_02"]  # fan's, then valve's
+    for line in heatmap[2:]:
+        row = rows[line[0][0]]
+        for (text, style), unit in zip(line[1:], ("fan/id_00", "fan/id_02", "valve/id_00", "valve/id_02")):
+            mean = row.mean[f"auc/{unit}"]
+            assert text.startswith(f"{100 * mean:.1f}") and f"rgb({','.join(map(str, colour(mean)))})" in style
+    assert {line[0][0] for line in heatmap[2:]} == {"dcase-ae", "idnn"}
+    intervals = next(t for t in page.tables if t[0][1][0] == "fan AUC" and "–" in t[1][1][0])
+    assert [line[0][0] for line in intervals[1:]] == ["dcase-ae", "idnn"]
+
+    markdown_out = tmp_path / "table.md"
+    same = CliRunner().invoke(cli, ["compare", *only, "--format", "markdown", "--table", "3"])
+    assert CliRunner().invoke(cli, ["compare", *only, "--format", "markdown", "--table", "3",
+                                    "--out", str(markdown_out)]).exit_code == 0
+    assert markdown_out.read_text() == same.output
+    rich = CliRunner().invoke(cli, ["compare", *only, "--out", str(tmp_path / "x.txt")])
+    assert rich.exit_code == 1 and "--out writes a file" in rich.output and not (tmp_path / "x.txt").exists()
+
+
+def test_a_file_is_written_whole_or_not_at_all(tmp_path):
+    from asdbench.atomic import write_text
+
+    path = tmp_path / "report.html"
+    write_text(path, "old page")
+    with pytest.raises(TypeError):
+        write_text(path, 123)  # fails while writing
+    assert path.read_text() == "old page" and [p.name for p in tmp_path.iterdir()] == ["report.html"]
+    with pytest.raises(AsdbenchError, match=f"cannot write {path}/x: "):
+        write_text(path / "x", "a file is not a folder")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from rich.console import Console
 from rich.table import Table as RichTable
 
 from asdbench.cli.options import several
 from asdbench.cli.output import console, err_console
+from asdbench.atomic import write_text
 from asdbench.config import parse_assignments
+from asdbench.errors import AsdbenchError
 
 
 @click.command("compare")
@@ -22,7 +26,12 @@ from asdbench.config import parse_assignments
               "target, pAUC and harmonic mean per type, as the DCASE 2021-2025 results pages (the default for "
               "those data sets); pooled: AUC and pAUC over all IDs of a type at once, as Noisy-ArcMix and OS-SCL "
               "report (not the official metric), with mAUC.")
-@click.option("--format", "fmt", default="rich", show_default=True, type=click.Choice(["rich", "markdown", "csv", "latex", "json"]))
+@click.option("--format", "fmt", default="rich", show_default=True,
+              type=click.Choice(["rich", "markdown", "csv", "latex", "json", "html"]),
+              help="html: one self-contained page (tables, a heatmap of the AUC per machine ID, bootstrap intervals, "
+              "each row's figures), to attach to a paper or a pull request.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file (whole or not at all) instead of standard output; not with --format rich.")
 @click.option("--reference", type=click.Choice(["paper", "newer"]), default=None,
               help="Add published rows: paper (the STgram-MFN paper's Tables 2-4) or newer (Noisy-ArcMix, OS-SCL: their "
               "AUC and pAUC are pooled per type, so they appear in --table pooled).")
@@ -36,7 +45,8 @@ from asdbench.config import parse_assignments
               "Holm-adjusted p-values. With one seed per row it resamples test clips only, so it measures test-set "
               "noise, not training noise; with several seeds per row it resamples seeds as well.")
 @click.option("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
-def compare_command(dataset, systems, tags, run_ids, which, fmt, reference, group_by, ci, paired, tracking_uri) -> None:
+def compare_command(dataset, systems, tags, run_ids, which, fmt, out, reference, group_by, ci, paired,
+                    tracking_uri) -> None:
     """Compare logged runs side by side: one row per system and comparable set of runs (mean ± std over seeds).
 
     Runs that differ in anything but the seed and execution-only settings (cache, compile, channels_last, GPU
@@ -44,6 +54,8 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, reference, grou
     """
     from asdbench import compare  # MLflow and NumPy load here: `asdbench compare --help` does not wait for them
 
+    if out and fmt == "rich":
+        raise AsdbenchError("--out writes a file: choose --format markdown, csv, latex, json or html")
     runs = compare.load_runs(tracking_uri, dataset, systems, {k: str(v) for k, v in parse_assignments(tags).items()}, run_ids)
     rows = compare.rows_from_runs(runs, group_by)
     for row in rows:
@@ -59,15 +71,31 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, reference, grou
                               "their rows fill the pooled columns (--table pooled), not the official ones.", highlight=False)
         rows += compare.reference_rows(source=reference)
     tables = [compare.build_table(w, rows) for w in compare.tables_for(which, rows)]
-    extra = []
+    extra, notes = [], []
     if ci:
         extra.append(compare.interval_table(tracking_uri, rows))
+    elif fmt == "html":  # the page shows the intervals where the runs logged their clip scores
+        try:
+            extra.append(compare.interval_table(tracking_uri, rows))
+        except AsdbenchError as exc:
+            notes.append(f"No bootstrap intervals: {exc}")
     if paired:
         extra.append(compare.paired_table(tracking_uri, rows, *paired))
+    if fmt == "html":
+        from asdbench import html_report, tracking
+
+        page = html_report.Page(runs[0].dataset, tracking.resolve_tracking_uri(tracking_uri), tables, rows, extra,
+                                compare.first_run_figures(tracking_uri, rows), notes)
+        text = html_report.render(page)
+    elif fmt != "rich":
+        text = compare.render(tables, fmt) + "".join(
+            "\n" + compare.render_cells(title, head, body, fmt) for title, head, body in extra)
     if fmt != "rich":
-        click.echo(compare.render(tables, fmt), nl=False)
-        for title, head, body in extra:
-            click.echo("\n" + compare.render_cells(title, head, body, fmt), nl=False)
+        if out:
+            write_text(out, text)
+            err_console.print(f"Wrote {out} ({len(text.encode()) / 1024:,.0f} KiB)", highlight=False)
+        else:
+            click.echo(text, nl=False)
         return
     for table in tables:
         out = RichTable(title=f"{table.title}, dataset {runs[0].dataset}")

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from asdbench.cli.output import console, err_console, metrics_table
 from asdbench.config import parse_assignments
+from asdbench.atomic import write_text
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import get_plugins
 from asdbench.progress import RichReporter
@@ -54,9 +55,7 @@ def write_rows(path: Path, decisions: list[Decision]) -> None:
         writer.writeheader()
         writer.writerows({**r, "score": repr(r["score"]), "threshold": repr(r["threshold"])} for r in rows)
         text = buffer.getvalue()
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    write_text(path, text)
 
 
 def _file_table(decisions: list[Decision]) -> Table:
