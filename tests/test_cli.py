@@ -34,6 +34,7 @@ def test_help_imports_no_command_module_and_no_mlflow():
     (["compare", "--help"], "Usage:"),
     (["list", "system"], "stgram-mfn-cee"),
     (["config", "show", "stgram-mfn"], '"loss.margin" = 0.7'),
+    (["data", "check", "--help"], "--eval-labels"),
 ])
 def test_describing_commands_import_neither_torch_nor_mlflow(args, shown):
     from asdbench.catalog import plugin_catalog

@@ -281,7 +281,10 @@ def test_a_root_without_dataset_is_read_by_the_plugin_that_recognises_it(trees, 
     plugins = get_plugins()
     for year, tree in trees.items():
         assert dataset_for(plugins, tree) == f"dcase{year}t2"
-    assert dataset_for(plugins, generate(tmp_path / "2020", "tiny")) == "dcase2020t2"
+    synthetic = generate(tmp_path / "2020", "tiny")
+    assert dataset_for(plugins, synthetic) == "synthetic"  # the generator's own tree, in DCASE 2020's names
+    (synthetic / "MANIFEST.json").unlink()
+    assert dataset_for(plugins, synthetic) == "dcase2020t2"
     config = resolve_from_options(None, None, trees[2022], None, None, ())
     assert config["dataset"] == "dcase2022t2" and config["dataset.root"] == str(trees[2022])
     explicit = resolve_from_options(None, "dcase2023t2", trees[2022], None, None, ())  # --dataset wins, and checks

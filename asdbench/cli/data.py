@@ -11,7 +11,6 @@ from asdbench.cli.output import console, err_console, summary_table
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import get_plugins
 from asdbench.progress import RichReporter
-from asdbench.runner import load_dataset
 
 
 @click.group("data")
@@ -51,6 +50,8 @@ def synth_command(out: Path, size: str, seed: int, layout: str) -> None:
 @data_options
 def check_command(**options) -> None:
     """Print what a dataset finds, per machine type and ID, and the files that do not fit its layout."""
+    from asdbench.runner import load_dataset  # torch loads here: `data check --help` does not wait for it
+
     plugins = get_plugins()
     config = resolve_from_options(None, **options)
     if "dataset.strict" in config.values:

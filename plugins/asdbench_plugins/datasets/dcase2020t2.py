@@ -25,6 +25,7 @@ from asdbench.errors import AsdbenchError
 from asdbench_plugins.datasets.dcase2020_layout import LayoutDataset, Scan, misfit_error, scan_tree
 from asdbench_plugins.datasets.dcase_sections import layout_years, layouts_under
 from asdbench_plugins.datasets.dcase_sections import scan as scan_sections
+from asdbench_plugins.datasets.synthetic import is_synthetic_tree
 
 ROOT_ENV = "ASDBENCH_DCASE2020T2_ROOT"
 PROTOCOLS = ("paper", "dev", "eval")
@@ -126,8 +127,9 @@ class DCASE2020T2(LayoutDataset):
 
     @staticmethod
     def recognises(root: Path) -> bool:
-        """Whether ``root`` holds DCASE 2020's file names (``asdbench run --root DIR`` without ``--dataset``)."""
-        return "dcase2020t2" in layouts_under(root)
+        """Whether ``root`` holds DCASE 2020's file names (``asdbench run --root DIR`` without ``--dataset``) and is not
+        a tree the synthetic generator wrote (that is the ``synthetic`` data set's, in the same layout)."""
+        return "dcase2020t2" in layouts_under(root) and not is_synthetic_tree(root)
 
     @staticmethod
     def _labelled(clip: Clip, labels: dict[tuple[str, str], int]) -> Clip:

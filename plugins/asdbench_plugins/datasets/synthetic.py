@@ -110,10 +110,21 @@ def _check_manifest(path: Path, size: str, seed: int) -> None:
                             + " ".join(f"--set {w}".replace("'", "") for w in wrong))
 
 
+def is_synthetic_tree(root: Path) -> bool:
+    """Whether ``root`` is a tree :func:`generate` wrote (its ``MANIFEST.json``, without another release's
+    ``layout``): the synthetic data set's, though its names are DCASE 2020's."""
+    try:
+        manifest = json.loads((Path(root).expanduser() / "MANIFEST.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "generator_version" in manifest and "layout" not in manifest
+
+
 class SyntheticDataset(LayoutDataset):
     """Synthetic machine sounds in the DCASE 2020 layout (no download; sizes tiny, small, full)."""
 
     name = "synthetic"
+    recognises = staticmethod(is_synthetic_tree)  # `--root DIR` alone, DIR written by `asdbench data synth`
 
     def __init__(self, size: str = "small", seed: int = 2020, root: str = "") -> None:
         spec = _size(size)
