@@ -29,7 +29,6 @@ from asdbench.comparability import TAG, describe_difference
 from asdbench.errors import AsdbenchError
 from asdbench.reference import paper_row, tables
 from asdbench.results import COLUMN_NAMES, TABLE_KEYS, read_clip_scores
-from asdbench.session import aggregate
 from asdbench.uncertainty import N_BOOT, SEED, IdScores, paired, replicate_aucs, type_intervals
 
 # (title, [(column label, metric)]) per paper table: metric names as logged, per type.
@@ -115,6 +114,14 @@ def load_runs(
     if len(datasets) > 1:
         raise AsdbenchError(f"the runs are of several datasets ({', '.join(datasets)}): choose one with --dataset")
     return runs
+
+
+def aggregate(reports: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean and sample standard deviation (ddof 1; 0 for one run) of every metric the runs share."""
+    keys = set.intersection(*(set(r) for r in reports)) if reports else set()
+    mean = {k: float(np.mean([r[k] for r in reports])) for k in sorted(keys)}
+    std = {k: float(np.std([r[k] for r in reports], ddof=1)) if len(reports) > 1 else 0.0 for k in sorted(keys)}
+    return mean, std
 
 
 def rows_from_runs(runs: list[Run], group_by: Iterable[str] = ()) -> list[Row]:

@@ -13,13 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from asdbench import distributed, figures, results, tracking
 from asdbench.bundle import manifest, write_bundle, write_mlflow_model, write_weights
 from asdbench.api import Dataset
 from asdbench.cache import cache_dir
 from asdbench.comparability import TAG, comparability_key
+from asdbench.compare import aggregate
 from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import Plugins
@@ -186,14 +185,6 @@ class TrackedSeeds:
     runs: tuple[TrackedRun, ...]
     mean: dict[str, float]
     std: dict[str, float]
-
-
-def aggregate(reports: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
-    """Mean and sample standard deviation (ddof 1; 0 for one run) of every metric the runs share."""
-    keys = set.intersection(*(set(r) for r in reports)) if reports else set()
-    mean = {k: float(np.mean([r[k] for r in reports])) for k in sorted(keys)}
-    std = {k: float(np.std([r[k] for r in reports], ddof=1)) if len(reports) > 1 else 0.0 for k in sorted(keys)}
-    return mean, std
 
 
 def tracked_seeds(

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import torch
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -44,6 +43,8 @@ def git_commit() -> str | None:
 
 
 def run_tags(system: str, dataset: str, device: str, config_hash: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    import torch  # here, not at the top: reading a store (compare, runs) does not load torch
+
     tags = {
         "asdbench.system": system,
         "asdbench.dataset": dataset,

@@ -47,6 +47,14 @@ def test_describing_commands_import_neither_torch_nor_mlflow(args, shown):
     assert out.strip().splitlines()[-1] == "[]" and shown in out
 
 
+def test_compare_reads_a_store_without_torch_or_matplotlib(tmp_path):
+    code = ("import sys; from asdbench.cli import cli\n"
+            f"try:\n    cli(['compare', '--tracking-uri', 'sqlite:///{tmp_path}/empty.db'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('torch', 'matplotlib', 'ray'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]" and "no finished asdbench runs" in result.stderr
+
+
 def test_the_catalog_resolves_and_lists_as_the_loaded_plugins_do():
     import json
 
