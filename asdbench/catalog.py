@@ -7,7 +7,8 @@ written to ``$ASDBENCH_CACHE/plugin-catalog.json``, keyed by the entry points (d
 ``ASDBENCH_LOAD_PLUGINS`` and the size and modification time of every Python file of asdbench and of the packages
 the entry points live in; later calls read it while the key matches. Installing, removing or editing a plugin
 changes the key, and the next call loads the plugins again. A plugin whose parameters JSON cannot carry (a default
-that is an object) makes the catalog unusable, and every call loads the plugins, as without it.
+that is an object), or one that fails to load (it may mend by an install the key does not see), leaves the catalog
+unwritten, and every call loads the plugins, as without it.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def plugin_catalog() -> Catalog | Plugins:
         pass  # absent, unreadable or from another version: rebuilt below
     plugins = get_plugins()
     data = _to_json(plugins)
-    if data is not None:
+    if data is not None and not plugins.failures:  # a failure may mend outside the key (a dependency installed)
         _write(path, {"format": FORMAT, "key": key, **data})
     return plugins
 

@@ -102,6 +102,18 @@ def test_the_catalog_is_rebuilt_when_plugins_change_and_skipped_when_json_cannot
 
     assert catalog._to_json(build_plugins({"test:path": ("test", PathDefault())})) is None
 
+    from asdbench import plugins as plugin_mod
+
+    broken = metadata.EntryPoint("broken", "asdbench_no_such_module_xyz", "asdbench")
+    real = plugin_mod.entry_points()
+    for module in (plugin_mod, catalog):
+        monkeypatch.setattr(module, "entry_points", lambda: [broken, *real])
+    monkeypatch.delenv("ASDBENCH_LOAD_PLUGINS")
+    monkeypatch.setenv("ASDBENCH_CACHE", str(tmp_path / "cache"))
+    plugin_mod.reset_plugins()
+    assert catalog.plugin_catalog().failures  # reported, and not remembered: installing what it lacks mends it
+    assert not (tmp_path / "cache" / "plugin-catalog.json").exists()
+
 
 def test_a_batch_job_gets_plain_epoch_lines_and_json_on_stdout(tracking_uri):
     import json

@@ -73,10 +73,7 @@ def resolve_from_options(
     file_values = load_toml(config_file) if config_file else {}
     set_values = parse_assignments(assignments)
     if root and dataset is None and "dataset" not in {**file_values, **set_values}:
-        from asdbench.recognise import dataset_for
-
-        plugins = get_plugins()  # the factories themselves recognise their layouts
-        dataset = dataset_for(plugins, root)
+        dataset = _recognised(system, root, plugins or get_plugins())
     for key, value in (
         ("dataset", dataset),
         ("dataset.root", str(root) if root else None),
@@ -93,3 +90,13 @@ def resolve_from_options(
     if system is None:
         return resolve_dataset(plugins, {**file_values, **set_values})
     return resolve(plugins, system, file_values, set_values)
+
+
+def _recognised(system: str | None, root: Path, plugins: Plugins | Catalog) -> str | None:
+    """The data set ``--root`` alone stands for: the plugin that recognises the folder, unless the system's recipe
+    names its own data set."""
+    if system is not None and "dataset" in plugins.registry("system").get(system).factory.defaults:
+        return None
+    from asdbench.recognise import dataset_for
+
+    return dataset_for(get_plugins(), root)  # the factories themselves tell their layouts apart
