@@ -15,11 +15,13 @@ import csv
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from asdbench.api import Clip
-from asdbench.metrics import Report
+if TYPE_CHECKING:  # annotations only: reading tables (compare) does not load scikit-learn and SciPy
+    from asdbench.api import Clip
+    from asdbench.metrics import Report
 
 
 def official_stem(clip: Clip, rule: str) -> str:

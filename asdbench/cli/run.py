@@ -75,6 +75,7 @@ def run_command(system: str | None, tracking_uri: str | None, experiment: str | 
     from asdbench.runtime import Runtime, describe_device, resolve_runtime
     from asdbench.session import checkpoint_dir, resume_source, tracked_execute, tracked_seeds
 
+    seed_list = _parse_seeds(seeds) if seeds else None  # a mistyped option fails before any data is read
     if ddp:
         _relaunch_with_torchrun(ddp)
     if distributed.active() and (seeds or resume):
@@ -110,7 +111,6 @@ def run_command(system: str | None, tracking_uri: str | None, experiment: str | 
         )
         err_console.print(summary_table(dataset))
     started_runs: list[str] = []
-    seed_list = _parse_seeds(seeds) if seeds else None
     try:
         if seed_list:
             group = tracked_seeds(plugins, config, dataset, reporter, seed_list, tracking_uri, experiment,
