@@ -81,37 +81,44 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, out, reference,
             notes.append(f"No bootstrap intervals: {exc}")
     if paired:
         extra.append(compare.paired_table(tracking_uri, rows, *paired))
+    if fmt == "rich":
+        _print_rich(tables, extra, rows, runs[0].dataset)
+        return
     if fmt == "html":
         from asdbench import html_report, tracking
 
         page = html_report.Page(runs[0].dataset, tracking.resolve_tracking_uri(tracking_uri), tables, rows, extra,
                                 compare.first_run_figures(tracking_uri, rows), notes)
         text = html_report.render(page)
-    elif fmt != "rich":
+    else:
         text = compare.render(tables, fmt) + "".join(
             "\n" + compare.render_cells(title, head, body, fmt) for title, head, body in extra)
-    if fmt != "rich":
-        if out:
-            write_text(out, text)
-            err_console.print(f"Wrote {out} ({len(text.encode()) / 1024:,.0f} KiB)", highlight=False)
-        else:
-            click.echo(text, nl=False)
-        return
+    if out:
+        write_text(out, text)
+        err_console.print(f"Wrote {out} ({len(text.encode()) / 1024:,.0f} KiB)", highlight=False)
+    else:
+        click.echo(text, nl=False)
+
+
+def _print_rich(tables: list, extra: list[tuple[str, list[str], list[list[str]]]], rows: list, dataset: str) -> None:
+    """The tables on the terminal, each as wide as the paper's tables need."""
+    from asdbench import compare
+
     for table in tables:
-        out = RichTable(title=f"{table.title}, dataset {runs[0].dataset}")
-        out.add_column("system", no_wrap=True)
-        out.add_column("n", justify="right")
+        shown = RichTable(title=f"{table.title}, dataset {dataset}")
+        shown.add_column("system", no_wrap=True)
+        shown.add_column("n", justify="right")
         for column in table.columns:
-            out.add_column(compare.header(column), justify="right")
+            shown.add_column(compare.header(column), justify="right")
         for values in compare.cells(table, "rich"):
-            out.add_row(*values)
-        Console(width=max(console.width, 30 + 16 * len(table.columns))).print(out)  # as wide as the paper's tables
+            shown.add_row(*values)
+        Console(width=max(console.width, 30 + 16 * len(table.columns))).print(shown)
     if any(r.oracle for r in rows):
         console.print(f"{compare.ORACLE_MARK} checkpoint selected on the test set (select=oracle): an upper bound.")
     for title, head, body in extra:
-        out = RichTable(title=title)
+        shown = RichTable(title=title)
         for name in head:
-            out.add_column(name, justify="left" if name in ("system", "machine type", "ID") else "right")
+            shown.add_column(name, justify="left" if name in ("system", "machine type", "ID") else "right")
         for values in body:
-            out.add_row(*values)
-        Console(width=max(console.width, 30 + 16 * len(head))).print(out)
+            shown.add_row(*values)
+        Console(width=max(console.width, 30 + 16 * len(head))).print(shown)
