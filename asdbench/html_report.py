@@ -61,6 +61,11 @@ def colour(value: float) -> tuple[int, int, int]:
     return tuple(round(a + (b - a) * t) for a, b in zip(start, end))
 
 
+def unit_name(columns: list[tuple[str, str]]) -> str:
+    """What the heatmap's columns are: DCASE 2020's machine IDs, or the sections of the later releases."""
+    return "section" if columns and all(u.startswith("section_") for _, u in columns) else "machine ID"
+
+
 def id_columns(rows: list[Row]) -> list[tuple[str, str]]:
     """(machine type, unit) of every per-ID AUC the rows hold (``auc/fan/id_00``, ``auc/fan/section_00``)."""
     keys = {tuple(k.split("/")[1:]) for r in rows for k in r.mean if k.startswith("auc/") and k.count("/") == 2}
@@ -120,7 +125,7 @@ def heatmap_html(rows: list[Row]) -> str:
         body.append(f"<tr>{''.join(cells)}</tr>")
     return (f'<div class="scroll"><table class="heatmap"><thead><tr><th class="label" rowspan="2">system</th>{top}</tr>'
             f"<tr>{units}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
-            '<p class="note">AUC (%) per machine ID, mean over a row\'s runs (± std under it where n &gt; 1). '
+            f'<p class="note">AUC (%) per {unit_name(columns)}, mean over a row\'s runs (± std under it where n &gt; 1). '
             '0 <span class="legend"></span> 100, white at 50 (chance).</p>')
 
 
@@ -158,7 +163,7 @@ def render(page: Page) -> str:
     if any(r.oracle for r in page.rows):
         sections.append(f'<p class="note">{ORACLE_MARK} checkpoint selected on the test set (select=oracle): an upper '
                         "bound.</p>")
-    sections += ["<h2>AUC per machine ID</h2>", heatmap_html(page.rows)]
+    sections += [f"<h2>AUC per {unit_name(id_columns(page.rows))}</h2>", heatmap_html(page.rows)]
     sections += [extra_html(*extra) for extra in page.extras]
     if page.figures:
         sections += ["<h2>Figures of each row's first run</h2>", figures_html(page.figures)]
