@@ -33,8 +33,9 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def roc_figures(rows: ClipRows, folder: Path) -> list[Path]:
-    """``roc_<type>.png``: one ROC curve per machine ID, its AUC in the legend, FPR = 0.1 marked (pAUC's range)."""
+def roc_figures(rows: ClipRows, folder: Path, unit: str = "id") -> list[Path]:
+    """``roc_<type>.png``: one ROC curve per machine ID (``unit`` "section" from DCASE 2021 on), its AUC in the
+    legend, FPR = 0.1 marked (pAUC's range)."""
     paths = []
     for mtype, ids in sorted(_by_type(rows).items()):
         fig, ax = plt.subplots(figsize=(4.5, 4.5))
@@ -44,7 +45,7 @@ def roc_figures(rows: ClipRows, folder: Path) -> list[Path]:
             if len(set(y)) < 2:
                 continue
             fpr, tpr, _ = roc_curve(y, s)
-            ax.plot(fpr, tpr, label=f"id_{mid} (AUC {100 * roc_auc_score(y, s):.1f})")
+            ax.plot(fpr, tpr, label=f"{unit}_{mid} (AUC {100 * roc_auc_score(y, s):.1f})")
         ax.plot([0, 1], [0, 1], ":", color="grey")
         ax.axvline(0.1, color="grey", lw=0.8, ls="--")
         ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC, {mtype}")
@@ -56,7 +57,7 @@ def roc_figures(rows: ClipRows, folder: Path) -> list[Path]:
     return paths
 
 
-def histogram_figures(rows: ClipRows, folder: Path) -> list[Path]:
+def histogram_figures(rows: ClipRows, folder: Path, unit: str = "id") -> list[Path]:
     """``scores_<type>.png``: per machine ID, histograms of the anomaly scores of normal and anomalous clips."""
     paths = []
     for mtype, ids in sorted(_by_type(rows).items()):
@@ -67,13 +68,13 @@ def histogram_figures(rows: ClipRows, folder: Path) -> list[Path]:
             bins = np.histogram_bin_edges(scores, bins=20)
             ax.hist(scores[labels == 0], bins=bins, alpha=0.6, label="normal")
             ax.hist(scores[labels == 1], bins=bins, alpha=0.6, label="anomaly")
-            ax.set(title=f"{mtype} id_{mid}", xlabel="anomaly score")
+            ax.set(title=f"{mtype} {unit}_{mid}", xlabel="anomaly score")
         axes[0][0].legend(fontsize=8)
         paths.append(_save(fig, folder / f"scores_{mtype}.png"))
     return paths
 
 
-def tsne_figures(embeddings: np.ndarray, rows: ClipRows, folder: Path, seed: int = 0) -> list[Path]:
+def tsne_figures(embeddings: np.ndarray, rows: ClipRows, folder: Path, seed: int = 0, unit: str = "id") -> list[Path]:
     """``tsne_<type>.png``: t-SNE of the test clips' embeddings of each type (rows aligned with ``embeddings``).
     None for embeddings of one dimension: there is nothing to project, and TSNE's PCA start needs two."""
     paths = []
@@ -93,18 +94,19 @@ def tsne_figures(embeddings: np.ndarray, rows: ClipRows, folder: Path, seed: int
                 sel = np.array([r["machine_id"] == mid and r["label"] == label for r in subset])
                 if sel.any():
                     ax.scatter(points[sel, 0], points[sel, 1], s=12, marker=marker, color=f"C{k}",
-                               label=f"id_{mid} {'normal' if label == '0' else 'anomaly'}")
+                               label=f"{unit}_{mid} {'normal' if label == '0' else 'anomaly'}")
         ax.set(title=f"t-SNE of embeddings, {mtype} (o normal, x anomaly)", xticks=[], yticks=[])
         ax.legend(fontsize=7, loc="best")
         paths.append(_save(fig, folder / f"tsne_{mtype}.png"))
     return paths
 
 
-def write_figures(folder: Path, clip_scores: Path, embeddings: Path | None) -> list[Path]:
+def write_figures(folder: Path, clip_scores: Path, embeddings: Path | None, unit: str = "id") -> list[Path]:
+    """Every figure of a run's scores; ``unit`` names what ``machine_id`` is: ``id`` (2020) or ``section``."""
     rows = read_clip_scores(clip_scores)
-    paths = roc_figures(rows, folder) + histogram_figures(rows, folder)
+    paths = roc_figures(rows, folder, unit) + histogram_figures(rows, folder, unit)
     if embeddings is not None and embeddings.exists():
         data = np.load(embeddings)
         labelled = data["label"] >= 0
-        paths += tsne_figures(data["embedding"][labelled], rows, folder)
+        paths += tsne_figures(data["embedding"][labelled], rows, folder, unit=unit)
     return paths

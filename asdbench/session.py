@@ -21,6 +21,7 @@ from asdbench.comparability import TAG, comparability_key
 from asdbench.compare import aggregate
 from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError
+from asdbench.metrics import UNITS
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.plan import Plan, make_plan
@@ -58,7 +59,7 @@ def write_result_files(folder: Path, scores: list, report, thresholds: dict[tupl
     if embeddings and len(embeddings) == len(scores):
         saved = results.write_embeddings(folder / "embeddings.npz", embeddings)
     if report is not None:
-        figures.write_figures(folder / "figures", folder / "clip_scores.csv", saved)
+        figures.write_figures(folder / "figures", folder / "clip_scores.csv", saved, UNITS[rule])
         results.write_result_csv(folder / "result.csv", report)
         (folder / "metrics.md").write_text(results.metrics_markdown(report))
         (folder / "metrics.json").write_text(results.metrics_json(report))

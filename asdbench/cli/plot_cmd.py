@@ -26,7 +26,8 @@ def plot_command(run_id: str, out: Path, tracking_uri: str | None) -> None:
             raise AsdbenchError(f"run {run_id} has no clip_scores.csv in {client.tracking_uri}") from None
         names = {a.path for a in client.list_artifacts(run_id)}
         embeddings = Path(client.download_artifacts(run_id, "embeddings.npz", tmp)) if "embeddings.npz" in names else None
-        paths = figures.write_figures(out, scores, embeddings)
+        sections = any("/section_" in key for key in client.get_run(run_id).data.metrics)
+        paths = figures.write_figures(out, scores, embeddings, "section" if sections else "id")
     if not paths:
         raise AsdbenchError(f"run {run_id} has no labelled test clips to draw")
     for path in paths:
