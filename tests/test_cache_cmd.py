@@ -1,5 +1,7 @@
 """``asdbench cache``: sizes per part; clearing removes what runs make again, checkpoints only when named."""
 
+import json
+
 from click.testing import CliRunner
 
 from asdbench.cache import cache_dir
@@ -20,6 +22,10 @@ def test_cache_info_and_clear(monkeypatch, tmp_path):
     info = CliRunner().invoke(cli, ["cache", "info"])
     assert info.exit_code == 0, info.output
     assert "1.0 MB" in info.output and "0.5 MB" in info.output and "1.5 MB" in info.output
+    listed = json.loads(CliRunner().invoke(cli, ["cache", "info", "--json"]).output)
+    assert {p: (v["entries"], v["bytes"]) for p, v in listed["parts"].items()} == {
+        "waves": (1, 2**20), "features": (1, 2**19), "synthetic": (0, 0), "runs": (1, 2**10)}
+    assert listed["total_bytes"] == 2**20 + 2**19 + 2**10 and listed["root"] == str(tmp_path / "cache")
 
     cleared = CliRunner().invoke(cli, ["cache", "clear"])
     assert cleared.exit_code == 0 and "Cleared waves: 1.0 MB" in cleared.output

@@ -1,5 +1,6 @@
 """Interrupted runs resume to exactly the scores of an uninterrupted run: SIGKILL, SIGTERM, a crash."""
 
+import json
 import os
 import re
 import signal
@@ -82,6 +83,9 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_scores(sig, status, uni
     # Epochs are logged just before the checkpoint that holds them is written: a kill in between leaves one more.
     logged = int(re.search(r"fan 120, valve (\d+) of 120", row).group(1))
     assert logged in (checkpoint["epoch"], checkpoint["epoch"] + 1) and "yes" in row
+    records = json.loads(CliRunner().invoke(cli, ["runs", "--json", "--tracking-uri", tracking_uri]).output)
+    record = next(r for r in records if r["run_id"] == run_id)
+    assert record["resumable"] and record["checkpoints"] and record["epochs_done"] == f"fan 120, valve {logged} of 120"
     result = CliRunner().invoke(cli, ["run", "--resume", run_id, "--tracking-uri", tracking_uri])
     assert result.exit_code == 0, result.output
     assert f"resumed after epoch {checkpoint['epoch']} of 120" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -35,17 +36,21 @@ def cache_group() -> None:
 
 
 @cache_group.command("info")
-def info_command() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts) instead of a table.")
+def info_command(as_json: bool) -> None:
     """Entries and disk use of each part of the cache."""
     root = cache_dir()
+    parts = {part: {"entries": _entries(root / part), "bytes": _size(root / part), "holds": holds}
+             for part, holds in PARTS.items()}
+    total = sum(p["bytes"] for p in parts.values())
+    if as_json:
+        click.echo(json.dumps({"root": str(root), "parts": parts, "total_bytes": total}, indent=2))
+        return
     table = Table(title=f"asdbench cache at {root}")
     for col in ("part", "entries", "size", "holds"):
         table.add_column(col, justify="right" if col in ("entries", "size") else "left")
-    total = 0
-    for part, holds in PARTS.items():
-        size = _size(root / part)
-        total += size
-        table.add_row(part, str(_entries(root / part)), f"{size / 2**20:,.1f} MB", holds)
+    for part, p in parts.items():
+        table.add_row(part, str(p["entries"]), f"{p['bytes'] / 2**20:,.1f} MB", p["holds"])
     table.add_row("all", "", f"{total / 2**20:,.1f} MB", "", style="bold")
     console.print(table)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import click
@@ -35,8 +36,9 @@ def _epochs_done(client, run) -> str:
 @click.option("--status", "statuses", multiple=True, type=click.Choice(["RUNNING", "FINISHED", "FAILED", "KILLED"]),
               help="Only runs in this state (repeatable).")
 @click.option("--limit", default=20, show_default=True, help="The newest N runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts) instead of a table.")
 @click.option("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
-def runs_command(statuses: tuple[str, ...], limit: int, tracking_uri: str | None) -> None:
+def runs_command(statuses: tuple[str, ...], limit: int, as_json: bool, tracking_uri: str | None) -> None:
     """List the asdbench runs of the store, newest first: what to pass to run --resume RUN_ID."""
 
     from asdbench import tracking
@@ -48,10 +50,7 @@ def runs_command(statuses: tuple[str, ...], limit: int, tracking_uri: str | None
     query = " OR ".join(f"attributes.status = '{s}'" for s in statuses)
     found = client.search_runs(experiments, query, max_results=limit, order_by=["attributes.start_time DESC"]) \
         if experiments else []
-    table = Table(title=f"asdbench runs in {uri}")
-    for column in ("run id", "system", "dataset", "status", "epochs done", "started", "resume"):
-        table.add_column(column, justify="right" if column in ("epochs done", "started") else "left",
-                         no_wrap=column == "run id")
+    records = []
     for run in found:
         tags = run.data.tags
         if tags.get("asdbench.role", "run") != "run":
@@ -59,9 +58,20 @@ def runs_command(statuses: tuple[str, ...], limit: int, tracking_uri: str | None
         status = run.info.status
         if status == "RUNNING" and not tracking.alive(tags):
             status = "RUNNING (process gone)"
-        resumable = status not in ("FINISHED", "RUNNING")  # RUNNING here: its process is alive
-        checkpoints = checkpoint_dir(run.info.run_id).exists()
-        table.add_row(run.info.run_id, tags.get("asdbench.system", "?"), tags.get("asdbench.dataset", "?"), status,
-                      _epochs_done(client, run), f"{_age(run.info.start_time)} ago",
-                      ("yes" if checkpoints else "yes, from epoch 1") if resumable else "")
+        records.append({
+            "run_id": run.info.run_id, "system": tags.get("asdbench.system", "?"),
+            "dataset": tags.get("asdbench.dataset", "?"), "status": status, "epochs_done": _epochs_done(client, run),
+            "start_time": run.info.start_time, "resumable": status not in ("FINISHED", "RUNNING"),  # RUNNING: alive
+            "checkpoints": checkpoint_dir(run.info.run_id).exists()})
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
+        return
+    table = Table(title=f"asdbench runs in {uri}")
+    for column in ("run id", "system", "dataset", "status", "epochs done", "started", "resume"):
+        table.add_column(column, justify="right" if column in ("epochs done", "started") else "left",
+                         no_wrap=column == "run id")
+    for r in records:
+        resume = ("yes" if r["checkpoints"] else "yes, from epoch 1") if r["resumable"] else ""
+        table.add_row(r["run_id"], r["system"], r["dataset"], r["status"], r["epochs_done"],
+                      f"{_age(r['start_time'])} ago", resume)
     wide_console().print(table)
