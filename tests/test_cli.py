@@ -136,21 +136,24 @@ def test_a_batch_job_gets_plain_epoch_lines_and_json_on_stdout(tracking_uri):
 
 
 def test_help_texts_carry_no_markup_and_data_check_only_its_own_options():
-    from click.testing import CliRunner
+    from asdbench.cli.reference import _contexts
 
-    def commands(group, path):
-        for name in group.list_commands(click.Context(group)):
-            command = group.get_command(click.Context(group), name)
-            yield [*path, name]
-            if isinstance(command, click.Group):
-                yield from commands(command, [*path, name])
-
-    for path in [[], *commands(cli, [])]:
-        text = CliRunner().invoke(cli, [*path, "--help"]).output
-        assert "Usage:" in text and "`" not in text and ":class:" not in text, path
-    check = CliRunner().invoke(cli, ["data", "check", "--help"]).output
+    helps = {ctx.command_path: ctx.command.get_help(ctx) for ctx in _contexts(cli, "asdbench")}
+    assert len(helps) == 19  # the group, its 13 commands, and data's, config's and cache's subcommands
+    for path, text in helps.items():
+        assert text.startswith(f"Usage: {path} ") and "`" not in text and ":class:" not in text, path
+    check = helps["asdbench data check"]
     assert "--root" in check and "--set" in check
     assert not any(option in check for option in ("--seed", "--device", "--skip-bad-files", "--types"))
+
+
+def test_the_command_line_reference_in_docs_is_current():
+    from pathlib import Path
+
+    from asdbench.cli.reference import reference
+
+    docs = Path(__file__).parents[1] / "docs" / "cli.md"
+    assert docs.read_text() == reference(), "docs/cli.md is stale: python -m asdbench.cli.reference > docs/cli.md"
 
 
 def test_options_of_several_values_take_repeats_and_comma_lists_alike():

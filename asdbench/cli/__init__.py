@@ -80,8 +80,8 @@ class AsdbenchGroup(click.Group):
         get_plugins().manager.hook.register_commands(cli=self)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, COMMANDS[name][2] if name not in self.commands else
-                 self.commands[name].get_short_help_str(formatter.width - 6 - len(name)))
+        # the whole first line of each command's help, loaded or not (a test keeps COMMANDS equal to it)
+        rows = [(name, COMMANDS[name][2] if name in COMMANDS else self.commands[name].get_short_help_str(limit=1000))
                 for name in self.list_commands(ctx)]
         if rows:
             with formatter.section("Commands"):
