@@ -20,7 +20,7 @@ import resource
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from asdbench.audio import write_wav
+from asdbench.bench_spec import VARIANTS, BenchSpec
 from asdbench.build import build_model, count_parameters, instantiate
 from asdbench.config import RunConfig, resolve
 from asdbench.errors import AsdbenchError
@@ -42,30 +43,6 @@ from asdbench.train import settings_from
 
 SAMPLE_RATE = 16000
 MACHINE_IDS = ("00", "02", "04", "06")
-VARIANTS: dict[str, dict[str, Any]] = {
-    "plain": {"precision": "fp32", "channels_last": False, "compile": False, "cache": False},
-    "eager": {"compile": False},
-    "compiled": {"compile": True},
-}
-
-
-@dataclass(frozen=True)
-class BenchSpec:
-    clips: int = 128
-    test_clips: int = 32
-    seconds: float = 10.0
-    batch_size: int | None = None  # None: 16 clips on CPU, 128 on GPU; frame-trained systems keep their own
-    epochs: int | None = None  # end-to-end epochs, the first (warm-up, compilation) not timed; None: enough
-    e2e_seconds: float = 10.0  # for the timed epochs to take about this long (at least 2 of them)
-    steps: int = 5  # model-only timings: at least this many calls...
-    min_seconds: float = 2.0  # ...and at least this long
-    warmup: int = 2
-    device: str = "auto"
-    overrides: dict[str, Any] = field(default_factory=dict)
-    paper_clips: int = 40_000
-    paper_epochs: int = 200
-
-
 def write_clips(root: Path, train: int, test: int, seconds: float, seed: int = 0) -> Path:
     """Noise-and-hum WAVs named as in DCASE 2020 Task 2 (``fan/train/normal_id_00_00000000.wav``), four
     machine IDs; test clips alternate normal and anomaly per ID. The content only has to decode."""

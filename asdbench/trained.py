@@ -26,6 +26,7 @@ from asdbench.audio import read_wav
 from asdbench.build import AnomalyModel, build_model, instantiate
 from asdbench.bundle import locate, read_manifest, read_weights, write_bundle
 from asdbench.config import RunConfig
+from asdbench.decision import DEFAULT_BATCH, Decision, wav_files
 from asdbench.errors import AsdbenchError
 from asdbench.groups import alternatives, id_name
 from asdbench.plugins import Plugins, get_plugins
@@ -33,25 +34,6 @@ from asdbench.runtime import pick_device
 from asdbench.step import prepare
 from asdbench.train import Examples, as_float, score, target_matrix
 from asdbench.wave_cache import decode_into
-
-DEFAULT_BATCH = 64  # the batch a run scores its test clips in
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One scored recording: its anomaly score, the threshold of its machine ID, and the decision."""
-
-    path: Path
-    machine_type: str
-    machine_id: str
-    score: float
-    threshold: float
-
-    @property
-    def anomalous(self) -> bool:
-        """As the DCASE baselines decide: anomalous when the score exceeds the threshold."""
-        return self.score > self.threshold
-
 
 @dataclass(frozen=True)
 class _Model:
@@ -196,26 +178,6 @@ class TrainedModel:
                 out[chunk] = score(model.network, model.scorer, data, self.device, batch_size, self.framed)[0].numpy()
                 on_batch(len(chunk))
         return out
-
-
-def wav_files(files: Iterable[str | Path]) -> list[Path]:
-    """The WAV files named, folders expanded to every ``*.wav`` below them in sorted order; a name that does not
-    exist, or a folder without WAV files, is an error."""
-    paths: list[Path] = []
-    for item in files:
-        path = Path(item).expanduser()
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() == ".wav" and p.is_file())
-            if not found:
-                raise AsdbenchError(f"{path}: no .wav files in this folder")
-            paths += found
-        elif path.is_file():
-            paths.append(path)
-        else:
-            raise AsdbenchError(f"{path}: no such file or folder")
-    if not paths:
-        raise AsdbenchError("no files to score")
-    return paths
 
 
 def load_model(source: str | Path, device: str = "auto", tracking_uri: str | None = None,

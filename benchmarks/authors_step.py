@@ -89,7 +89,7 @@ def main(authors_code: Path, batch_size: int, seconds: float, steps: int, min_se
     rows["authors (last)"] = _rate(dev, batch_size, authors_step(authors_code, batch_size, seconds, dev), spec)
     click.echo(f"authors (last): {rows['authors (last)']:.2f} clips/s")
     authors = (rows["authors (first)"] + rows["authors (last)"]) / 2
-    click.echo(f"\n| step | clips/s | x authors | x plain |\n|---|---:|---:|---:|")
+    click.echo("\n| step | clips/s | x authors | x plain |\n|---|---:|---:|---:|")
     for name, rate in rows.items():
         click.echo(f"| {name} | {rate:.2f} | {rate / authors:.2f} | {rate / rows['plain']:.2f} |")
     if json_path:

@@ -24,7 +24,7 @@ import torch
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
-from asdbench.bench import VARIANTS, BenchSpec, _config, _sync, step_fixture, write_clips
+from asdbench.bench import VARIANTS, BenchSpec, _config, _sync, step_fixture
 from asdbench.plugins import get_plugins
 from asdbench.runtime import Runtime
 

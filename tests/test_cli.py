@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import subprocess
 import sys
@@ -13,7 +14,6 @@ from asdbench.cli import COMMANDS, cli
 
 
 def test_listed_help_is_each_commands_own_first_line():
-    ctx = click.Context(cli)
     for name, (module, attr, short) in COMMANDS.items():
         command = getattr(importlib.import_module(module), attr)
         assert command.name == name
@@ -29,22 +29,35 @@ def test_help_imports_no_command_module_and_no_mlflow():
     assert "bench    Measure training" in out
 
 
-@pytest.mark.parametrize("args, shown", [
-    (["run", "--help"], "subcluster-adacos"),  # the systems, read from the catalog
-    (["compare", "--help"], "Usage:"),
-    (["list", "system"], "stgram-mfn-cee"),
-    (["config", "show", "stgram-mfn"], '"loss.margin" = 0.7'),
-    (["data", "check", "--help"], "--eval-labels"),
-])
-def test_describing_commands_import_neither_torch_nor_mlflow(args, shown):
+def _heavy_modules_after(script: str) -> tuple[list[str], str]:
+    """Run ``script`` in a fresh process with the plugin catalog written first; the torch, MLflow, matplotlib and
+    Ray modules it imported, and its output."""
     from asdbench.catalog import plugin_catalog
 
     plugin_catalog()  # the first call loads the plugins and writes the catalog; later processes read it
-    code = ("import sys; from asdbench.cli import cli\n"
-            f"try:\n    cli({args!r})\nexcept SystemExit:\n    pass\n"
+    code = (f"import sys\nfrom asdbench.cli import cli\n{script}\n"
             "print(sorted(m for m in sys.modules if m.startswith(('mlflow', 'torch', 'matplotlib', 'ray'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "[]" and shown in out
+    return ast.literal_eval(out.strip().splitlines()[-1]), out
+
+
+def test_every_commands_help_imports_neither_torch_nor_mlflow():
+    from asdbench.cli.reference import _contexts
+
+    paths = [ctx.command_path.split()[1:] for ctx in _contexts(cli, "asdbench")]
+    calls = "".join(f"try:\n    cli({[*path, '--help']!r})\nexcept SystemExit:\n    pass\n" for path in paths)
+    heavy, out = _heavy_modules_after(calls)
+    assert heavy == [] and out.count("Usage: ") == len(paths) == 19
+    assert "subcluster-adacos" in out  # run --help's systems, read from the catalog
+
+
+@pytest.mark.parametrize("args, shown", [
+    (["list", "system"], "stgram-mfn-cee"),
+    (["config", "show", "stgram-mfn"], '"loss.margin" = 0.7'),
+])
+def test_describing_commands_import_neither_torch_nor_mlflow(args, shown):
+    heavy, out = _heavy_modules_after(f"try:\n    cli({args!r})\nexcept SystemExit:\n    pass")
+    assert heavy == [] and shown in out
 
 
 def test_compare_reads_a_store_without_torch_or_matplotlib(tmp_path):
@@ -185,3 +198,14 @@ def test_a_plugins_command_is_found_when_asked_for(monkeypatch):
     result = CliRunner().invoke(cli, ["hello-plugin"])
     assert result.exit_code == 0 and result.output == "hello from a plugin\n"
     cli.commands.pop("hello-plugin", None)
+
+
+def test_tab_completes_systems_and_datasets_from_the_catalog():
+    from click.shell_completion import ShellComplete
+
+    complete = ShellComplete(cli, {}, "asdbench", "_ASDBENCH_COMPLETE").get_completions
+    assert [c.value for c in complete(["run"], "stgram")] == ["stgram-mfn", "stgram-mfn-cee"]
+    assert [c.value for c in complete(["config", "show"], "SUB")] == ["subcluster-adacos"]
+    assert [c.value for c in complete(["run", "idnn", "--dataset"], "dcase202")] == [
+        f"dcase{year}t2" for year in range(2020, 2026)]
+    assert [c.value for c in complete(["compare", "--system"], "noisy")] == ["noisy-arcmix"]

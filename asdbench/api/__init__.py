@@ -20,7 +20,7 @@ _MODULES = {
     "SystemSpec": "system",
 }
 
-__all__ = sorted(_MODULES)
+__all__ = ["Backbone", "Clip", "Dataset", "Frontend", "Loss", "Mix", "ModelOutput", "Scorer", "Split", "SystemSpec"]
 
 
 def __getattr__(name: str) -> Any:

@@ -8,14 +8,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
-import torch
 from rich.table import Table
 
-from asdbench.bench import VARIANTS, BenchSpec, run_bench
-from asdbench.cli.options import several
+from asdbench.bench_spec import VARIANTS, BenchSpec
+from asdbench.cli.options import complete, several
 from asdbench.cli.output import err_console, wide_console
 from asdbench.config import parse_assignments
-from asdbench.plugins import get_plugins
 
 COLUMNS = (
     ("system", "system", "{}"),
@@ -50,6 +48,7 @@ def _cells(row: dict) -> list[str]:
 
 @click.command("bench")
 @click.option("--systems", multiple=True, default=["stgram-mfn", "dcase-ae"], show_default=True, callback=several,
+              shell_complete=complete("system"),
               help="Systems (repeatable, or comma-separated).")
 @click.option("--variants", multiple=True, default=list(VARIANTS), show_default=True, callback=several,
               help="plain (fp32, NCHW, eager, no caches), eager (the system's settings, not compiled), compiled (the same compiled: what compile=auto picks for long runs).")
@@ -74,6 +73,11 @@ def bench_command(systems: list[str], variants: list[str], clips: int, seconds: 
     caches, features, epochs, checkpoints); the model-only bound times the same step on
     tensors already in memory. Prints figures; asserts nothing.
     """
+    import torch  # here, not at the top: `bench --help` does not wait for it
+
+    from asdbench.bench import run_bench
+    from asdbench.plugins import get_plugins
+
     spec = BenchSpec(clips=clips, seconds=seconds, batch_size=batch_size, epochs=epochs, steps=steps,
                      min_seconds=min_seconds, device=device, overrides=parse_assignments(assignments))
     machine = {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from asdbench.cli.options import several
+from asdbench.cli.options import complete, several
 from asdbench.cli.output import console, err_console
 from asdbench.atomic import write_text
 from asdbench.config import parse_assignments
@@ -17,7 +17,7 @@ from asdbench.errors import AsdbenchError
 
 @click.command("compare")
 @click.option("--dataset", "-d", default=None, help="Only runs on this dataset (required when the store mixes datasets).")
-@click.option("--system", "--systems", "systems", multiple=True, callback=several,
+@click.option("--system", "--systems", "systems", multiple=True, callback=several, shell_complete=complete("system"),
               help="Only these systems (repeatable, or comma-separated).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this MLflow tag (repeatable).")
 @click.option("--run-id", "run_ids", multiple=True, help="Exactly these runs (repeatable).")

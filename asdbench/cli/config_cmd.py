@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from asdbench.cli.options import config_options, resolve_from_options
+from asdbench.cli.options import complete, config_options, resolve_from_options
 from asdbench.cli.output import console
 from asdbench.config import CORE_HELP
 
@@ -16,7 +16,7 @@ def config_group() -> None:
 
 
 @config_group.command("show")
-@click.argument("system")
+@click.argument("system", shell_complete=complete("system"))
 @config_options
 @click.option("--keys", is_flag=True, help="List every settable key with its default instead of TOML.")
 def show_command(system: str, keys: bool, **options) -> None:

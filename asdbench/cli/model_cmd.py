@@ -21,7 +21,7 @@ from asdbench.atomic import write_text
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import get_plugins
 from asdbench.progress import RichReporter
-from asdbench.trained import DEFAULT_BATCH, Decision, load_model, wav_files
+from asdbench.decision import DEFAULT_BATCH, Decision, wav_files
 
 MODEL_HELP = "MODEL: a run ID, runs:/ID, models:/NAME/VERSION, or a bundle folder ('asdbench export')."
 OUTPUT_FORMATS = (".csv", ".json")
@@ -37,6 +37,14 @@ def model_options(fn):
     ]):
         fn = option(fn)
     return fn
+
+
+def _load(model: str, device: str, tracking_uri: str | None):
+    """The trained model (torch and MLflow load here, not at import: the commands' help does not wait for them)."""
+    from asdbench.trained import load_model
+
+    with err_console.status(f"Loading model {model}..."):
+        return load_model(model, device, tracking_uri)
 
 
 def _rows(decisions: list[Decision]) -> list[dict]:
@@ -95,8 +103,7 @@ def score_command(model: str, files: tuple[Path, ...], machine_type: str | None,
     if output is not None and output.suffix.lower() not in OUTPUT_FORMATS:
         raise AsdbenchError(f"--output {output}: write a .csv or .json file")
     started = time.perf_counter()
-    with err_console.status(f"Loading model {model}..."):
-        trained = load_model(model, device, tracking_uri)
+    trained = _load(model, device, tracking_uri)
     paths = wav_files(files)
     with RichReporter(err_console).task("Scoring", len(paths)) as step:
         decisions = trained.score(paths, machine_type, machine_id, batch_size, step.advance)
@@ -137,8 +144,7 @@ def eval_command(model: str, dataset: str | None, root: Path | None, protocol: s
                        ("dataset.eval_labels", eval_labels)):
         if value is not None:
             user[key] = str(value)
-    with err_console.status(f"Loading model {model}..."):
-        trained = load_model(model, device, tracking_uri)
+    trained = _load(model, device, tracking_uri)
     data, keys = load_eval_dataset(get_plugins(), trained, user)
     err_console.print(f"[bold]{trained.system}[/bold] (trained in run {trained.manifest.get('run_id') or '?'}) on "
                       f"{data.describe()}", highlight=False)
@@ -159,7 +165,7 @@ def export_command(model: str, folder: Path, tracking_uri: str | None) -> None:
     """Write a trained MODEL as a bundle FOLDER (manifest.json + safetensors weights), to score without MLflow."""
     if folder.exists() and any(folder.iterdir()):
         raise AsdbenchError(f"{folder} exists and is not empty; choose a new folder")
-    trained = load_model(model, "cpu", tracking_uri)
+    trained = _load(model, "cpu", tracking_uri)
     partial = folder.with_name(f".{folder.name}.partial")  # renamed into place whole: no half-written bundle
     shutil.rmtree(partial, ignore_errors=True)
     trained.save(partial)

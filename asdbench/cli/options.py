@@ -21,8 +21,19 @@ def several(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
     return [item.strip() for value in values for item in str(value).split(",") if item.strip()]
 
 
+def complete(kind: str) -> Callable[[click.Context, click.Parameter, str], list[str]]:
+    """Shell completion of a plugin name of ``kind`` (``asdbench run <TAB>``), read from the plugin catalog so a tab
+    press does not wait for torch; enable with ``eval "$(_ASDBENCH_COMPLETE=bash_source asdbench)"``."""
+    def names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+        from asdbench.catalog import plugin_catalog
+
+        return [e.name for e in plugin_catalog().registry(kind) if e.name.startswith(incomplete.lower())]
+
+    return names
+
+
 DATA_OPTIONS = [
-    click.option("--dataset", "-d", default=None,
+    click.option("--dataset", "-d", default=None, shell_complete=complete("dataset"),
                  help="Dataset plugin (default: synthetic; with --root alone, the DCASE layout found there)."),
     click.option("--root", type=click.Path(path_type=Path), default=None, help="Dataset folder (sets dataset.root)."),
     click.option("--eval-labels", type=click.Path(path_type=Path), default=None,

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from asdbench import figures, tracking
 from asdbench.cli.output import console
 from asdbench.errors import AsdbenchError
 
@@ -18,6 +17,8 @@ from asdbench.errors import AsdbenchError
 @click.option("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
 def plot_command(run_id: str, out: Path, tracking_uri: str | None) -> None:
     """Draw RUN_ID's ROC curves and score histograms per machine type, and t-SNE of its embeddings."""
+    from asdbench import figures, tracking  # matplotlib and MLflow load here: `plot --help` does not wait for them
+
     client = tracking.client(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
         try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from asdbench.cli.options import config_options, resolve_from_options, several
+from asdbench.cli.options import complete, config_options, resolve_from_options, several
 from asdbench.cli.output import console, err_console, metrics_table, seeds_table, summary_table, warn_plugin_failures
 from asdbench.errors import AsdbenchError
 from asdbench.registry import normalize
@@ -45,7 +45,7 @@ class RunCommand(click.Command):
 
 
 @click.command("run", cls=RunCommand)
-@click.argument("system", required=False)
+@click.argument("system", required=False, shell_complete=complete("system"))
 @config_options
 @click.option("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else MLflow's sqlite:///mlflow.db).")
 @click.option("--experiment", default=None, help="MLflow experiment (default: asdbench/<dataset>).")

@@ -9,11 +9,8 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from asdbench import tracking
 from asdbench.cli.compare_cmd import compare_command
 from asdbench.cli.output import console, err_console
-from asdbench.plugins import get_plugins
-from asdbench.suite import read_suite
 
 MARKS = {"finished": "[green]done[/green]", "resumed": "[green]resumed, done[/green]", "skipped": "[dim]skipped[/dim]",
          "failed": "[red]FAILED[/red]"}
@@ -36,6 +33,10 @@ def sweep_command(ctx: click.Context, suite_file: Path, address: str | None, wor
                   tracking_uri: str | None, experiment: str | None, dry_run: bool) -> None:
     """Run every run of SUITE.toml (systems x seeds x a grid of settings) as Ray tasks; finished runs are skipped,
     interrupted ones resumed. See benchmarks/suites/ for examples."""
+    # MLflow, the plugins (torch) and Ray load here, not at import: `sweep --help` does not wait for them
+    from asdbench import tracking
+    from asdbench.plugins import get_plugins
+    from asdbench.suite import read_suite
     from asdbench.sweep import absolute_uri, check_address, run_sweep
 
     suite = read_suite(suite_file, get_plugins())
