@@ -28,6 +28,10 @@ COMMANDS = [
     ["config", "show", "dcase-ae"],
     ["compare", "--help"],
     ["data", "check", "--help"],
+    ["score", "--help"],
+    ["bench", "--help"],
+    ["sweep", "--help"],
+    ["plot", "--help"],
 ]
 
 
