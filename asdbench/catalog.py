@@ -74,7 +74,11 @@ def fingerprint() -> str:
     for root in sorted(roots):
         files = [root] if root.is_file() else sorted(root.rglob("*.py"))
         for file in files:
-            stat = file.stat()
+            try:
+                stat = file.stat()
+            except OSError:  # a dangling link, a file removed meanwhile: its absence is part of the key
+                parts.append([str(file), None])
+                continue
             parts.append([str(file), stat.st_size, stat.st_mtime_ns])
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 

@@ -105,6 +105,9 @@ def test_the_catalog_is_rebuilt_when_plugins_change_and_skipped_when_json_cannot
     (package / "__init__.py").write_text("X = 22\n")  # an edited plugin
     assert catalog.fingerprint() != key
     key = catalog.fingerprint()
+    (package / "gone.py").symlink_to(tmp_path / "nowhere.py")  # a dangling link neither breaks nor escapes the key
+    assert catalog.fingerprint() != key
+    key = catalog.fingerprint()
     monkeypatch.setenv("ASDBENCH_LOAD_PLUGINS", "asdbench,fakeplugin")
     assert catalog.fingerprint() != key
 
