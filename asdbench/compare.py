@@ -215,14 +215,16 @@ def build_table(which: str, rows: list[Row]) -> Table:
     return Table(title, columns, rows)
 
 
-def _text(value: tuple[float, float] | None, n: int, bold: bool, fmt: str) -> str:
+def value_text(value: tuple[float, float] | None, n: int, bold: bool, fmt: str) -> str:
+    """A mean (± std where n > 1) in %, bold in ``fmt``'s markup; a dash for a missing value."""
     if value is None:
         return "-"
     mean, std = value
     text = f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if n > 1 else "")
     if not bold:
         return text
-    return {"markdown": f"**{text}**", "latex": f"\\textbf{{{text}}}", "rich": f"[bold]{text}[/bold]"}.get(fmt, text)
+    return {"markdown": f"**{text}**", "latex": f"\\textbf{{{text}}}", "rich": f"[bold]{text}[/bold]",
+            "html": f"<strong>{text}</strong>"}.get(fmt, text)
 
 
 def header(column: tuple[str, str]) -> str:
@@ -237,7 +239,7 @@ def cells(table: Table, fmt: str) -> list[list[str]]:
     for row in table.rows:
         values = [table.cell(row, c) for c in table.columns]
         out.append([row.label, str(row.n) if not row.reference else "paper"] + [
-            _text(v, row.n, v is not None and best[c] is not None and v[0] == best[c], fmt) for v, c in zip(values, table.columns)
+            value_text(v, row.n, v is not None and best[c] is not None and v[0] == best[c], fmt) for v, c in zip(values, table.columns)
         ])
     return out
 

@@ -149,6 +149,12 @@ def parse_value(raw: str) -> Any:
         return raw
 
 
+def comma_list(text: str) -> list[str]:
+    """``"fan, pump,"`` -> ``["fan", "pump"]``: how a list is written on the command line (``--set types=fan,pump``,
+    ``--seeds 0,1``)."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def parse_assignments(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
@@ -236,7 +242,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     elif isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
         return list(value)
     elif isinstance(default, (list, tuple)) and isinstance(value, str):  # --set types=fan,pump
-        return [item.strip() for item in value.split(",") if item.strip()]
+        return comma_list(value)
     elif isinstance(default, str):
         return str(value)
     elif isinstance(value, type(default)):

@@ -49,8 +49,7 @@ def load_eval_dataset(plugins: Plugins, model: TrainedModel, user: dict[str, Any
     """The data set to score, narrowed to the machines the model was trained for (``types``, ``ids``), and its
     resolved keys (logged with the eval run)."""
     config = resolve_dataset(plugins, dataset_values(model, user))
-    trained = model.config.values
-    dataset = select_machines(instantiate(plugins, config, "dataset"), trained.get("types", []), trained.get("ids", []))
+    dataset = select_machines(instantiate(plugins, config, "dataset"), model.config.values)
     if dataset.sample_rate != model.sample_rate:
         raise AsdbenchError(f"data set {dataset.name} is at {dataset.sample_rate} Hz; the model was trained at "
                             f"{model.sample_rate} Hz")

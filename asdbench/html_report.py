@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 from asdbench import __version__
-from asdbench.compare import ORACLE_MARK, Row, Table, header
+from asdbench.compare import ORACLE_MARK, Row, Table, cells, header, value_text
 
 # RdBu's ends and middle: red (0) -> near white (0.5, chance) -> blue (1).
 LOW, MIDDLE, HIGH = (178, 24, 43), (247, 247, 247), (33, 102, 172)
@@ -76,24 +76,10 @@ def _cell(text: str, cls: str = "") -> str:
     return f'<td class="{cls}">{text}</td>' if cls else f"<td>{text}</td>"
 
 
-def _number(mean: float, std: float, n: int) -> str:
-    return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if n > 1 else "")
-
-
 def table_html(table: Table) -> str:
     head = "".join(f"<th>{html.escape(header(c))}</th>" for c in table.columns)
-    best = {c: table.best(c) for c in table.columns}
-    body = []
-    for row in table.rows:
-        cells = [_cell(html.escape(row.label), "label"), _cell("paper" if row.reference else str(row.n))]
-        for column in table.columns:
-            value = table.cell(row, column)
-            if value is None:
-                cells.append(_cell("-"))
-                continue
-            text = _number(*value, row.n)
-            cells.append(_cell(f"<strong>{text}</strong>" if value[0] == best[column] else text))
-        body.append(f"<tr>{''.join(cells)}</tr>")
+    body = ["<tr>" + _cell(html.escape(label), "label") + "".join(_cell(v) for v in values) + "</tr>"
+            for label, *values in cells(table, "html")]  # the other formats' cells: n, values, best in bold
     return (f'<div class="scroll"><table><caption class="note">{html.escape(table.title)}</caption>'
             f'<thead><tr><th class="label">system</th><th>n</th>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table></div>")
@@ -109,20 +95,21 @@ def heatmap_html(rows: list[Row]) -> str:
     units = "".join(f"<th>{html.escape(u)}</th>" for _, u in columns)
     body = []
     for row in shown:
-        cells = [_cell(html.escape(row.label), "label")]
+        line = [_cell(html.escape(row.label), "label")]
         for t, u in columns:
             key = f"auc/{t}/{u}"
             if key not in row.mean or math.isnan(row.mean[key]):
-                cells.append(_cell("-"))
+                line.append(_cell("-"))
                 continue
             mean, std = row.mean[key], row.std.get(key, 0.0)
             r, g, b = colour(mean)
             ink = "#fff" if abs(mean - 0.5) > 0.3 else "#222"
             spread = f"<small>± {100 * std:.2f}</small>" if row.n > 1 else ""
-            title = html.escape(f"{row.label}, {t} {u}: AUC {_number(mean, std, row.n)} % (n = {row.n})", quote=True)
-            cells.append(f'<td style="background: rgb({r},{g},{b}); color: {ink}" title="{title}">'
+            text = value_text((mean, std), row.n, False, "html")
+            title = html.escape(f"{row.label}, {t} {u}: AUC {text} % (n = {row.n})", quote=True)
+            line.append(f'<td style="background: rgb({r},{g},{b}); color: {ink}" title="{title}">'
                          f"{100 * mean:.1f}{spread}</td>")
-        body.append(f"<tr>{''.join(cells)}</tr>")
+        body.append(f"<tr>{''.join(line)}</tr>")
     return (f'<div class="scroll"><table class="heatmap"><thead><tr><th class="label" rowspan="2">system</th>{top}</tr>'
             f"<tr>{units}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
             f'<p class="note">AUC (%) per {unit_name(columns)}, mean over a row\'s runs (± std under it where n &gt; 1). '
@@ -130,11 +117,11 @@ def heatmap_html(rows: list[Row]) -> str:
 
 
 def extra_html(title: str, head: list[str], body: list[list[str]]) -> str:
-    cells = "".join(f"<th class=\"label\">{html.escape(h)}</th>" if i == 0 else f"<th>{html.escape(h)}</th>"
+    heads = "".join(f"<th class=\"label\">{html.escape(h)}</th>" if i == 0 else f"<th>{html.escape(h)}</th>"
                     for i, h in enumerate(head))
     rows = "".join("<tr>" + "".join(_cell(html.escape(v), "label" if i == 0 else "") for i, v in enumerate(r)) + "</tr>"
                    for r in body)
-    return (f'<h2>{html.escape(title)}</h2><div class="scroll"><table><thead><tr>{cells}</tr></thead>'
+    return (f'<h2>{html.escape(title)}</h2><div class="scroll"><table><thead><tr>{heads}</tr></thead>'
             f"<tbody>{rows}</tbody></table></div>")
 
 

@@ -18,12 +18,12 @@ from asdbench.checkpoint import Identity, Slot
 from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError
 from asdbench.fingerprint import code_fingerprint
-from asdbench.selection import select_machines, unwrap
 from asdbench.groups import Group, class_name, id_name
 from asdbench.plan import Plan, make_plan
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.runtime import Runtime, seed_everything
+from asdbench.selection import select_machines, unwrap
 from asdbench.thresholds import threshold
 from asdbench.train import (Examples, as_float, embed, hold_out, score, settings_from, target_matrix, train,
                             validation_loss)
@@ -54,8 +54,7 @@ class RunResult:
 
 def load_dataset(plugins: Plugins, config: RunConfig) -> Dataset:
     """The configured data set, narrowed to the ``types`` and ``ids`` the config names."""
-    dataset = instantiate(plugins, config, "dataset")
-    return select_machines(dataset, config.values.get("types", []), config.values.get("ids", []))
+    return select_machines(instantiate(plugins, config, "dataset"), config.values)
 
 
 def clip_summary(train: list[Clip], test: list[Clip]) -> dict[tuple[str, str], dict[str, int]]:

@@ -7,6 +7,7 @@ data set itself (:func:`unwrap`), so a narrowed run reuses the clips a whole run
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from asdbench.api import Clip, Dataset, Split
@@ -58,8 +59,9 @@ class MachineSelection:
         return getattr(self.inner, name)
 
 
-def select_machines(dataset: Dataset, types: list[str], ids: list[str]) -> Dataset:
-    """``dataset`` itself when nothing is chosen, else its selection."""
+def select_machines(dataset: Dataset, values: Mapping[str, Any]) -> Dataset:
+    """``dataset`` narrowed to the ``types`` and ``ids`` of a config's ``values`` (itself when they name none)."""
+    types, ids = values.get("types", []), values.get("ids", [])
     return MachineSelection(dataset, types, ids) if types or ids else dataset
 
 

@@ -43,8 +43,6 @@ class _Model:
     fit_state: dict[str, torch.Tensor]  # what the scorer was fitted on (asdbench.fitted), if it fits
 
 
-
-
 class TrainedModel:
     """The models of one run, ready to score. Built by :func:`load_model`."""
 

@@ -8,9 +8,9 @@ import click
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from asdbench.atomic import write_text
 from asdbench.cli.options import complete, several
 from asdbench.cli.output import console, err_console
-from asdbench.atomic import write_text
 from asdbench.config import parse_assignments
 from asdbench.errors import AsdbenchError
 
@@ -72,12 +72,12 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, out, reference,
         rows += compare.reference_rows(source=reference)
     tables = [compare.build_table(w, rows) for w in compare.tables_for(which, rows)]
     extra, notes = [], []
-    if ci:
-        extra.append(compare.interval_table(tracking_uri, rows))
-    elif fmt == "html":  # the page shows the intervals where the runs logged their clip scores
+    if ci or fmt == "html":  # the page shows the intervals where the runs logged their clip scores
         try:
             extra.append(compare.interval_table(tracking_uri, rows))
         except AsdbenchError as exc:
+            if ci:
+                raise
             notes.append(f"No bootstrap intervals: {exc}")
     if paired:
         extra.append(compare.paired_table(tracking_uri, rows, *paired))

@@ -15,13 +15,13 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from asdbench.atomic import write_text
 from asdbench.cli.output import console, err_console, metrics_table
 from asdbench.config import parse_assignments
-from asdbench.atomic import write_text
+from asdbench.decision import DEFAULT_BATCH, Decision, wav_files
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import get_plugins
 from asdbench.progress import RichReporter
-from asdbench.decision import DEFAULT_BATCH, Decision, wav_files
 
 MODEL_HELP = "MODEL: a run ID, runs:/ID, models:/NAME/VERSION, or a bundle folder ('asdbench export')."
 OUTPUT_FORMATS = (".csv", ".json")

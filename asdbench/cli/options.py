@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from asdbench.config import RunConfig, load_toml, parse_assignments, resolve, resolve_dataset
+from asdbench.config import RunConfig, comma_list, load_toml, parse_assignments, resolve, resolve_dataset
 from asdbench.plugins import Plugins, get_plugins
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def several(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
     """The one convention for options that take several values: repeat the option, or give a comma list, or both
     (``--seeds 0,1 --seeds 2``). Use with ``multiple=True``."""
-    return [item.strip() for value in values for item in str(value).split(",") if item.strip()]
+    return [item for value in values for item in comma_list(str(value))]
 
 
 def complete(kind: str) -> Callable[[click.Context, click.Parameter, str], list[str]]:
@@ -83,8 +83,9 @@ def resolve_from_options(
     """The config the options describe, resolved against ``plugins`` (default: the loaded plugins)."""
     file_values = load_toml(config_file) if config_file else {}
     set_values = parse_assignments(assignments)
+    plugins = plugins or get_plugins()
     if root and dataset is None and "dataset" not in {**file_values, **set_values}:
-        dataset = _recognised(system, root, plugins or get_plugins())
+        dataset = _recognised(system, root, plugins)
     for key, value in (
         ("dataset", dataset),
         ("dataset.root", str(root) if root else None),
@@ -97,7 +98,6 @@ def resolve_from_options(
     ):
         if value is not None:
             set_values[key] = value
-    plugins = plugins or get_plugins()
     if system is None:
         return resolve_dataset(plugins, {**file_values, **set_values})
     return resolve(plugins, system, file_values, set_values)
