@@ -12,6 +12,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from asdbench.environment import require
 from asdbench.errors import AsdbenchError
 
 
@@ -76,9 +77,9 @@ def resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
     ``ceil(len * target / rate)`` samples."""
     g = math.gcd(rate, target)
     if max(rate, target) // g <= 1000:
-        import torchaudio.functional  # only files at another rate pay for the import
+        functional = require("torchaudio.functional")  # only files at another rate pay for the import
 
-        return torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(wave)), rate, target).numpy()
+        return functional.resample(torch.from_numpy(np.ascontiguousarray(wave)), rate, target).numpy()
     from scipy.signal import resample as fft_resample
 
     return fft_resample(wave, math.ceil(wave.shape[0] * target / rate)).astype(np.float32)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import platform
 import re
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import asdbench
+from asdbench import environment
 from asdbench.config import COMPONENT_KINDS, RunConfig
 from asdbench.errors import AsdbenchError
 from asdbench.metrics import UNITS
@@ -44,10 +44,7 @@ RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "unknown"
+    return environment.version(package) or "unknown"
 
 
 def manifest(config: RunConfig, plugins: Plugins, result: Any, sample_rate: int, num_samples: int,

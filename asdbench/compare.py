@@ -60,6 +60,7 @@ class Run:
     select: str
     metrics: dict[str, float]
     key: dict[str, str] = field(default_factory=dict)  # the comparability key, values as JSON text
+    packages: dict[str, str] = field(default_factory=dict)  # versions of the numeric packages, where logged
 
 
 # The key of runs logged before comparability keys existed: they pool only with each other.
@@ -106,8 +107,9 @@ def load_runs(
         if any(t.get(k) != v for k, v in (tags or {}).items()):
             continue
         key = json.loads(t[TAG]) if TAG in t else UNKEYED
+        packages = {k.removeprefix(tracking.ENV_TAG): v for k, v in t.items() if k.startswith(tracking.ENV_TAG)}
         runs.append(Run(r.info.run_id, t["asdbench.system"], t.get("asdbench.dataset", "?"), t.get("asdbench.select", "last"),
-                        dict(r.data.metrics), key))
+                        dict(r.data.metrics), key, packages))
     if not runs:
         raise AsdbenchError(f"no finished asdbench runs match in {uri}; run `asdbench run SYSTEM` first or loosen the filters")
     datasets = sorted({r.dataset for r in runs})
@@ -158,6 +160,21 @@ def rows_from_runs(runs: list[Run], group_by: Iterable[str] = ()) -> list[Row]:
         rows.append(Row(system + (ORACLE_MARK if oracle else "") + detail, len(members), mean, std, oracle,
                         runs=members, pooled=pooled))
     return rows
+
+
+def version_differences(rows: list[Row]) -> list[str]:
+    """The numeric packages logged with different versions by the runs of ``rows``, each with the rows of each
+    version: ``numpy 2.3.1 (stgram-mfn), 2.4.6 (dcase-ae, idnn)``. Runs logged by an asdbench that did not record
+    versions count for none."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for row in rows:
+        for run in row.runs:
+            for name, value in run.packages.items():
+                labels = found.setdefault(name, {}).setdefault(value, [])
+                if row.label not in labels:
+                    labels.append(row.label)
+    return [f"{name} " + ", ".join(f"{value} ({', '.join(labels)})" for value, labels in sorted(by_version.items()))
+            for name, by_version in sorted(found.items()) if len(by_version) > 1]
 
 
 def reference_rows(systems: Iterable[str] | None = None, source: str = "paper") -> list[Row]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,11 +23,6 @@ from asdbench.registry import Entry, normalize
 if TYPE_CHECKING:
     from asdbench.catalog import Catalog
     from asdbench.plugins import Plugins
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 COMPONENT_KINDS = ("dataset", "frontend", "backbone", "loss", "scorer")
 

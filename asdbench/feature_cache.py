@@ -15,13 +15,15 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchaudio
 
 from asdbench.api import Frontend
 from asdbench.array_cache import load_or_fill
 from asdbench.cache import cache_dir
+from asdbench.environment import require
 from asdbench.fingerprint import code_fingerprint
 from asdbench.wave_cache import LENGTHS
+
+torchaudio = require("torchaudio")
 
 FORMAT_VERSION = 1
 

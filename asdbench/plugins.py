@@ -20,6 +20,7 @@ from types import ModuleType
 import pluggy
 
 from asdbench import hookspecs
+from asdbench.environment import diagnose
 from asdbench.errors import AsdbenchError
 from asdbench.registry import KINDS, PLURALS, Registry
 
@@ -73,6 +74,9 @@ def build_plugins(extra: dict[str, tuple[str, ModuleType | object]] | None = Non
         try:
             module = ep.load()
         except Exception as exc:
+            problem = diagnose(exc)
+            if problem is not None:  # torch's own parts do not load: every plugin and command is affected
+                raise problem from None
             if raise_errors:
                 raise
             detail = traceback.format_exception_only(type(exc), exc)[-1].strip()

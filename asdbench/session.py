@@ -111,6 +111,10 @@ def tracked_execute(
         parent_run_id, resume_run_id,
     ) as tracker:
         reporter.info(f"MLflow run {tracker.run_id} in {uri}" + (" (resumed)" if resume_run_id else ""))
+        changed = tracking.environment_changes(tracker.client.get_run(tracker.run_id).data.tags) if resume_run_id else []
+        if changed:
+            reporter.info(f"Note: resumed with other package versions than the run started with ({', '.join(changed)}): "
+                          "its numbers may differ from an uninterrupted run's")
         on_start(tracker.run_id)
         if not resume_run_id:
             tracker.log_params(config.values)

@@ -106,11 +106,21 @@ def _failure(exc: BaseException) -> str:
     return (str(cause).strip().splitlines() or [type(cause).__name__])[-1][:300]
 
 
+def require_ray():
+    """Ray, which only sweeps need: an install without the ``sweep`` extra gets a one-line error saying how to add it."""
+    try:
+        import ray
+    except ImportError:
+        raise AsdbenchError("asdbench sweep runs its runs on Ray, which is not installed: pip install 'asdbench[sweep]' "
+                            "(in a clone: .venv/bin/pip install -c requirements-lock.txt -e '.[sweep]')") from None
+    return ray
+
+
 def run_sweep(suite: Suite, tracking_uri: str, on_outcome: Callable[[Outcome], None], address: str | None = None,
               workers: int | None = None, retries: int = 1, experiment: str | None = None) -> list[Outcome]:
     """Every run of ``suite`` as a Ray task: on a local Ray instance of ``workers`` concurrent runs (default: as
     many as the CPUs hold), or on the cluster at ``address`` (``auto``, ``ray://host:10001``)."""
-    import ray
+    ray = require_ray()
 
     env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
     tracking.client(tracking_uri)  # the store exists before workers race to create it

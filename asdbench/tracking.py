@@ -7,6 +7,7 @@ unless ``MLFLOW_TRACKING_URI`` or ``--tracking-uri`` names another.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import platform
@@ -23,8 +24,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 import asdbench
+from asdbench import environment
 from asdbench.errors import AsdbenchError
 from asdbench.interrupts import signals_as_interrupt, uninterrupted
+
+ENV_TAG = "asdbench.env."  # + a package name: its version when the run started
 
 for _name in ("mlflow", "alembic", "urllib3"):
     logging.getLogger(_name).setLevel(logging.WARNING)
@@ -43,22 +47,29 @@ def git_commit() -> str | None:
 
 
 def run_tags(system: str, dataset: str, device: str, config_hash: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    import torch  # here, not at the top: reading a store (compare, runs) does not load torch
-
+    """A run's tags, among them the versions of the packages that can move its numbers (``asdbench.env.numpy``),
+    which ``compare`` reads to say when the rows of a table were computed with different ones."""
     tags = {
         "asdbench.system": system,
         "asdbench.dataset": dataset,
         "asdbench.version": asdbench.__version__,
         "asdbench.device": device,
         "asdbench.config_hash": config_hash,
-        "asdbench.torch": torch.__version__,
         "asdbench.python": platform.python_version(),
+        **{f"{ENV_TAG}{name}": found for name, found in environment.versions().items() if found},
     }
     commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
     tags.update(extra or {})
     return tags
+
+
+def environment_changes(tags: dict[str, str]) -> list[str]:
+    """The numeric packages whose installed version differs from a run's ``tags`` (``numpy 2.3.0 -> 2.4.6``)."""
+    now = environment.versions()
+    return [f"{name} {tags[ENV_TAG + name]} -> {now[name] or 'not installed'}" for name in now
+            if ENV_TAG + name in tags and tags[ENV_TAG + name] != now[name]]
 
 
 def experiment_name(dataset: str) -> str:
@@ -195,7 +206,8 @@ def tracked_run(
     tracking_uri: str | None, experiment: str, run_name: str, tags: dict[str, str], parent_run_id: str | None = None,
     resume_run_id: str | None = None,
 ) -> Iterator[Tracker]:
-    """Start a run (or reopen ``resume_run_id``); end it FINISHED on success, KILLED on Ctrl-C, FAILED on any error."""
+    """Start a run (or reopen ``resume_run_id``); end it FINISHED on success, KILLED on Ctrl-C, FAILED on any error.
+    A new run logs its environment (``environment.json``: Python, platform, every installed package)."""
     store = client(tracking_uri)
     if resume_run_id:
         reopen(store, resume_run_id)
@@ -207,6 +219,8 @@ def tracked_run(
         tracker = Tracker(store, run.info.run_id)
     try:
         with signals_as_interrupt():
+            if not resume_run_id:  # every installed package's version, beside the tags' numeric ones
+                tracker.log_text(json.dumps(environment.describe(), indent=2) + "\n", "environment.json")
             yield tracker
     except KeyboardInterrupt:
         store.set_terminated(tracker.run_id, status="KILLED")

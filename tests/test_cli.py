@@ -47,7 +47,7 @@ def test_every_commands_help_imports_neither_torch_nor_mlflow():
     paths = [ctx.command_path.split()[1:] for ctx in _contexts(cli, "asdbench")]
     calls = "".join(f"try:\n    cli({[*path, '--help']!r})\nexcept SystemExit:\n    pass\n" for path in paths)
     heavy, out = _heavy_modules_after(calls)
-    assert heavy == [] and out.count("Usage: ") == len(paths) == 19
+    assert heavy == [] and out.count("Usage: ") == len(paths) == 20
     assert "subcluster-adacos" in out  # run --help's systems, read from the catalog
 
 
@@ -155,7 +155,7 @@ def test_help_texts_carry_no_markup_and_data_check_only_its_own_options():
     from asdbench.cli.reference import _contexts
 
     helps = {ctx.command_path: ctx.command.get_help(ctx) for ctx in _contexts(cli, "asdbench")}
-    assert len(helps) == 19  # the group, its 13 commands, and data's, config's and cache's subcommands
+    assert len(helps) == 20  # the group, its 14 commands, and data's, config's and cache's subcommands
     for path, text in helps.items():
         assert text.startswith(f"Usage: {path} ") and "`" not in text and ":class:" not in text, path
     check = helps["asdbench data check"]

@@ -286,3 +286,31 @@ def test_a_file_is_written_whole_or_not_at_all(tmp_path):
     assert path.read_text() == "old page" and [p.name for p in tmp_path.iterdir()] == ["report.html"]
     with pytest.raises(AsdbenchError, match=f"cannot write {path}/x: "):
         write_text(path / "x", "a file is not a folder")
+
+
+def test_a_run_logs_its_environment(store, tmp_path):
+    from importlib import metadata
+
+    uri, seeds, _ = store
+    client = MlflowClient(uri)
+    run = client.get_run(seeds.runs[0].run_id)
+    for name in ("torch", "torchaudio", "numpy", "scikit-learn"):
+        assert run.data.tags[f"asdbench.env.{name}"] == metadata.version(name)
+    logged = json.loads(open(client.download_artifacts(run.info.run_id, "environment.json", str(tmp_path))).read())
+    assert logged["packages"]["mlflow"] == metadata.version("mlflow") and logged["python"].count(".") == 2
+
+
+def test_compare_says_when_rows_used_other_package_versions(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    MlflowClient(uri).create_experiment("asdbench/synthetic")
+    metrics = {"auc/fan": 0.8, "auc/avg": 0.8, "pauc/fan": 0.6, "pauc/avg": 0.6, "mauc/fan": 0.7, "mauc/avg": 0.7}
+    for system, numpy in (("dcase-ae", "2.4.6"), ("idnn", "2.4.6"), ("stgram-mfn", "2.3.1")):
+        _fake_run(uri, {"asdbench.system": system, "asdbench.dataset": "synthetic", "asdbench.env.numpy": numpy,
+                        "asdbench.env.torch": "2.11.0"}, metrics)
+    result = CliRunner().invoke(cli, ["compare", "--tracking-uri", uri, "--format", "markdown"])
+    assert result.exit_code == 0, result.output
+    note = " ".join(result.stderr.split())
+    assert "different versions of packages that can move their numbers: numpy 2.3.1 (stgram-mfn), 2.4.6 (dcase-ae, idnn)." in note
+    assert "torch" not in note  # one version of torch: nothing to say
+    same = CliRunner().invoke(cli, ["compare", "--tracking-uri", uri, "--format", "markdown", "--system", "dcase-ae,idnn"])
+    assert same.exit_code == 0 and "different versions" not in same.stderr

@@ -94,3 +94,16 @@ def test_a_two_worker_sweep_runs_skips_and_resumes(tmp_path):
                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert again.returncode == 0 and again.stderr.count("skipped") == 2, again.stderr[-3000:]
     assert len(_runs(uri)) == 2
+
+
+def test_without_ray_a_sweep_says_how_to_install_it(monkeypatch, tmp_path):
+    suite = tmp_path / "suite.toml"
+    suite.write_text(SUITE.format(name="no-ray", epochs=1))
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails as where the sweep extra is not installed
+    listed = CliRunner().invoke(cli, ["sweep", str(suite), "--dry-run"])
+    assert listed.exit_code == 0, listed.output  # listing the runs needs no Ray
+    result = CliRunner().invoke(cli, ["sweep", str(suite)])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("Error: asdbench sweep runs its runs on Ray, which is not installed: "
+                                    "pip install 'asdbench[sweep]'") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "mlflow.db").exists()

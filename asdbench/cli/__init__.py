@@ -8,6 +8,7 @@ import sys
 import click
 
 from asdbench import __version__
+from asdbench.environment import NATIVE_ERRORS, diagnose
 from asdbench.errors import AsdbenchError
 
 # Each command is imported only when it runs (or its own --help is asked for), so that ``asdbench --help``
@@ -37,6 +38,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "Draw RUN_ID's ROC curves and score histograms per machine type, and t-SNE of its embeddings."),
     "bench": ("asdbench.cli.bench_cmd", "bench_command",
               "Measure training and inference throughput, end to end and model-only, per system and variant."),
+    "doctor": ("asdbench.cli.doctor_cmd", "doctor_command",
+               "Check this installation: package versions and the lock, whether torch, torchaudio and torchvision load"
+               " together, the device, the MLflow store and the cache folder, the plugins."),
     "cache": ("asdbench.cli.cache_cmd", "cache_group",
               "The cache under $ASDBENCH_CACHE (default ~/.cache/asdbench): sizes, and clearing."),
 }
@@ -49,6 +53,7 @@ Quick start:
   asdbench score RUN_ID recordings/               score new WAV files with a trained model, decide per file
   asdbench config show dcase-ae                   the resolved config and its keys
   asdbench bench --systems stgram-mfn             training and inference throughput
+  asdbench doctor                                 check the installation (attach --json to a bug report)
 
 Plugins may add commands of their own; 'asdbench list' shows what is installed.
 """
@@ -92,6 +97,11 @@ class AsdbenchGroup(click.Group):
             return super().invoke(ctx)
         except AsdbenchError as exc:
             raise click.ClickException(str(exc)) from None
+        except NATIVE_ERRORS as exc:  # torchaudio from another torch release, wherever it is first imported
+            problem = diagnose(exc)
+            if problem is None:
+                raise
+            raise click.ClickException(str(problem)) from None
 
 
 @click.group(cls=AsdbenchGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -105,8 +115,11 @@ def cli() -> None:
 def main() -> None:
     try:
         cli(standalone_mode=True)
-    except AsdbenchError as exc:  # a plugin that fails to load while a command name is looked up
+    except (AsdbenchError, *NATIVE_ERRORS) as exc:  # while a command is looked up: a plugin or module fails to load
+        problem = exc if isinstance(exc, AsdbenchError) else diagnose(exc)
+        if problem is None:
+            raise
         from asdbench.cli.output import err_console
 
-        err_console.print(f"[red]Error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]Error:[/red] {problem}", highlight=False)
         sys.exit(1)

@@ -62,6 +62,12 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, out, reference,
         if row.pooled:
             err_console.print(f"[yellow]Note:[/yellow] row '{row.label}' pools runs that differ in "
                               f"{', '.join(row.pooled)} (--group-by)", highlight=False)
+    extra, notes = [], []
+    versions = compare.version_differences(rows)
+    if versions:
+        notes.append("The runs were computed with different versions of packages that can move their numbers: "
+                      + "; ".join(versions) + ".")
+        err_console.print(f"[yellow]Note:[/yellow] {notes[-1]}", highlight=False)
     if reference:
         if runs[0].dataset != "dcase2020t2":
             err_console.print(f"[yellow]Note:[/yellow] the published rows are DCASE 2020 Task 2 results; these runs are "
@@ -71,7 +77,6 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, out, reference,
                               "their rows fill the pooled columns (--table pooled), not the official ones.", highlight=False)
         rows += compare.reference_rows(source=reference)
     tables = [compare.build_table(w, rows) for w in compare.tables_for(which, rows)]
-    extra, notes = [], []
     if ci or fmt == "html":  # the page shows the intervals where the runs logged their clip scores
         try:
             extra.append(compare.interval_table(tracking_uri, rows))

@@ -37,7 +37,7 @@ def sweep_command(ctx: click.Context, suite_file: Path, address: str | None, wor
     from asdbench import tracking
     from asdbench.plugins import get_plugins
     from asdbench.suite import read_suite
-    from asdbench.sweep import absolute_uri, check_address, run_sweep
+    from asdbench.sweep import absolute_uri, check_address, require_ray, run_sweep
 
     suite = read_suite(suite_file, get_plugins())
     if dry_run:
@@ -50,6 +50,7 @@ def sweep_command(ctx: click.Context, suite_file: Path, address: str | None, wor
             table.add_row(str(number), spec.system, str(spec.seed), shown)
         console.print(table)
         return
+    require_ray()  # before Ray is asked for anything: a missing Ray is one line, not a traceback
     check_address(address)
     uri = absolute_uri(tracking.resolve_tracking_uri(tracking_uri))
     err_console.print(f"Sweep '{suite.name}': {len(suite.runs)} runs on "
