@@ -1,19 +1,46 @@
-"""Test isolation: a private cache and MLflow store, and only asdbench's own plugins."""
+"""Test isolation: a private cache and MLflow store, and only asdbench's own plugins.
+
+A new SQLite MLflow store costs seconds of schema migrations, and dozens of tests each make one: the session
+migrates one empty store, and a test's store starts as a copy of it (in this process; subprocesses make their
+own). What the tests check of a store is unchanged: it is MLflow's own, made by the installed MLflow.
+"""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
+from asdbench import tracking
 from asdbench.plugins import reset_plugins
 
 
+@pytest.fixture(scope="session")
+def _empty_store(tmp_path_factory) -> Path:
+    database = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    tracking.client(f"sqlite:///{database}")
+    return database
+
+
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path_factory, tmp_path):
+def _isolated(monkeypatch, tmp_path_factory, tmp_path, _empty_store):
     monkeypatch.chdir(tmp_path)  # MLflow's default store and artifacts land in the working directory
     cache = tmp_path_factory.getbasetemp() / "asdbench-cache"  # shared: generated data is reused
     monkeypatch.setenv("ASDBENCH_CACHE", str(cache))
     monkeypatch.setenv("ASDBENCH_LOAD_PLUGINS", "asdbench")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    make_client = tracking.client
+
+    def client_of_a_copied_store(tracking_uri):
+        uri = tracking.resolve_tracking_uri(tracking_uri)
+        if uri.startswith("sqlite:///"):
+            database = Path(uri[len("sqlite:///"):].split("?")[0])
+            if not database.exists() and database.parent.is_dir():
+                shutil.copyfile(_empty_store, database)
+        return make_client(tracking_uri)
+
+    monkeypatch.setattr(tracking, "client", client_of_a_copied_store)
     reset_plugins()
     yield
     reset_plugins()
