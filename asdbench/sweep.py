@@ -6,7 +6,8 @@ would log: a FINISHED run of the same system, seed and key is not run again; a F
 abandoned one is resumed from its checkpoints (``asdbench run --resume``), and Ray retries a task
 that fails (``max_retries``), which resumes it again. Ctrl-C cancels the remaining tasks; a running
 task is interrupted as Ctrl-C interrupts ``asdbench run`` (its MLflow run ends KILLED), and a run left
-RUNNING by a worker that died is marked KILLED before the sweep exits.
+RUNNING by a worker that died is marked KILLED before the sweep exits. :func:`run_serially` runs the
+same :func:`run_spec` one run after another in this process, for a machine without Ray.
 """
 
 from __future__ import annotations
@@ -112,8 +113,31 @@ def require_ray():
         import ray
     except ImportError:
         raise AsdbenchError("asdbench sweep runs its runs on Ray, which is not installed: pip install 'asdbench[sweep]' "
-                            "(in a clone: .venv/bin/pip install -c requirements-lock.txt -e '.[sweep]')") from None
+                            "(in a clone: .venv/bin/pip install -c requirements-lock.txt -e '.[sweep]'), or run them one "
+                            "after another without Ray: --serial") from None
     return ray
+
+
+def run_serially(suite: Suite, tracking_uri: str, on_outcome: Callable[[Outcome], None], retries: int = 1,
+                 experiment: str | None = None) -> list[Outcome]:
+    """Every run of ``suite`` in this process, one after another, without Ray: the same skip, resume and retry
+    rules as the Ray runner (a failed run is run again, which resumes it, up to ``retries`` times). Ctrl-C ends
+    the running run KILLED, as in ``asdbench run``, and the sweep with it."""
+    tracking.client(tracking_uri)
+    outcomes: list[Outcome] = []
+    try:
+        for spec in suite.runs:
+            for _attempt in range(retries + 1):
+                try:
+                    outcome = run_spec(spec, suite.name, tracking_uri, experiment)
+                    break
+                except Exception as exc:  # noqa: BLE001 - a run's failure is reported, the sweep goes on
+                    outcome = Outcome(spec, "failed", "", 0.0, _failure(exc))
+            outcomes.append(outcome)
+            on_outcome(outcome)
+    finally:
+        close_abandoned(tracking_uri, suite.name)
+    return outcomes
 
 
 def run_sweep(suite: Suite, tracking_uri: str, on_outcome: Callable[[Outcome], None], address: str | None = None,

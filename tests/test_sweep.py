@@ -1,5 +1,5 @@
-"""``asdbench sweep``: a suite expands into runs, runs on a local Ray instance with two workers, skips what is
-FINISHED, and resumes what an interrupted sweep left."""
+"""``asdbench sweep``: a suite expands into runs, runs serially or on a local Ray instance with two workers, skips
+what is FINISHED, and resumes what an interrupted sweep left."""
 
 from __future__ import annotations
 
@@ -52,8 +52,45 @@ def test_a_suite_expands_its_grid_and_checks_every_run(tmp_path):
     assert dry.exit_code == 1 and "unknown config key 'epoch'" in dry.output
 
 
+def test_a_serial_sweep_runs_skips_and_resumes(tmp_path, monkeypatch):
+    """The skip and resume rules, in this process: a sweep interrupted in its first run's epoch 3 resumes that run
+    and runs the other, every epoch logged once; run again, it skips both."""
+    from asdbench import tracking
+
+    uri = f"sqlite:///{tmp_path / 'sweep.db'}"
+    (tmp_path / "suite.toml").write_text(SUITE.format(name="serial", epochs=5))
+    args = ["sweep", str(tmp_path / "suite.toml"), "--serial", "--tracking-uri", uri]
+    log_epoch = tracking.Tracker.log_epoch
+
+    def interrupted_at_epoch_3(self, group, epoch, stats, single_group):
+        if epoch == 3:
+            monkeypatch.setattr(tracking.Tracker, "log_epoch", log_epoch)
+            raise KeyboardInterrupt
+        log_epoch(self, group, epoch, stats, single_group)
+
+    monkeypatch.setattr(tracking.Tracker, "log_epoch", interrupted_at_epoch_3)
+    stopped = CliRunner().invoke(cli, args)
+    assert stopped.exit_code == 130, stopped.output
+    assert [(r.data.tags["asdbench.system"], r.info.status) for r in _runs(uri)] == [("dcase-ae", "KILLED")]
+    resumed = CliRunner().invoke(cli, args)
+    assert resumed.exit_code == 0, resumed.output
+    assert "resumed, done dcase-ae" in resumed.stderr and "done idnn" in resumed.stderr
+    client = MlflowClient(uri)
+    final = _runs(uri)
+    assert sorted(r.data.tags["asdbench.system"] for r in final) == ["dcase-ae", "idnn"]
+    for run in final:
+        assert run.info.status == "FINISHED" and run.data.tags["asdbench.sweep"] == "serial"
+        for mtype in ("fan", "valve"):  # every epoch logged once across the interruption
+            assert sorted(m.step for m in client.get_metric_history(run.info.run_id, f"train/loss/{mtype}")) == [1, 2, 3, 4, 5]
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0 and again.stderr.count("skipped") == 2, again.output
+    assert len(_runs(uri)) == 2
+
+
 @pytest.mark.slow
-def test_a_two_worker_sweep_runs_skips_and_resumes(tmp_path):
+def test_a_two_worker_sweep_on_ray_resumes_what_ctrl_c_stopped(tmp_path):
+    """The one sweep on Ray: its cancellation of running tasks on Ctrl-C and the resumption of both runs (skipping
+    is tested on the serial runner)."""
     uri = f"sqlite:///{tmp_path / 'sweep.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     # An interrupted sweep: stopped (Ctrl-C) once both runs have logged a few checkpointed epochs
@@ -89,11 +126,6 @@ def test_a_two_worker_sweep_runs_skips_and_resumes(tmp_path):
         steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, "train/loss/valve"))
         assert steps == list(range(1, 81)) and run.data.tags["asdbench.sweep"] == "long"
     assert "dcase-ae" in resumed.stdout and "idnn" in resumed.stdout  # the sweep's compare table
-
-    again = subprocess.run([sys.executable, "-m", "asdbench", "sweep", str(tmp_path / "long.toml"), "--workers", "2"],
-                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
-    assert again.returncode == 0 and again.stderr.count("skipped") == 2, again.stderr[-3000:]
-    assert len(_runs(uri)) == 2
 
 
 def test_without_ray_a_sweep_says_how_to_install_it(monkeypatch, tmp_path):

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from asdbench.cli.compare_cmd import compare_command
 from asdbench.cli.output import console, err_console
+from asdbench.errors import AsdbenchError
 
 MARKS = {"finished": "[green]done[/green]", "resumed": "[green]resumed, done[/green]", "skipped": "[dim]skipped[/dim]",
          "failed": "[red]FAILED[/red]"}
@@ -27,17 +28,19 @@ MARKS = {"finished": "[green]done[/green]", "resumed": "[green]resumed, done[/gr
 @click.option("--tracking-uri", default=None, help="MLflow store every run logs to (default: MLFLOW_TRACKING_URI, else "
               "sqlite:///mlflow.db; on a cluster, a server every node reaches).")
 @click.option("--experiment", default=None, help="MLflow experiment (default: asdbench/<dataset>).")
+@click.option("--serial", is_flag=True, help="Run the runs one after another in this process, without Ray (same "
+              "skipping, resuming and retries).")
 @click.option("--dry-run", is_flag=True, help="List the runs and exit.")
 @click.pass_context
 def sweep_command(ctx: click.Context, suite_file: Path, address: str | None, workers: int | None, retries: int,
-                  tracking_uri: str | None, experiment: str | None, dry_run: bool) -> None:
+                  tracking_uri: str | None, experiment: str | None, serial: bool, dry_run: bool) -> None:
     """Run every run of SUITE.toml (systems x seeds x a grid of settings) as Ray tasks; finished runs are skipped,
     interrupted ones resumed. See benchmarks/suites/ for examples."""
     # MLflow, the plugins (torch) and Ray load here, not at import: `sweep --help` does not wait for them
     from asdbench import tracking
     from asdbench.plugins import get_plugins
     from asdbench.suite import read_suite
-    from asdbench.sweep import absolute_uri, check_address, require_ray, run_sweep
+    from asdbench.sweep import absolute_uri, check_address, require_ray, run_serially, run_sweep
 
     suite = read_suite(suite_file, get_plugins())
     if dry_run:
@@ -50,11 +53,14 @@ def sweep_command(ctx: click.Context, suite_file: Path, address: str | None, wor
             table.add_row(str(number), spec.system, str(spec.seed), shown)
         console.print(table)
         return
-    require_ray()  # before Ray is asked for anything: a missing Ray is one line, not a traceback
-    check_address(address)
+    if serial and (address or workers):
+        raise AsdbenchError("--serial runs in this process: --address and --workers are for Ray")
+    if not serial:
+        require_ray()  # before Ray is asked for anything: a missing Ray is one line, not a traceback
+        check_address(address)
     uri = absolute_uri(tracking.resolve_tracking_uri(tracking_uri))
-    err_console.print(f"Sweep '{suite.name}': {len(suite.runs)} runs on "
-                      f"{'Ray at ' + address if address else 'a local Ray instance'}; MLflow store {uri}", highlight=False)
+    where = "this process, one after another" if serial else "Ray at " + address if address else "a local Ray instance"
+    err_console.print(f"Sweep '{suite.name}': {len(suite.runs)} runs in {where}; MLflow store {uri}", highlight=False)
     columns = (TextColumn("[bold]Sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     failed = []
     try:
@@ -69,7 +75,10 @@ def sweep_command(ctx: click.Context, suite_file: Path, address: str | None, wor
                     failed.append(outcome)
                 progress.advance(bar)
 
-            run_sweep(suite, uri, report, address, workers, retries, experiment)
+            if serial:
+                run_serially(suite, uri, report, retries, experiment)
+            else:
+                run_sweep(suite, uri, report, address, workers, retries, experiment)
     except KeyboardInterrupt:
         err_console.print("[red]Interrupted[/red]: remaining runs cancelled, running ones marked KILLED; run the same "
                           "sweep again to resume them", highlight=False)
