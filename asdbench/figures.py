@@ -4,6 +4,7 @@ marker = normal/anomaly) for systems with embeddings. matplotlib and scikit-lear
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -99,6 +100,12 @@ def tsne_figures(embeddings: np.ndarray, rows: ClipRows, folder: Path, seed: int
         ax.legend(fontsize=7, loc="best")
         paths.append(_save(fig, folder / f"tsne_{mtype}.png"))
     return paths
+
+
+def wanted() -> bool:
+    """Whether runs draw their figures: yes unless ``ASDBENCH_FIGURES`` is 0 (or false, no, off), for batches of
+    many runs whose figures nobody looks at (a sweep, a test suite); ``asdbench plot`` draws them later."""
+    return os.environ.get("ASDBENCH_FIGURES", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def write_figures(folder: Path, clip_scores: Path, embeddings: Path | None, unit: str = "id") -> list[Path]:

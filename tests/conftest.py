@@ -30,6 +30,7 @@ def _isolated(monkeypatch, tmp_path_factory, tmp_path, _empty_store):
     monkeypatch.setenv("ASDBENCH_CACHE", str(cache))
     monkeypatch.setenv("ASDBENCH_LOAD_PLUGINS", "asdbench")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("ASDBENCH_FIGURES", "0")  # a second or more per run; the tests of figures switch them on
     make_client = tracking.client
 
     def client_of_a_copied_store(tracking_uri):

@@ -31,7 +31,8 @@ def _only_run(uri):
 
 
 @pytest.mark.slow
-def test_run_logs_metrics_params_tags_and_artifacts(tracking_uri, tmp_path):
+def test_run_logs_metrics_params_tags_and_artifacts(tracking_uri, tmp_path, monkeypatch):
+    monkeypatch.setenv("ASDBENCH_FIGURES", "1")  # the default; the other tests switch figures off
     result = CliRunner().invoke(cli, ["run", "dcase-ae", *TINY, "--tracking-uri", tracking_uri])
     assert result.exit_code == 0, result.output
     assert "Average" in result.output and "AUC (%)" in result.output
@@ -158,12 +159,14 @@ def test_unknown_system_and_bad_key_are_one_line_errors(tracking_uri):
     assert result.exit_code == 1 and "Valid keys:" in result.output and "Traceback" not in result.output
 
 
-def test_tracking_uri_from_environment(monkeypatch, tracking_uri):
+def test_tracking_uri_and_figures_from_environment(monkeypatch, tracking_uri):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    monkeypatch.setenv("ASDBENCH_FIGURES", "off")
     result = CliRunner().invoke(cli, ["run", "dcase-ae", *TINY, "--set", "epochs=1"])
     assert result.exit_code == 0, result.output
-    _, run = _only_run(tracking_uri)
+    client, run = _only_run(tracking_uri)
     assert run.info.status == "FINISHED"
+    assert client.list_artifacts(run.info.run_id, "figures") == [] and client.list_artifacts(run.info.run_id, "scores")
 
 
 @pytest.mark.slow
