@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 
 from asdbench.environment import require
-from asdbench.errors import AsdbenchError
+from asdbench.errors import AsdbenchError, reason
 
 
 # Subtypes an int16 store holds exactly; anything else is kept in float32.
@@ -33,16 +33,12 @@ class WavFormat:
     frames: int
 
 
-def _reason(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
-
-
 def wav_format(path: Path) -> WavFormat:
     """The header of a WAV file; an error naming the file and the reason if it is not a whole, non-empty WAV."""
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError) as exc:
-        raise AsdbenchError(f"{path}: not a readable WAV file ({_reason(exc)})") from None
+        raise AsdbenchError(f"{path}: not a readable WAV file ({reason(exc, last=True)})") from None
     if info.format not in WAV_FORMATS:
         raise AsdbenchError(f"{path}: a {info.format} file, not WAV")
     if _TRUNCATED.search(info.extra_info):
@@ -60,7 +56,7 @@ def read_wav(path: Path, sample_rate: int, channel: str = "first") -> np.ndarray
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError) as exc:
-        raise AsdbenchError(f"cannot read WAV {path}: {_reason(exc)}") from None
+        raise AsdbenchError(f"cannot read WAV {path}: {reason(exc, last=True)}") from None
     if data.shape[0] == 0:
         raise AsdbenchError(f"{path}: the file holds no samples")
     if channel not in CHANNEL_RULES:

@@ -9,7 +9,7 @@ from torch import nn
 
 from asdbench.api import Backbone, Frontend, Loss, Mix, ModelOutput, Scorer
 from asdbench.config import RunConfig
-from asdbench.errors import AsdbenchError
+from asdbench.errors import AsdbenchError, described
 from asdbench.plugins import Plugins
 
 
@@ -22,9 +22,8 @@ def instantiate(plugins: Plugins, config: RunConfig, kind: str, **context: Any) 
     except AsdbenchError:
         raise
     except Exception as exc:  # a plugin's own bug or bad argument: name the plugin and its package, not a traceback
-        reason = (str(exc).strip().splitlines() or [""])[0][:300]
         raise AsdbenchError(f"cannot build {kind} '{entry.name}' (package {entry.package}): "
-                            f"{type(exc).__name__}: {reason}") from None
+                            f"{described(exc, limit=300)}") from None
 
 
 class AnomalyModel(nn.Module):

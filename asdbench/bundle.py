@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 import asdbench
 from asdbench import environment
 from asdbench.config import COMPONENT_KINDS, RunConfig
-from asdbench.errors import AsdbenchError
+from asdbench.errors import AsdbenchError, reason
 from asdbench.metrics import UNITS
 from asdbench.groups import id_name, slug as model_slug
 from asdbench.plugins import Plugins
@@ -168,8 +168,7 @@ def locate(source: str, download_to: Path, tracking_uri: str | None = None) -> P
     try:
         local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(download_to), tracking_uri=uri)
     except Exception as exc:  # noqa: BLE001 - MLflow raises several types for an unknown run, model or path
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise AsdbenchError(f"cannot fetch model {source} from {uri}: {reason}") from None
+        raise AsdbenchError(f"cannot fetch model {source} from {uri}: {reason(exc)}") from None
     return _bundle_in(Path(local), source)
 
 

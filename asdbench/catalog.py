@@ -26,10 +26,9 @@ import asdbench
 from asdbench.api.system import SystemSpec
 from asdbench.atomic import write_text
 from asdbench.cache import cache_dir
-from asdbench.config import factory_params
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import PluginFailure, Plugins, entry_points, get_plugins
-from asdbench.registry import KINDS, Registry
+from asdbench.registry import KINDS, Registry, factory_params
 
 FORMAT = 1
 

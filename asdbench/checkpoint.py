@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 import asdbench
-from asdbench.errors import AsdbenchError
+from asdbench.errors import AsdbenchError, reason
 from asdbench.interrupts import uninterrupted
 
 FORMAT = "asdbench-checkpoint"
@@ -103,8 +103,7 @@ def read(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise AsdbenchError(f"checkpoint {path} does not exist") from None
     except Exception as exc:  # noqa: BLE001 - torch raises several types for a file it cannot read
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise AsdbenchError(f"{path} is not an asdbench checkpoint ({reason})") from None
+        raise AsdbenchError(f"{path} is not an asdbench checkpoint ({reason(exc)})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise AsdbenchError(f"{path} is not an asdbench checkpoint (no '{FORMAT}' marker)")
     if data.get("format_version") != VERSION:

@@ -10,24 +10,17 @@ valid ones.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asdbench.errors import AsdbenchError
-from asdbench.registry import Entry, normalize
+from asdbench.registry import Entry, Registries, factory_params, normalize
 
-if TYPE_CHECKING:
-    from asdbench.catalog import Catalog
-    from asdbench.plugins import Plugins
 
 COMPONENT_KINDS = ("dataset", "frontend", "backbone", "loss", "scorer")
-
-# Arguments the runner passes itself; never settable from the config.
-CONTEXT_ARGS = {"sample_rate", "num_samples", "input_shape", "num_classes", "embedding_dim"}
 
 CORE_DEFAULTS: dict[str, Any] = {
     "epochs": 10,
@@ -186,27 +179,6 @@ def load_toml_table(path: Path) -> dict[str, Any]:
         raise AsdbenchError(f"config file {path} is not valid TOML: {exc}") from None
 
 
-def factory_params(factory: Any) -> dict[str, Any]:
-    """Settable parameters of a component factory and their defaults (``None`` if required).
-
-    A class whose ``__init__`` passes ``**kwargs`` on to its base also offers the
-    base's parameters, so a subclass need not repeat them.
-    """
-    targets = [c.__init__ for c in inspect.getmro(factory) if "__init__" in vars(c)] if inspect.isclass(factory) else [factory]
-    params: dict[str, Any] = {}
-    for target in targets:
-        forwards = False
-        for p in inspect.signature(target).parameters.values():
-            if p.kind == p.VAR_KEYWORD:
-                forwards = True
-            if p.name == "self" or p.name in CONTEXT_ARGS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                continue
-            params.setdefault(p.name, None if p.default is inspect.Parameter.empty else p.default)
-        if not forwards:
-            break
-    return params
-
-
 def entry_params(entry: Entry) -> dict[str, Any]:
     """A registered component's parameters: read from the catalog when it came from there, else from its factory;
     tuples as lists either way, as TOML and JSON (the logged config) give them back."""
@@ -287,7 +259,7 @@ class RunConfig:
 
 
 def resolve(
-    plugins: Plugins | Catalog,
+    plugins: Registries,
     system: str,
     file_values: dict[str, Any] | None = None,
     set_values: dict[str, Any] | None = None,
@@ -329,7 +301,7 @@ def _layer(values: dict[str, Any], layer: dict[str, Any], context: str) -> dict[
     return values
 
 
-def resolve_dataset(plugins: Plugins | Catalog, user: dict[str, Any]) -> RunConfig:
+def resolve_dataset(plugins: Registries, user: dict[str, Any]) -> RunConfig:
     """A config of the dataset keys alone, for commands that only read data (``asdbench data check``)."""
     name = normalize(str(user.get("dataset", "synthetic")))
     entry = plugins.registry("dataset").get(name)

@@ -18,7 +18,7 @@ from pathlib import Path
 import asdbench
 from asdbench import environment
 from asdbench.cache import cache_dir
-from asdbench.errors import AsdbenchError
+from asdbench.errors import AsdbenchError, described
 
 # Reported with their versions: the numeric packages, then what stores, reads and shows results.
 REPORTED = (*environment.NUMERIC_PACKAGES, "mlflow", "safetensors", "soundfile", "matplotlib", "pluggy", "click",
@@ -97,13 +97,8 @@ def _load(module: str, exercise: Callable[[object], object]) -> Finding:
         return Finding("native libraries", label, str(exc), "fail")
     except Exception as exc:  # noqa: BLE001 - any failure here is the finding
         problem = environment.diagnose(exc)
-        return Finding("native libraries", label, str(problem) if problem else _last_line(exc), "fail")
+        return Finding("native libraries", label, str(problem) if problem else described(exc, True, 300), "fail")
     return Finding("native libraries", label, "loads", "ok")
-
-
-def _last_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]
 
 
 def _natives() -> list[Finding]:
@@ -217,5 +212,5 @@ def examine() -> Report:
             findings += check()
         except Exception as exc:  # noqa: BLE001 - the report must be whole, whatever broke
             problem = environment.diagnose(exc)
-            findings.append(Finding(section, "check", str(problem) if problem else _last_line(exc), "fail"))
+            findings.append(Finding(section, "check", str(problem) if problem else described(exc, True, 300), "fail"))
     return Report(findings)

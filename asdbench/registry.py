@@ -1,16 +1,19 @@
-"""Name -> factory tables, one per plugin kind, that remember which package registered what."""
+"""Name -> factory tables, one per plugin kind, that remember which package registered what, and what a factory's
+settable parameters are."""
 
 from __future__ import annotations
 
 import difflib
 import inspect
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from asdbench.errors import AsdbenchError
 
 KINDS = ("dataset", "frontend", "backbone", "loss", "scorer", "system")
 PLURALS = {kind: "losses" if kind == "loss" else f"{kind}s" for kind in KINDS}
+# Arguments the runner passes itself; never settable from the config.
+CONTEXT_ARGS = {"sample_rate", "num_samples", "input_shape", "num_classes", "embedding_dim"}
 
 
 def normalize(name: str) -> str:
@@ -71,3 +74,30 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class Registries(Protocol):
+    """What resolving a config reads: the loaded plugins or the catalog written from them."""
+
+    def registry(self, kind: str) -> Registry: ...
+
+
+def factory_params(factory: Any) -> dict[str, Any]:
+    """Settable parameters of a component factory and their defaults (``None`` if required).
+
+    A class whose ``__init__`` passes ``**kwargs`` on to its base also offers the
+    base's parameters, so a subclass need not repeat them.
+    """
+    targets = [c.__init__ for c in inspect.getmro(factory) if "__init__" in vars(c)] if inspect.isclass(factory) else [factory]
+    params: dict[str, Any] = {}
+    for target in targets:
+        forwards = False
+        for p in inspect.signature(target).parameters.values():
+            if p.kind == p.VAR_KEYWORD:
+                forwards = True
+            if p.name == "self" or p.name in CONTEXT_ARGS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            params.setdefault(p.name, None if p.default is inspect.Parameter.empty else p.default)
+        if not forwards:
+            break
+    return params

@@ -14,6 +14,7 @@ import torch
 
 from asdbench.api import Mix
 from asdbench.build import AnomalyModel
+from asdbench.errors import described
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
@@ -96,8 +97,7 @@ class Objective:
             except Exception as exc:  # the compiler raises many types; the eager pass below tells real errors apart
                 self._compiled = None
                 self.model.zero_grad(set_to_none=True)
-                reason = (str(exc).strip().splitlines() or [""])[0][:200]
-                self.warn(f"torch.compile failed ({type(exc).__name__}: {reason}); training goes on without it")
+                self.warn(f"torch.compile failed ({described(exc)}); training goes on without it")
         return self._run(self._forward, x, y, features_ready, amp, scale, mix)
 
 

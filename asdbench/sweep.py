@@ -23,7 +23,7 @@ from pathlib import Path
 from asdbench import tracking
 from asdbench.comparability import TAG, comparability_key
 from asdbench.config import resolve
-from asdbench.errors import AsdbenchError
+from asdbench.errors import AsdbenchError, reason
 from asdbench.plan import make_plan
 from asdbench.plugins import get_plugins
 from asdbench.progress import Reporter
@@ -103,8 +103,8 @@ def close_abandoned(tracking_uri: str, sweep: str, wait_s: float = 0.0) -> list[
 
 
 def _failure(exc: BaseException) -> str:
-    cause = getattr(exc, "cause", None) or exc
-    return (str(cause).strip().splitlines() or [type(cause).__name__])[-1][:300]
+    """The run's own error inside Ray's wrapping (``cause``), its last line: Ray's text ends in the error."""
+    return reason(getattr(exc, "cause", None) or exc, last=True, limit=300)
 
 
 def require_ray():

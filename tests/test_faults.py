@@ -219,3 +219,14 @@ def test_a_failed_checkpoint_write_leaves_the_good_one(tmp_path, monkeypatch):
     with pytest.raises(AsdbenchError, match=f"cannot write checkpoint {path}: No space left on device"):
         checkpoint.save(path, {"epoch": 2}, identity)
     assert path.read_bytes() == good and [p.name for p in tmp_path.iterdir()] == ["fan.pt"]
+
+
+def test_the_line_of_an_exception_that_one_line_errors_quote():
+    from asdbench.errors import described, reason
+
+    wrapped = RuntimeError("ray.exceptions.RayTaskError: task failed\n  File x.py, line 3\nValueError: bad lr")
+    assert reason(wrapped) == "ray.exceptions.RayTaskError: task failed"
+    assert reason(wrapped, last=True) == "ValueError: bad lr"
+    assert reason(OSError("x" * 500)) == "x" * 200 and reason(OSError("x" * 500), limit=300) == "x" * 300
+    assert reason(KeyError()) == "KeyError" and described(KeyError()) == "KeyError"
+    assert described(TypeError("  got an unexpected keyword 'n_mel'\nmore")) == "TypeError: got an unexpected keyword 'n_mel'"
