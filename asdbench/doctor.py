@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -25,7 +24,6 @@ REPORTED = (*environment.NUMERIC_PACKAGES, "mlflow", "safetensors", "soundfile",
             "rich", "ray")
 OPTIONAL = {"ray": "only 'asdbench sweep' needs it: pip install 'asdbench[sweep]'"}
 LOW_SPACE = 2 * 2**30  # a DCASE development set's decoded waves alone take several GiB
-STATUSES = ("ok", "info", "warn", "fail")
 
 
 @dataclass(frozen=True)
@@ -51,13 +49,10 @@ class Report:
 
 
 def _source() -> str:
-    folder = Path(asdbench.__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "-C", str(folder), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=5, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return f"{folder}" + (f" (git {commit})" if commit else "")
+    from asdbench.tracking import git_commit
+
+    commit = git_commit()
+    return f"{Path(asdbench.__file__).resolve().parent.parent}" + (f" (git {commit[:7]})" if commit else "")
 
 
 def _python() -> list[Finding]:
@@ -108,7 +103,7 @@ def _natives() -> list[Finding]:
     def torchaudio_op(torchaudio):
         import torch
 
-        return environment.require("torchaudio.functional").resample(torch.zeros(160), 16000, 8000)
+        return torchaudio.functional.resample(torch.zeros(160), 16000, 8000)
 
     def torchvision_op(torchvision):
         import torch
@@ -151,17 +146,16 @@ def _writable_folder(path: Path) -> tuple[bool, Path]:
 
 
 def _tracking() -> list[Finding]:
-    from asdbench.tracking import resolve_tracking_uri
+    from asdbench.tracking import resolve_tracking_uri, sqlite_database
 
     uri = resolve_tracking_uri(None)
     source = "MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI") else "MLflow's default"
-    if uri.startswith("sqlite:///") or uri.startswith("file:") or "://" not in uri:
-        target = Path(uri.removeprefix("sqlite:///").split("?")[0] if uri.startswith("sqlite:") else
-                      uri.removeprefix("file://").removeprefix("file:")).expanduser()
-        folder = target.parent if uri.startswith("sqlite:") else target
+    database = sqlite_database(uri)
+    if database is not None or uri.startswith("file:") or "://" not in uri:
+        folder = database.parent if database else Path(uri.removeprefix("file://").removeprefix("file:")).expanduser()
         ok, existing = _writable_folder(folder)
-        if uri.startswith("sqlite:") and target.exists():
-            ok = ok and target.is_file() and os.access(target, os.W_OK)
+        if database is not None and database.exists():
+            ok = ok and database.is_file() and os.access(database, os.W_OK)
         state = "writable" if ok else f"NOT writable ({existing} is not a writable folder)"
         return [Finding("tracking", "store", f"{uri} ({source}): {state}", "ok" if ok else "fail")]
     return [Finding("tracking", "store", f"{uri} ({source}): a server, written at run time (not probed here)",

@@ -124,6 +124,11 @@ def resolve_tracking_uri(tracking_uri: str | None) -> str:
     return tracking_uri or mlflow.get_tracking_uri()
 
 
+def sqlite_database(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` store URI; None for any other store."""
+    return Path(uri[len("sqlite:///"):].split("?")[0]) if uri.startswith("sqlite:///") else None
+
+
 def client(tracking_uri: str | None) -> MlflowClient:
     """An MLflow client of the store, which exists once this returns.
 
@@ -132,9 +137,9 @@ def client(tracking_uri: str | None) -> MlflowClient:
     is therefore serialised by a lock file beside the database; later uses pass it at once.
     """
     uri = resolve_tracking_uri(tracking_uri)
-    if not uri.startswith("sqlite:///"):
+    database = sqlite_database(uri)
+    if database is None:
         return MlflowClient(tracking_uri=uri)
-    database = Path(uri[len("sqlite:///"):].split("?")[0])
     database.parent.mkdir(parents=True, exist_ok=True)
     with open(database.with_name(f".{database.name}.asdbench-lock"), "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -34,11 +34,9 @@ def _isolated(monkeypatch, tmp_path_factory, tmp_path, _empty_store):
     make_client = tracking.client
 
     def client_of_a_copied_store(tracking_uri):
-        uri = tracking.resolve_tracking_uri(tracking_uri)
-        if uri.startswith("sqlite:///"):
-            database = Path(uri[len("sqlite:///"):].split("?")[0])
-            if not database.exists() and database.parent.is_dir():
-                shutil.copyfile(_empty_store, database)
+        database = tracking.sqlite_database(tracking.resolve_tracking_uri(tracking_uri))
+        if database is not None and not database.exists() and database.parent.is_dir():
+            shutil.copyfile(_empty_store, database)
         return make_client(tracking_uri)
 
     monkeypatch.setattr(tracking, "client", client_of_a_copied_store)

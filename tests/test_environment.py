@@ -4,6 +4,7 @@ not load is one line naming both versions and the fix (the README's install brok
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -146,8 +147,6 @@ def broken_torchaudio(tmp_path_factory) -> dict[str, str]:
 
 
 def _asdbench(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    import os
-
     return subprocess.run([sys.executable, "-m", "asdbench", *args], capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, **env}, timeout=120)
 
