@@ -16,7 +16,7 @@ __all__ = ["AsdbenchError", "__version__", "hookimpl", "load_model"]
 def __getattr__(name: str):
     """``asdbench.load_model`` without importing torch and MLflow for every ``import asdbench``."""
     if name == "load_model":
-        from asdbench.trained import load_model
+        from asdbench.serving.model import load_model
 
         return load_model
     raise AttributeError(f"module 'asdbench' has no attribute {name!r}")

@@ -12,3 +12,8 @@ def cache_dir() -> Path:
         return Path(explicit).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "asdbench"
+
+
+def checkpoint_dir(run_id: str) -> Path:
+    """Where a run keeps its training checkpoints until it finishes (``asdbench run --resume`` reads them)."""
+    return cache_dir() / "runs" / run_id / "checkpoints"

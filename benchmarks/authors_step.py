@@ -22,9 +22,9 @@ import click
 import torch
 import torchaudio
 
-from asdbench.bench import SAMPLE_RATE, BenchSpec, _config, _rate, step_fixture
 from asdbench.plugins import get_plugins
 from asdbench.runtime import Runtime
+from asdbench.scale.bench import SAMPLE_RATE, BenchSpec, _config, _rate, step_fixture
 
 OURS = {
     "plain": {"precision": "fp32", "channels_last": False, "compile": False},

@@ -50,7 +50,7 @@ phase profile 110 $PY benchmarks/profile_step.py --system stgram-mfn --device "$
 
 # 3. Correctness, in parallel (no timing here): the CUDA tests, and three seeds of the plain and the fast path.
 $PY -c "
-from asdbench.config import resolve; from asdbench.plugins import get_plugins; from asdbench.runner import load_dataset
+from asdbench.config import resolve; from asdbench.plugins import get_plugins; from asdbench.data.plan import load_dataset
 p = get_plugins(); c = resolve(p, 'stgram-mfn', set_values={'dataset.size': '$SIZE'})
 print('synthetic clips:', len(load_dataset(p, c).clips('train')))" >>"$LOG" 2>&1   # generated once, before the runs
 PLAIN=(--set precision=fp32 --set channels_last=false --set compile=false --set cache=false)

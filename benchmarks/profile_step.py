@@ -4,7 +4,7 @@
     python benchmarks/profile_step.py --system stgram-mfn --device cuda --json profile.json
     python benchmarks/profile_step.py --system stgram-mfn --device cpu --batch-size 16 --settings eager,compiled
 
-Each setting is the system's training step (``asdbench.bench.step_fixture``: the step the runner takes, on a
+Each setting is the system's training step (``asdbench.scale.bench.step_fixture``: the step the runner takes, on a
 batch already on the device) with one thing changed: memory format, precision, compilation, torch.compile's
 CUDA-graph mode, or a fused Adam. All settings run in this one process, one after another, so their ratios
 compare like with like. GPU kernel time far below the wall time means the host (Python, kernel launches,
@@ -24,9 +24,9 @@ import torch
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
-from asdbench.bench import VARIANTS, BenchSpec, _config, _sync, step_fixture
 from asdbench.plugins import get_plugins
 from asdbench.runtime import Runtime
+from asdbench.scale.bench import VARIANTS, BenchSpec, _config, _sync, step_fixture
 
 FUSED_ADAM = "fused-adam"
 SETTINGS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {

@@ -20,11 +20,12 @@ from rich.console import Console
 from rich.table import Table
 
 from asdbench.config import parse_assignments, resolve
+from asdbench.data.plan import make_plan
 from asdbench.plugins import get_plugins
 from asdbench.progress import RichReporter
-from asdbench.reference import paper_row
-from asdbench.runner import load_dataset
-from asdbench.session import tracked_execute
+from asdbench.report.published import paper_row
+from asdbench.tracking.store import Store
+from asdbench.training.tracked_run import tracked_execute
 
 
 def _pct(value: float | None) -> str:
@@ -45,10 +46,10 @@ def main(root: str, system: str, select: str, seed: int, assignments: tuple[str,
         "dataset": "dcase2020t2", "dataset.root": root, "dataset.protocol": "paper", "select": select, "seed": seed,
         **parse_assignments(assignments),
     })
-    dataset = load_dataset(plugins, config)
-    console.print(dataset.describe(), highlight=False)
+    plan = make_plan(plugins, config)
+    console.print(plan.dataset.describe(), highlight=False)
     started = time.perf_counter()
-    run = tracked_execute(plugins, config, dataset, RichReporter(console), tracking_uri, run_name=f"paper-{system}-{select}-seed{seed}")
+    run = tracked_execute(plugins, plan, RichReporter(console), Store(tracking_uri), run_name=f"paper-{system}-{select}-seed{seed}")
     hours = (time.perf_counter() - started) / 3600
     report, paper = run.result.report, paper_row(system) or {}
     table = Table(title=f"{system}, select={select}, seed {seed}: ours vs the paper (%), {hours:.2f} h, MLflow run {run.run_id}")

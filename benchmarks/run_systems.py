@@ -18,11 +18,11 @@ from rich.console import Console
 from rich.table import Table
 
 from asdbench.config import parse_assignments, resolve
+from asdbench.data.plan import make_plan
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import get_plugins
 from asdbench.progress import Reporter, RichReporter
-from asdbench.runner import execute, load_dataset
-from asdbench.runtime import resolve_runtime
+from asdbench.training.runner import execute
 
 
 @click.command()
@@ -40,18 +40,19 @@ def main(systems: str, size: str, seed: int, assignments: tuple[str, ...], track
     plugins = get_plugins()
     rows, failures = [], []
     for system in [s.strip() for s in systems.split(",") if s.strip()]:
-        config = resolve_runtime(resolve(plugins, system, set_values={"dataset.size": size, "seed": seed,
-                                                                      **parse_assignments(assignments)}))
-        dataset = load_dataset(plugins, config)
+        plan = make_plan(plugins, resolve(plugins, system, set_values={"dataset.size": size, "seed": seed,
+                                                                       **parse_assignments(assignments)}))
+        config = plan.config
         reporter = Reporter() if quiet else RichReporter(console)
         started = time.perf_counter()
         try:
             if no_tracking:
-                run_id, result = None, execute(plugins, config, dataset, reporter)
+                run_id, result = None, execute(plugins, plan, reporter)
             else:
-                from asdbench.session import tracked_execute  # imports MLflow
+                from asdbench.tracking.store import Store  # imports MLflow
+                from asdbench.training.tracked_run import tracked_execute
 
-                run = tracked_execute(plugins, config, dataset, reporter, tracking_uri, run_name=f"bench-{system}-seed{seed}")
+                run = tracked_execute(plugins, plan, reporter, Store(tracking_uri), run_name=f"bench-{system}-seed{seed}")
                 run_id, result = run.run_id, run.result
         except AsdbenchError as exc:  # one system failing (e.g. diverging) does not lose the others' figures
             console.print(f"[red]{system} failed:[/red] {exc}", highlight=False)

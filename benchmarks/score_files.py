@@ -25,24 +25,25 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from asdbench.bench import PeakMemory, _cache_at, write_clips
-from asdbench.bundle import manifest, write_bundle
 from asdbench.config import resolve
+from asdbench.data.plan import make_plan
 from asdbench.plugins import get_plugins
 from asdbench.progress import Reporter
-from asdbench.runner import execute, load_dataset
-from asdbench.runtime import pick_device, resolve_runtime
-from asdbench.trained import load_model, wav_files
+from asdbench.runtime import pick_device
+from asdbench.scale.bench import PeakMemory, _cache_at, write_clips
+from asdbench.serving.bundle import manifest, write_bundle
+from asdbench.serving.model import load_model, wav_files
+from asdbench.training.runner import execute
 
 
 def train_bundle(system: str, data: Path, folder: Path, seconds: float, device: str) -> Path:
     plugins = get_plugins()
-    config = resolve_runtime(resolve(plugins, system, set_values={
+    plan = make_plan(plugins, resolve(plugins, system, set_values={
         "dataset": "dcase2020t2", "dataset.root": str(data), "epochs": 1, "batch_size": 8, "device": device,
         "clip_seconds": seconds}))
-    dataset = load_dataset(plugins, config)
-    result = execute(plugins, config, dataset, Reporter())
-    return write_bundle(folder, manifest(config, plugins, result, dataset.sample_rate, result.num_samples), result.models)
+    result = execute(plugins, plan, Reporter())
+    return write_bundle(folder, manifest(plan.config, plugins, result, plan.dataset.sample_rate, result.num_samples),
+                        result.models)
 
 
 def _rss_mb() -> float:

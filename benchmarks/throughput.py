@@ -6,7 +6,7 @@
 Per system and variant (plain: fp32, NCHW, eager, no caches; eager: the system's settings; compiled: the same
 compiled): frontend, end-to-end training, model-only bound and inference throughput in clips/s, their ratios,
 read time with a cold and a warm cache, peak memory and the projected wall time of the paper protocol (40,000
-clips x 200 epochs). See ``asdbench/bench.py`` for the method.
+clips x 200 epochs). See ``asdbench/scale/bench.py`` for the method.
 """
 
 import sys

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from asdbench import tracking
 from asdbench.plugins import reset_plugins
+from asdbench.tracking import store as tracking
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,12 @@ from sklearn.metrics import roc_auc_score
 
 from asdbench.build import build_model, count_parameters, instantiate
 from asdbench.config import resolve
+from asdbench.data.plan import make_plan
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
-from asdbench.runner import execute, load_dataset
 from asdbench.runtime import resolve_runtime
-from asdbench.step import train_step
+from asdbench.training.runner import execute
+from asdbench.training.step import train_step
 from asdbench_plugins.backbones.idnn import InterpolationDNN
 from asdbench_plugins.frontends.logspec import LogSpectrogram
 from asdbench_plugins.losses.mse import MSELoss
@@ -86,7 +87,7 @@ def test_ablations_are_stgram_mfn_with_another_frontend(system, frontend):
 def test_every_system_trains_and_scores_on_tiny_data(system):
     plugins = build_plugins()
     cfg = resolve_runtime(resolve(plugins, system, set_values={"dataset.size": "tiny", "epochs": 1, "batch_size": 16}))
-    result = execute(plugins, cfg, load_dataset(plugins, cfg), Reporter())
+    result = execute(plugins, make_plan(plugins, cfg), Reporter())
     assert len(result.scores) == 48 and all(math.isfinite(s) for _, s in result.scores)
     # Every tested ID has its metrics, and they are sklearn's on that ID's clips (no clip lost or misfiled).
     ids = {(t.machine_type, i.machine_id): i for t in result.report.types for i in t.ids}
@@ -210,7 +211,7 @@ def test_flow_outlier_loss_is_bounded_and_pushes_outliers_down():
 
 
 def test_glow_aff_trains_one_flow_per_id_against_its_types_other_ids():
-    from asdbench.groups import make_groups
+    from asdbench.data.groups import make_groups
     from asdbench_plugins.datasets.synthetic import SyntheticDataset
 
     ds = SyntheticDataset(size="tiny")

@@ -9,14 +9,15 @@ import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
-from asdbench import compare
 from asdbench.cli import cli
 from asdbench.config import resolve
+from asdbench.data.plan import load_dataset, make_plan
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
-from asdbench.runner import load_dataset
-from asdbench.session import tracked_execute, tracked_seeds
+from asdbench.report import compare
+from asdbench.tracking.store import Store
+from asdbench.training.tracked_run import tracked_execute, tracked_seeds
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +28,9 @@ def store(tmp_path_factory):
     tiny = {"dataset.size": "tiny", "epochs": 3}
     cfg = resolve(plugins, "dcase-ae", set_values=tiny)
     dataset = load_dataset(plugins, cfg)
-    seeds = tracked_seeds(plugins, cfg, dataset, Reporter(), [0, 1], uri)
-    idnn = tracked_execute(plugins, resolve(plugins, "idnn", set_values=tiny), dataset, Reporter(), uri)
+    seeds = tracked_seeds(plugins, make_plan(plugins, cfg, dataset), Reporter(), [0, 1], Store(uri))
+    idnn = tracked_execute(plugins, make_plan(plugins, resolve(plugins, "idnn", set_values=tiny), dataset), Reporter(),
+                           Store(uri))
     return uri, seeds, idnn
 
 
@@ -56,7 +58,7 @@ def test_seeds_make_a_parent_with_mean_and_std(store):
 
 def test_rows_aggregate_seeds_and_match_the_logged_metrics(store):
     uri, seeds, idnn = store
-    rows = {r.label: r for r in compare.rows_from_runs(compare.load_runs(uri))}
+    rows = {r.label: r for r in compare.rows_from_runs(compare.load_runs(Store(uri)))}
     assert set(rows) == {"dcase-ae", "idnn"}  # the parent run is not a row of its own
     assert rows["dcase-ae"].n == 2
     client = MlflowClient(uri)
@@ -69,7 +71,7 @@ def test_rows_aggregate_seeds_and_match_the_logged_metrics(store):
 
 def test_tables_formats_and_bold_best(store):
     uri, _, idnn = store
-    rows = compare.rows_from_runs(compare.load_runs(uri))
+    rows = compare.rows_from_runs(compare.load_runs(Store(uri)))
     tables = [compare.build_table(w, rows) for w in ("2", "3", "4")]
     assert [c for c in tables[1].columns] == [("fan", "mauc"), ("valve", "mauc"), ("avg", "mauc")]
     md = compare.render(tables, "markdown")
@@ -122,14 +124,14 @@ def test_clear_errors_for_no_runs_and_mixed_datasets(store, tmp_path):
     assert result.exit_code == 1 and "no finished asdbench runs match" in result.output
     uri, _, _ = store
     with pytest.raises(AsdbenchError, match="no finished asdbench runs"):
-        compare.load_runs(uri, systems=["nope"])
+        compare.load_runs(Store(uri), systems=["nope"])
     client = MlflowClient(uri)
     exp = client.create_experiment("asdbench/dcase2020t2")
     run = client.create_run(exp, tags={"asdbench.role": "run", "asdbench.system": "x", "asdbench.dataset": "dcase2020t2"})
     client.set_terminated(run.info.run_id, "FINISHED")
     with pytest.raises(AsdbenchError, match="several datasets"):
-        compare.load_runs(uri)
-    assert {r.dataset for r in compare.load_runs(uri, dataset="synthetic")} == {"synthetic"}
+        compare.load_runs(Store(uri))
+    assert {r.dataset for r in compare.load_runs(Store(uri), dataset="synthetic")} == {"synthetic"}
 
 
 def test_run_with_seeds_prints_mean_and_std(tracking_uri):
@@ -152,7 +154,7 @@ def test_ci_and_paired_from_the_logged_clip_scores(store):
     ci_head = lines.index("system,fan AUC,fan mAUC,valve AUC,valve mAUC,Average AUC,Average mAUC")
     dcase_row = lines[ci_head + 1].split(",")
     lo, hi = (float(x) for x in dcase_row[5].split("–"))
-    rows = {r.label: r for r in compare.rows_from_runs(compare.load_runs(uri, systems=["dcase-ae"]))}
+    rows = {r.label: r for r in compare.rows_from_runs(compare.load_runs(Store(uri), systems=["dcase-ae"]))}
     assert lo <= 100 * rows["dcase-ae"].mean["auc/avg"] <= hi
     assert any(line.startswith("fan,00,") for line in lines)  # a paired row per ID
 
@@ -165,8 +167,9 @@ def test_runs_that_are_not_comparable_are_separate_rows_saying_what_differs(tmp_
     base = {"dataset.size": "tiny", "epochs": 1, "precision": "fp32"}
     dataset = load_dataset(plugins, resolve(plugins, "dcase-ae", set_values=base))
     for values in ({}, {"seed": 1, "cache": False}, {"epochs": 2}, {"precision": "bf16"}):
-        tracked_execute(plugins, resolve(plugins, "dcase-ae", set_values={**base, **values}), dataset, Reporter(), uri)
-    runs = compare.load_runs(uri)
+        tracked_execute(plugins, make_plan(plugins, resolve(plugins, "dcase-ae", set_values={**base, **values}), dataset),
+                        Reporter(), Store(uri))
+    runs = compare.load_runs(Store(uri))
     rows = {r.label: r for r in compare.rows_from_runs(runs)}
     assert {label: r.n for label, r in rows.items()} == {
         "dcase-ae (epochs=1, precision=fp32)": 2, "dcase-ae (epochs=2, precision=fp32)": 1,
@@ -189,7 +192,7 @@ def test_runs_that_are_not_comparable_are_separate_rows_saying_what_differs(tmp_
     assert grouped.exit_code == 0 and "pools runs that differ in epochs" in grouped.output
     # A run logged before comparability keys pools with no keyed run, and says so.
     _fake_run(uri, {"asdbench.system": "dcase-ae", "asdbench.dataset": "synthetic"}, {"auc/avg": 0.5})
-    labels = {r.label: r.n for r in compare.rows_from_runs(compare.load_runs(uri))}
+    labels = {r.label: r.n for r in compare.rows_from_runs(compare.load_runs(Store(uri)))}
     assert labels["dcase-ae (logged without a comparability key)"] == 1 and len(labels) == 4
 
 
@@ -235,7 +238,7 @@ class _Page(__import__("html.parser").parser.HTMLParser):
 def test_html_report_is_one_self_contained_page(store, tmp_path):
     import base64
 
-    from asdbench.html_report import HIGH, LOW, MIDDLE, colour
+    from asdbench.report.html import HIGH, LOW, MIDDLE, colour
 
     assert (colour(0.0), colour(0.5), colour(1.0), colour(0.75)) == (LOW, MIDDLE, HIGH, (140, 174, 210))
     uri, seeds, idnn = store
@@ -252,7 +255,7 @@ def test_html_report_is_one_self_contained_page(store, tmp_path):
     logged = sum(1 for run in (seeds.runs[0], idnn) for a in client.list_artifacts(run.run_id, "figures"))
     assert len(sources) == logged  # each row's first run, every figure
 
-    rows = {r.label: r for r in compare.rows_from_runs(compare.load_runs(uri, "synthetic", ["dcase-ae", "idnn"]))}
+    rows = {r.label: r for r in compare.rows_from_runs(compare.load_runs(Store(uri), "synthetic", ["dcase-ae", "idnn"]))}
     table2 = [[text for text, _ in row] for row in page.tables[0]]
     markdown = compare.render([compare.build_table("2", list(rows.values()))], "markdown").splitlines()
     assert table2[1:] == [[c.strip().strip("*") for c in line.strip("|").split("|")] for line in markdown[4:6]]

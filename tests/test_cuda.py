@@ -9,12 +9,14 @@ import math
 import pytest
 import torch
 
-from asdbench import train as train_module
 from asdbench.config import resolve
+from asdbench.data.examples import Examples
+from asdbench.data.plan import make_plan
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
-from asdbench.runner import execute, load_dataset
 from asdbench.runtime import resolve_runtime
+from asdbench.training import loop as train_module
+from asdbench.training.runner import execute
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (pytest -m cuda on a GPU)")]
@@ -25,7 +27,7 @@ TINY = {"dataset.size": "tiny", "epochs": 1, "batch_size": 16}
 def _run(system: str, **values):
     plugins = build_plugins()
     cfg = resolve_runtime(resolve(plugins, system, set_values={**TINY, **values}))
-    return cfg, execute(plugins, cfg, load_dataset(plugins, cfg), Reporter())
+    return cfg, execute(plugins, make_plan(plugins, cfg), Reporter())
 
 
 @pytest.mark.parametrize("system", sorted(e.name for e in build_plugins().registry("system")))
@@ -62,13 +64,13 @@ def test_no_host_sync_inside_an_epoch(monkeypatch):
                 torch.cuda.set_sync_debug_mode("default")
         return wrapped
 
-    real_batch = train_module.Examples.batch
+    real_batch = Examples.batch
 
     def batch(self, idx, device):
         where.append(self.inputs.device.type)
         return real_batch(self, idx, device)
 
-    monkeypatch.setattr(train_module.Examples, "batch", strict(batch))
+    monkeypatch.setattr(Examples, "batch", strict(batch))
     monkeypatch.setattr(train_module, "train_step", strict(train_module.train_step))
     cfg, result = _run("stgram-mfn-cee", device="cuda", epochs=2)
     assert where[0] == "cuda"  # the first batch, a training batch, comes from GPU memory
@@ -78,7 +80,7 @@ def test_no_host_sync_inside_an_epoch(monkeypatch):
 def test_a_compiled_gpu_step_matches_the_eager_step():
     from test_fast_paths import _tiny_model
 
-    from asdbench.step import Objective, train_step
+    from asdbench.training.step import Objective, train_step
 
     def steps(objective_of):
         model = _tiny_model().cuda()

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from asdbench.api import Clip
 from asdbench.cli import cli
 from asdbench.errors import AsdbenchError
-from asdbench.metrics import EPS
-from asdbench.results import write_official
-from asdbench.runner import evaluate
+from asdbench.evaluation.metrics import EPS
+from asdbench.evaluation.results import write_official
+from asdbench.evaluation.summary import evaluate_scores as evaluate
 from asdbench_plugins.datasets.dcase_sections import RELEASES, SectionsDataset, _clip
 from asdbench_plugins.datasets.synthetic import generate
 from asdbench_plugins.datasets.synthetic_sections import generate_layout
@@ -231,8 +231,9 @@ def test_a_clip_of_unknown_attribute_is_scored_against_each_class_of_its_section
     import torch
 
     from asdbench.api import Loss, ModelOutput
-    from asdbench.groups import Group
-    from asdbench.train import Examples, score, target_matrix
+    from asdbench.data.examples import Examples, target_matrix
+    from asdbench.data.groups import Group
+    from asdbench.evaluation.scoring import score_examples as score
     from asdbench_plugins.scorers.neg_log_prob import NegativeLogProbability
 
     class FixedLogits(torch.nn.Module):
@@ -275,8 +276,8 @@ def test_attribute_classes_train_score_and_reproduce_from_the_bundle(trees, trac
 
 def test_a_root_without_dataset_is_read_by_the_plugin_that_recognises_it(trees, tmp_path):
     from asdbench.cli.options import resolve_from_options
+    from asdbench.data.recognise import dataset_for
     from asdbench.plugins import get_plugins
-    from asdbench.recognise import dataset_for
 
     plugins = get_plugins()
     for year, tree in trees.items():

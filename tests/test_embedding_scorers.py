@@ -9,14 +9,15 @@ import pytest
 import torch
 
 from asdbench.api import ModelOutput
-from asdbench.bundle import manifest, write_bundle
 from asdbench.config import resolve
+from asdbench.data.plan import load_dataset, make_plan
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
-from asdbench.runner import execute, load_dataset
 from asdbench.runtime import resolve_runtime
-from asdbench.trained import load_model
+from asdbench.serving.bundle import manifest, write_bundle
+from asdbench.serving.model import load_model
+from asdbench.training.runner import execute
 
 
 def _scorer(name: str, **params):
@@ -86,7 +87,7 @@ def test_every_embedding_scorer_fits_and_scores_in_a_run_and_its_bundle_refits_t
     plugins = build_plugins()
     cfg = resolve_runtime(resolve(plugins, "stgram-mfn-cee", set_values={
         "dataset.size": "tiny", "epochs": 1, "batch_size": 16, "scorer": name, "clip_seconds": 1.0}))
-    result = execute(plugins, cfg, load_dataset(plugins, cfg), Reporter())
+    result = execute(plugins, make_plan(plugins, cfg), Reporter())
     assert len(result.scores) == 48 and all(math.isfinite(s) for _, s in result.scores)
     # The thresholds come from cross-fitted training scores: a clip scored by a fit that saw it would be its own
     # nearest neighbour, every kNN training score 0 and every threshold 0. (A GMM's -log density may be negative.)

@@ -2,17 +2,19 @@
 
 import pytest
 import torch
+from test_wave_cache import CountingDataset
 
-from asdbench import step as step_module
+from asdbench import runtime as runtime_module
 from asdbench.build import build_model
 from asdbench.cache import cache_dir
 from asdbench.config import resolve
+from asdbench.data.plan import load_dataset, make_plan
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
-from asdbench.runner import execute, load_dataset
 from asdbench.runtime import resolve_precision, resolve_runtime
-from asdbench.step import Objective, train_step
-from test_wave_cache import CountingDataset
+from asdbench.training import step as step_module
+from asdbench.training.runner import execute
+from asdbench.training.step import Objective, train_step
 
 
 def _entries(kind: str) -> set[str]:
@@ -27,7 +29,7 @@ def test_features_are_computed_once_across_runs_and_a_frontend_change_invalidate
 
     def run(**values):
         cfg = resolve_runtime(resolve(plugins, "dcase-ae", set_values={**base, **values}))
-        return [s for _, s in execute(plugins, cfg, counting, Reporter()).scores]
+        return [s for _, s in execute(plugins, make_plan(plugins, cfg, counting), Reporter()).scores]
 
     before = _entries("features")
     first = run()
@@ -130,7 +132,7 @@ def test_the_depthwise_shortcut_is_taken_only_in_compiled_cpu_steps(monkeypatch)
 
 @pytest.mark.parametrize("min_seconds, compiled", [(0.0, [0.0, 1.0, 1.0]), (1e9, [0.0, 0.0, 0.0])])
 def test_compile_auto_compiles_after_the_first_epoch_only_when_the_rest_is_long(monkeypatch, min_seconds, compiled):
-    from asdbench import train as train_module
+    from asdbench.training import loop as train_module
 
     compiles: list[object] = []
     monkeypatch.setattr(step_module.torch, "compile", lambda fn, **_: compiles.append(fn) or fn)  # no real compile
@@ -140,17 +142,17 @@ def test_compile_auto_compiles_after_the_first_epoch_only_when_the_rest_is_long(
                                                                     "clip_seconds": 0.625, "model_per": "all"}))
     assert cfg["compile"] == "auto"
     seen: list[float] = []
-    execute(plugins, cfg, load_dataset(plugins, cfg), Reporter(), lambda g, e, stats: seen.append(stats["compiled"]))
+    execute(plugins, make_plan(plugins, cfg), Reporter(), lambda g, e, stats: seen.append(stats["compiled"]))
     assert seen == compiled and len(compiles) == int(compiled[-1])
 
 
 def test_channels_last_auto_follows_device_and_compilation_and_explicit_values_stay():
-    from asdbench.step import prepare
+    from asdbench.runtime import prepare
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert [step_module.channels_last_for("auto", d, c) for d in (cpu, cuda) for c in (False, True)] == [
+    assert [runtime_module.channels_last_for("auto", d, c) for d in (cpu, cuda) for c in (False, True)] == [
         True, True, True, False]  # as measured: NCHW only for compiled steps on the GPU
-    assert not step_module.channels_last_for(False, cpu, False) and step_module.channels_last_for(True, cuda, True)
+    assert not runtime_module.channels_last_for(False, cpu, False) and runtime_module.channels_last_for(True, cuda, True)
     model = _tiny_model()
     weight = next(p for p in model.backbone.parameters() if p.dim() == 4)
     prepare(model, cpu, "auto")

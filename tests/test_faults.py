@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import known_answer_plugins as known
 import numpy as np
 import pytest
 import soundfile as sf
@@ -11,7 +12,6 @@ from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 import asdbench
-import known_answer_plugins as known
 from asdbench import plugins as plugin_mod
 from asdbench.cli import cli
 from asdbench.plugins import build_plugins
@@ -203,8 +203,8 @@ def test_a_failed_checkpoint_write_leaves_the_good_one(tmp_path, monkeypatch):
 
     import torch
 
-    from asdbench import checkpoint
     from asdbench.errors import AsdbenchError
+    from asdbench.training import checkpoint
 
     identity = checkpoint.Identity({"epochs": 3}, "abc", "data")
     path = tmp_path / "fan.pt"

@@ -2,20 +2,21 @@
 
 import math
 
+import known_answer_plugins as known
 import pytest
 import torch
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
-import known_answer_plugins as known
 from asdbench import plugins as plugin_mod
 from asdbench.cli import cli
 from asdbench.config import resolve
+from asdbench.data.plan import make_plan
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
-from asdbench.runner import NonFiniteScores, execute, load_dataset
 from asdbench.runtime import resolve_runtime
+from asdbench.training.runner import NonFiniteScores, execute
 
 
 class Recorder(Reporter):
@@ -38,7 +39,7 @@ def plugins():
 
 def run(plugins, tree, reporter=None, checkpoint_dir=None, **values):
     cfg = resolve_runtime(resolve(plugins, "peak-level", set_values={"dataset.root": str(tree), **values}))
-    return execute(plugins, cfg, load_dataset(plugins, cfg), reporter or Reporter(), checkpoint_dir=checkpoint_dir)
+    return execute(plugins, make_plan(plugins, cfg), reporter or Reporter(), checkpoint_dir=checkpoint_dir)
 
 
 def by_clip(result):
@@ -183,8 +184,9 @@ def test_the_checkpoint_holds_the_last_epoch_weights_and_optimizer_state(plugins
 def _toy_training(plugins, scheduler, epochs, select="last", evaluate=None):
     """A passthrough model on 16 one-value examples, batches of 8: two steps an epoch, through the real train()."""
     from asdbench.build import build_model
+    from asdbench.data.examples import Examples
     from asdbench.runtime import Runtime
-    from asdbench.train import Examples, settings_from, train
+    from asdbench.training.loop import settings_from, train
 
     cfg = resolve_runtime(resolve(plugins, "peak-level", set_values={
         "epochs": epochs, "lr": 1.0, "scheduler": scheduler, "select": select, "select_every": 1}))
@@ -194,7 +196,7 @@ def _toy_training(plugins, scheduler, epochs, select="last", evaluate=None):
     lrs = []
     kept = train(model, data, settings_from(cfg), Runtime.of(cfg), torch.Generator().manual_seed(0), Reporter(), "toy",
                  lambda epoch, stats: lrs.append(stats["lr"]), None,
-                 evaluate=evaluate)
+                 select_score=evaluate)
     return model, lrs, kept
 
 
@@ -226,7 +228,8 @@ def test_oracle_selection_restores_the_best_epochs_weights(plugins):
 
 
 def test_hold_out_takes_a_fraction_of_every_class_with_two_clips_and_no_clip_twice():
-    from asdbench.train import Examples, hold_out
+    from asdbench.data.examples import Examples
+    from asdbench.training.loop import hold_out
 
     targets = torch.tensor([0] * 40 + [1] * 3 + [2])
     data = Examples(torch.arange(len(targets)).float().unsqueeze(1), targets, True)
@@ -237,17 +240,17 @@ def test_hold_out_takes_a_fraction_of_every_class_with_two_clips_and_no_clip_twi
 
 
 def test_select_val_keeps_the_epoch_of_lowest_validation_loss_and_never_scores_the_test_set(monkeypatch):
-    import asdbench.runner as runner_module
+    import asdbench.training.runner as runner_module
 
     calls = []
-    real = runner_module.evaluate
-    monkeypatch.setattr(runner_module, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = runner_module.evaluate_scores
+    monkeypatch.setattr(runner_module, "evaluate_scores", lambda *a, **k: calls.append(1) or real(*a, **k))
     plugins = build_plugins()
     cfg = resolve_runtime(resolve(plugins, "stgram-mfn-cee", set_values={
         "dataset.size": "tiny", "epochs": 4, "batch_size": 8, "select": "val", "select_every": 1, "clip_seconds": 1.0,
         "val_fraction": 0.25, "lr": 0.05}))
     scores: list[float] = []
-    result = execute(plugins, cfg, load_dataset(plugins, cfg), Reporter(),
+    result = execute(plugins, make_plan(plugins, cfg), Reporter(),
                      lambda group, epoch, stats: scores.append(stats["select_score"]))
     assert len(scores) == 4 and len(calls) == 1  # one validation loss per epoch; the test set scored once, at the end
     assert result.selected_epochs == {"all": 1 + scores.index(max(scores))}

@@ -1,6 +1,9 @@
-"""The core's modules import one another without a circle: each can be read, and tested, after what it imports.
-Imports at a module's top level count, those for annotations only (``if TYPE_CHECKING``) too; an import inside a
-function, made where it is needed, does not."""
+"""The core's layers (CONTRIBUTING.md, "Where things live"): each imports only the layers below it, and modules
+import one another without a circle, so each can be read, and tested, after what it imports.
+
+For the layers every import counts, one made inside a function too (it is a dependency all the same). For
+circles, imports at a module's top level count, those for annotations only (``if TYPE_CHECKING``) too; an
+import inside a function, made where it is needed, does not."""
 
 from __future__ import annotations
 
@@ -17,6 +20,14 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _imported(node: ast.AST, modules: set[str]) -> set[str]:
+    if isinstance(node, ast.Import):
+        return {a.name for a in node.names if a.name in modules}
+    if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        return ({node.module} | {f"{node.module}.{a.name}" for a in node.names}) & modules
+    return set()
+
+
 def _top_level_imports(tree: ast.Module, modules: set[str]) -> set[str]:
     found: set[str] = set()
     nodes = list(tree.body)
@@ -26,18 +37,69 @@ def _top_level_imports(tree: ast.Module, modules: set[str]) -> set[str]:
             nodes += node.body + node.orelse
         elif isinstance(node, ast.Try):
             nodes += node.body + [n for h in node.handlers for n in h.body] + node.orelse + node.finalbody
-        elif isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name in modules}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found |= {node.module} & modules
-            found |= {f"{node.module}.{a.name}" for a in node.names} & modules
+        else:
+            found |= _imported(node, modules)
     return found
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(everywhere: bool = False) -> dict[str, set[str]]:
+    """Each core module's imports of other core modules: at its top level, or ``everywhere`` in it."""
     paths = sorted(PACKAGE.rglob("*.py"))
     modules = {_module_name(p) for p in paths}
-    return {_module_name(p): _top_level_imports(ast.parse(p.read_text()), modules) - {_module_name(p)} for p in paths}
+    graph = {}
+    for path in paths:
+        tree = ast.parse(path.read_text())
+        found = set().union(*map(lambda n: _imported(n, modules), ast.walk(tree))) if everywhere else \
+            _top_level_imports(tree, modules)
+        graph[_module_name(path)] = found - {_module_name(path)}
+    return graph
+
+
+# What each layer may import besides itself. The base is the modules at the top of the package and ``api``.
+BELOW = {
+    "base": set(),
+    "tracking": {"base"},
+    "data": {"base"},
+    "evaluation": {"base", "data"},
+    "serving": {"base", "data", "evaluation", "tracking"},
+    "report": {"base", "data", "evaluation", "tracking"},
+    "training": {"base", "data", "evaluation", "tracking", "serving", "report"},
+    "scale": {"base", "data", "evaluation", "tracking", "serving", "report", "training"},
+    "cli": {"base", "data", "evaluation", "tracking", "serving", "report", "training", "scale"},
+}
+# The front door's documented name (asdbench.load_model) loads the served model on first use.
+EXCEPTIONS = {("asdbench", "asdbench.serving.model")}
+
+
+def layer(module: str) -> str:
+    if module == "asdbench.__main__":  # python -m asdbench: the command line
+        return "cli"
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in BELOW else "base"
+
+
+def forbidden(graph: dict[str, set[str]]) -> list[str]:
+    """``module (layer) -> imported (layer)`` for every import the layers forbid."""
+    return sorted(f"{name} ({layer(name)}) -> {other} ({layer(other)})" for name, imports in graph.items()
+                  for other in imports
+                  if layer(other) != layer(name) and layer(other) not in BELOW[layer(name)]
+                  and (name, other) not in EXCEPTIONS)
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    graph = import_graph(everywhere=True)
+    assert {layer(m) for m in graph} == set(BELOW)  # every layer is a package, every package a layer
+    assert "asdbench.serving.model" in graph["asdbench.serving.tracked_eval"]  # the graph sees real imports
+    assert forbidden(graph) == []
+    assert not any(other.startswith("asdbench.training") for other in set().union(
+        *(imports for name, imports in graph.items() if layer(name) in ("serving", "report"))))
+
+
+def test_a_forbidden_import_is_found():
+    graph = {"asdbench.serving.model": {"asdbench.training.loop", "asdbench.data.examples"},
+             "asdbench.data.plan": {"asdbench.config"}, "asdbench.audio": {"asdbench.data.plan"}}
+    assert forbidden(graph) == ["asdbench.audio (base) -> asdbench.data.plan (data)",
+                                "asdbench.serving.model (serving) -> asdbench.training.loop (training)"]
 
 
 def _circle(graph: dict[str, set[str]]) -> list[str] | None:

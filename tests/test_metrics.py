@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from asdbench import metrics
+from asdbench.evaluation import metrics
 
 
 def test_auc_and_pauc_hand_computed():
@@ -76,7 +76,7 @@ def test_pooled_auc_pools_a_types_ids_and_stays_apart_from_the_official_mean():
     from pathlib import Path
 
     from asdbench.api import Clip
-    from asdbench.runner import evaluate
+    from asdbench.evaluation.summary import evaluate_scores as evaluate
 
     def clip(mid: str, label: int) -> Clip:
         return Clip(Path(f"{mid}-{label}.wav"), "fan", mid, "test", label)

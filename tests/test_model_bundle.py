@@ -17,7 +17,7 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from asdbench.cli import cli
-from asdbench.trained import load_model
+from asdbench.serving.model import load_model
 
 
 def _train(tracking_uri: str, system: str, *sets: str) -> str:

@@ -11,12 +11,13 @@ import torch
 from asdbench.api import Mix, ModelOutput
 from asdbench.build import build_model, count_parameters
 from asdbench.config import resolve
+from asdbench.data.plan import make_plan
 from asdbench.errors import AsdbenchError
-from asdbench.mixup import Mixer
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
-from asdbench.runner import execute, load_dataset
 from asdbench.runtime import resolve_runtime
+from asdbench.training.mixup import Mixer
+from asdbench.training.runner import execute
 
 
 def _loss(**params):
@@ -96,7 +97,7 @@ def test_a_loss_without_mixed_refuses_mixup_in_one_line():
     cfg = resolve_runtime(resolve(plugins, "stgram-mfn", set_values={
         "dataset.size": "tiny", "epochs": 1, "clip_seconds": 1.0, "mixup": "batch", "loss": "cross-entropy"}))
     with pytest.raises(AsdbenchError, match="loss 'cross-entropy' cannot train with mixup=batch: it defines no mixed"):
-        execute(plugins, cfg, load_dataset(plugins, cfg), Reporter())
+        execute(plugins, make_plan(plugins, cfg), Reporter())
 
 
 @pytest.mark.slow
@@ -106,7 +107,7 @@ def test_noisy_arcmix_trains_with_mixup_selects_on_held_out_clips_and_scores():
         "dataset.size": "tiny", "epochs": 2, "batch_size": 16, "clip_seconds": 1.0, "val_fraction": 0.2}))
     assert (cfg["mixup"], cfg["select"], cfg["optimizer"]) == ("batch", "val", "adamw")
     stats: list[dict] = []
-    result = execute(plugins, cfg, load_dataset(plugins, cfg), Reporter(), lambda g, e, s: stats.append(s))
+    result = execute(plugins, make_plan(plugins, cfg), Reporter(), lambda g, e, s: stats.append(s))
     assert len(result.scores) == 48 and all(math.isfinite(s) for _, s in result.scores)
     assert len(stats) == 2 and all(math.isfinite(s["select_score"]) for s in stats)
     assert result.report.extra["auc_pooled"] == pytest.approx(
@@ -168,7 +169,7 @@ def test_adacos_systems_train_with_per_example_mixup_and_score_with_their_gmm(sy
     cfg = resolve_runtime(resolve(plugins, system, set_values={
         "dataset.size": "tiny", "epochs": 2, "batch_size": 16, "clip_seconds": 1.0,
         **({"loss.subclusters": 2, "scorer.n_components": 2} if system == "subcluster-adacos" else {})}))
-    result = execute(plugins, cfg, load_dataset(plugins, cfg), Reporter())
+    result = execute(plugins, make_plan(plugins, cfg), Reporter())
     assert len(result.scores) == 48 and all(math.isfinite(s) for _, s in result.scores)
     state = next(iter(result.models.values()))
     assert state["backbone.input_std"].min() > 0 and "loss.scale" in state
@@ -200,7 +201,7 @@ def test_os_scl_model_has_the_reference_size_shapes_and_a_unit_embedding():
 
 
 def test_moving_average_starts_as_the_model_averages_weights_and_statistics_and_shrinks_the_live_model():
-    from asdbench.train import MovingAverage
+    from asdbench.training.loop import MovingAverage
 
     model = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.BatchNorm1d(1))
     with torch.no_grad():
@@ -224,6 +225,6 @@ def test_os_scl_trains_with_its_ema_teacher_and_keeps_the_average():
         "ema": 0.5}))
     assert (cfg["loss"], cfg["backbone.projection"], cfg["ema.live_decay"]) == ("arcface-supcon", "fp", 2e-6)
     stats: list[dict] = []
-    result = execute(plugins, cfg, load_dataset(plugins, cfg), Reporter(), lambda g, e, s: stats.append(s))
+    result = execute(plugins, make_plan(plugins, cfg), Reporter(), lambda g, e, s: stats.append(s))
     assert len(result.scores) == 48 and all(math.isfinite(s) for _, s in result.scores)
     assert all(math.isfinite(s["select_score"]) for s in stats)

@@ -9,18 +9,18 @@ import sys
 import time
 from pathlib import Path
 
+import known_answer_plugins as known
 import pytest
 import torch
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
-import known_answer_plugins as known
 from asdbench import plugins as plugin_mod
-from asdbench.checkpoint import Identity, load, read, save
+from asdbench.cache import checkpoint_dir
 from asdbench.cli import cli
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import build_plugins
-from asdbench.session import checkpoint_dir
+from asdbench.training.checkpoint import Identity, load, read, save
 
 # Two models (fan, valve), a cosine schedule, a checkpoint after every epoch, float32: bit-identical on a CPU.
 ARGS = ["dcase-ae", "--set", "dataset.size=tiny", "--set", "epochs=120", "--set", "precision=fp32",

@@ -12,13 +12,13 @@ from sklearn.metrics import roc_auc_score
 
 import asdbench
 from asdbench import plugins as plugin_mod
+from asdbench.cache import checkpoint_dir
 from asdbench.cli import cli
 from asdbench.config import resolve
+from asdbench.data.plan import make_plan
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
-from asdbench.runner import execute, load_dataset
-from asdbench.runtime import resolve_runtime
-from asdbench.session import checkpoint_dir
+from asdbench.training.runner import execute
 
 TINY = ["--dataset", "synthetic", "--set", "dataset.size=tiny", "--set", "epochs=2", "--set", "batch_size=64"]
 
@@ -114,13 +114,11 @@ def test_run_logs_metrics_params_tags_and_artifacts(tracking_uri, tmp_path, monk
 def test_same_seed_same_scores(precision):
     plugins = build_plugins()
     values = {"dataset.size": "tiny", "epochs": 2, "precision": precision}
-    cfg = resolve_runtime(resolve(plugins, "dcase-ae", set_values={**values, "seed": 3}))
-    dataset = load_dataset(plugins, cfg)
-    first = execute(plugins, cfg, dataset, Reporter())
-    second = execute(plugins, cfg, dataset, Reporter())
+    plan = make_plan(plugins, resolve(plugins, "dcase-ae", set_values={**values, "seed": 3}))
+    first = execute(plugins, plan, Reporter())
+    second = execute(plugins, plan, Reporter())
     assert [s for _, s in first.scores] == [s for _, s in second.scores]
-    other = execute(plugins, resolve_runtime(resolve(plugins, "dcase-ae", set_values={**values, "seed": 4})), dataset,
-                    Reporter())
+    other = execute(plugins, plan.with_seed(4), Reporter())
     assert [s for _, s in first.scores] != [s for _, s in other.scores]
 
 
@@ -183,7 +181,7 @@ def test_stgram_mfn_runs_on_synthetic(tracking_uri):
 
 
 def test_grad_clip_bounds_the_gradient_norm_of_a_step():
-    from asdbench.step import train_step
+    from asdbench.training.step import train_step
 
     plugins = build_plugins()
     cfg = resolve(plugins, "stgram-mfn-cee")

@@ -4,15 +4,15 @@ import pytest
 import torch
 import torchaudio
 
+from asdbench.api import ModelOutput
 from asdbench.build import build_model, count_parameters, instantiate
 from asdbench.config import resolve
 from asdbench.plugins import build_plugins
-from asdbench.step import train_step
+from asdbench.training.step import train_step
 from asdbench_plugins.backbones.mobilefacenet import MobileFaceNet
 from asdbench_plugins.frontends.logmel import LogMel
 from asdbench_plugins.frontends.tgram import STgram, TgramNet
 from asdbench_plugins.losses.classification import ArcFace, CrossEntropy
-from asdbench.api import ModelOutput
 from asdbench_plugins.scorers.neg_log_prob import NegativeLogProbability
 
 TEN_SECONDS = 160_000

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from asdbench.cli import cli
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import get_plugins
-from asdbench.suite import read_suite
+from asdbench.scale.suite import read_suite
 
 SUITE = """
 name = "{name}"
@@ -55,7 +55,7 @@ def test_a_suite_expands_its_grid_and_checks_every_run(tmp_path):
 def test_a_serial_sweep_runs_skips_and_resumes(tmp_path, monkeypatch):
     """The skip and resume rules, in this process: a sweep interrupted in its first run's epoch 3 resumes that run
     and runs the other, every epoch logged once; run again, it skips both."""
-    from asdbench import tracking
+    from asdbench.tracking import store as tracking
 
     uri = f"sqlite:///{tmp_path / 'sweep.db'}"
     (tmp_path / "suite.toml").write_text(SUITE.format(name="serial", epochs=5))

@@ -2,20 +2,21 @@
 
 import json
 
+import known_answer_plugins as known
 import numpy as np
 import pytest
 import soundfile as sf
 from scipy import stats
 
-import known_answer_plugins as known
-from asdbench.bundle import manifest, write_bundle
 from asdbench.config import resolve
+from asdbench.data.plan import make_plan
 from asdbench.errors import AsdbenchError
+from asdbench.evaluation.thresholds import threshold
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
-from asdbench.runner import execute, load_dataset
 from asdbench.runtime import resolve_runtime
-from asdbench.thresholds import threshold
+from asdbench.serving.bundle import manifest, write_bundle
+from asdbench.training.runner import execute
 
 
 def test_quantile_and_mad_rules_by_hand():
@@ -48,7 +49,7 @@ def test_a_runs_thresholds_come_from_its_own_ids_training_clips(tmp_path, model_
     plugins = build_plugins(extra={"known": (known.PACKAGE, known)})
     cfg = resolve_runtime(resolve(plugins, "peak-level", set_values={
         "dataset.root": str(tree), "model_per": model_per, "threshold.rule": "quantile", "threshold.q": 0.75}))
-    result = execute(plugins, cfg, load_dataset(plugins, cfg), Reporter())
+    result = execute(plugins, make_plan(plugins, cfg), Reporter())
     expected = {}
     for path in sorted(tree.rglob("train/*.wav")):
         mtype, mid = path.parts[-3], path.name.split("_")[2]

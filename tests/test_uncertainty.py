@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from asdbench.uncertainty import IdScores, auc_of, holm, paired, replicate_aucs, resample, type_intervals
+from asdbench.report.uncertainty import IdScores, auc_of, holm, paired, replicate_aucs, resample, type_intervals
 
 
 def _id(mtype, mid, labels, *runs):

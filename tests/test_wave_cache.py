@@ -3,12 +3,13 @@ import os
 import numpy as np
 import pytest
 
-from asdbench import wave_cache
 from asdbench.config import resolve
+from asdbench.data import wave_cache
+from asdbench.data.plan import load_dataset, make_plan
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
-from asdbench.runner import execute, load_dataset
 from asdbench.runtime import resolve_runtime
+from asdbench.training.runner import execute
 
 
 class CountingDataset:
@@ -31,7 +32,7 @@ class CountingDataset:
 
 def _run(plugins, dataset, **values):
     cfg = resolve_runtime(resolve(plugins, "dcase-ae", set_values={"dataset.size": "tiny", "epochs": 2, **values}))
-    return [s for _, s in execute(plugins, cfg, dataset, Reporter()).scores]
+    return [s for _, s in execute(plugins, make_plan(plugins, cfg, dataset), Reporter()).scores]
 
 
 def test_results_are_identical_with_and_without_the_cache():

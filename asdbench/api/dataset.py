@@ -45,7 +45,7 @@ class Dataset(Protocol):
 
     Optional: ``evaluation``, the official rule the data set is scored by (``"dcase2020"``, the
     default: per machine ID; ``"dcase2021"``, ``"dcase2022"``: per section and domain, see
-    :mod:`asdbench.metrics`). It also names the unit: machine IDs in 2020, sections after.
+    :mod:`asdbench.evaluation.metrics`). It also names the unit: machine IDs in 2020, sections after.
     """
 
     name: str

@@ -10,10 +10,10 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from asdbench.bench_spec import VARIANTS, BenchSpec
 from asdbench.cli.options import complete, several
 from asdbench.cli.output import err_console, wide_console
 from asdbench.config import parse_assignments
+from asdbench.scale.bench_spec import VARIANTS, BenchSpec
 
 COLUMNS = (
     ("system", "system", "{}"),
@@ -75,8 +75,8 @@ def bench_command(systems: list[str], variants: list[str], clips: int, seconds: 
     """
     import torch  # here, not at the top: `bench --help` does not wait for it
 
-    from asdbench.bench import run_bench
     from asdbench.plugins import get_plugins
+    from asdbench.scale.bench import run_bench
 
     spec = BenchSpec(clips=clips, seconds=seconds, batch_size=batch_size, epochs=epochs, steps=steps,
                      min_seconds=min_seconds, device=device, overrides=parse_assignments(assignments))

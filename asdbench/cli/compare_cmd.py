@@ -52,11 +52,13 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, out, reference,
     Runs that differ in anything but the seed and execution-only settings (cache, compile, channels_last, GPU
     index) are separate rows whose label says what differs, e.g. "stgram-mfn (epochs=3)".
     """
-    from asdbench import compare  # MLflow and NumPy load here: `asdbench compare --help` does not wait for them
+    from asdbench.report import compare  # MLflow and NumPy load here: `asdbench compare --help` does not wait for them
+    from asdbench.tracking.store import Store
 
     if out and fmt == "rich":
         raise AsdbenchError("--out writes a file: choose --format markdown, csv, latex, json or html")
-    runs = compare.load_runs(tracking_uri, dataset, systems, {k: str(v) for k, v in parse_assignments(tags).items()}, run_ids)
+    store = Store(tracking_uri)
+    runs = compare.load_runs(store, dataset, systems, {k: str(v) for k, v in parse_assignments(tags).items()}, run_ids)
     rows = compare.rows_from_runs(runs, group_by)
     for row in rows:
         if row.pooled:
@@ -79,22 +81,21 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, out, reference,
     tables = [compare.build_table(w, rows) for w in compare.tables_for(which, rows)]
     if ci or fmt == "html":  # the page shows the intervals where the runs logged their clip scores
         try:
-            extra.append(compare.interval_table(tracking_uri, rows))
+            extra.append(compare.interval_table(store, rows))
         except AsdbenchError as exc:
             if ci:
                 raise
             notes.append(f"No bootstrap intervals: {exc}")
     if paired:
-        extra.append(compare.paired_table(tracking_uri, rows, *paired))
+        extra.append(compare.paired_table(store, rows, *paired))
     if fmt == "rich":
         _print_rich(tables, extra, rows, runs[0].dataset)
         return
     if fmt == "html":
-        from asdbench import html_report, tracking
+        from asdbench.report import html
 
-        page = html_report.Page(runs[0].dataset, tracking.resolve_tracking_uri(tracking_uri), tables, rows, extra,
-                                compare.first_run_figures(tracking_uri, rows), notes)
-        text = html_report.render(page)
+        page = html.Page(runs[0].dataset, store.uri, tables, rows, extra, compare.first_run_figures(store, rows), notes)
+        text = html.render(page)
     else:
         text = compare.render(tables, fmt) + "".join(
             "\n" + compare.render_cells(title, head, body, fmt) for title, head, body in extra)
@@ -107,7 +108,7 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, out, reference,
 
 def _print_rich(tables: list, extra: list[tuple[str, list[str], list[list[str]]]], rows: list, dataset: str) -> None:
     """The tables on the terminal, each as wide as the paper's tables need."""
-    from asdbench import compare
+    from asdbench.report import compare
 
     for table in tables:
         shown = RichTable(title=f"{table.title}, dataset {dataset}")

@@ -50,7 +50,7 @@ def synth_command(out: Path, size: str, seed: int, layout: str) -> None:
 @data_options
 def check_command(**options) -> None:
     """Print what a dataset finds, per machine type and ID, and the files that do not fit its layout."""
-    from asdbench.runner import load_dataset  # torch loads here: `data check --help` does not wait for it
+    from asdbench.data.plan import load_dataset  # torch loads here: `data check --help` does not wait for it
 
     plugins = get_plugins()
     config = resolve_from_options(None, **options)

@@ -19,7 +19,7 @@ MARKS = {"ok": "[green]ok[/green]", "info": "[dim]-[/dim]", "warn": "[yellow]war
 def doctor_command(as_json: bool) -> None:
     """Check this installation: package versions and the lock, whether torch, torchaudio and torchvision load
     together, the device, the MLflow store and the cache folder, the plugins. Exits 1 when a check fails."""
-    from asdbench.doctor import examine  # torch loads in the checks, each guarded
+    from asdbench.cli.doctor_checks import examine  # torch loads in the checks, each guarded
 
     report = examine()
     if as_json:

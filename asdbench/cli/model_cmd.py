@@ -18,10 +18,10 @@ from rich.table import Table
 from asdbench.atomic import write_text
 from asdbench.cli.output import console, err_console, metrics_table
 from asdbench.config import parse_assignments
-from asdbench.decision import DEFAULT_BATCH, Decision, wav_files
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import get_plugins
 from asdbench.progress import RichReporter
+from asdbench.serving.decision import DEFAULT_BATCH, Decision, wav_files
 
 MODEL_HELP = "MODEL: a run ID, runs:/ID, models:/NAME/VERSION, or a bundle folder ('asdbench export')."
 OUTPUT_FORMATS = (".csv", ".json")
@@ -41,7 +41,7 @@ def model_options(fn):
 
 def _load(model: str, device: str, tracking_uri: str | None):
     """The trained model (torch and MLflow load here, not at import: the commands' help does not wait for them)."""
-    from asdbench.trained import load_model
+    from asdbench.serving.model import load_model
 
     with err_console.status(f"Loading model {model}..."):
         return load_model(model, device, tracking_uri)
@@ -133,7 +133,8 @@ def eval_command(model: str, dataset: str | None, root: Path | None, protocol: s
                  assignments: tuple[str, ...], out: Path | None, experiment: str | None, batch_size: int, device: str,
                  tracking_uri: str | None) -> None:
     """Score a trained MODEL on a data set's test clips without training, logged as a new MLflow run."""
-    from asdbench.eval_run import load_eval_dataset, tracked_eval
+    from asdbench.serving.tracked_eval import load_eval_dataset, tracked_eval
+    from asdbench.tracking.store import Store
 
     started = time.perf_counter()
     user = parse_assignments(assignments)
@@ -148,7 +149,8 @@ def eval_command(model: str, dataset: str | None, root: Path | None, protocol: s
     data, keys = load_eval_dataset(get_plugins(), trained, user)
     err_console.print(f"[bold]{trained.system}[/bold] (trained in run {trained.manifest.get('run_id') or '?'}) on "
                       f"{data.describe()}", highlight=False)
-    run = tracked_eval(trained, model, data, keys, RichReporter(err_console), tracking_uri, experiment, out, batch_size)
+    run = tracked_eval(trained, model, data, keys, RichReporter(err_console), Store(tracking_uri), experiment, out,
+                       batch_size)
     if run.report is not None:
         console.print(metrics_table(run.report, f"{trained.system} on {data.name} (eval)"))
     else:

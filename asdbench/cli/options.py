@@ -108,6 +108,6 @@ def _recognised(system: str | None, root: Path, plugins: Plugins | Catalog) -> s
     names its own data set."""
     if system is not None and "dataset" in plugins.registry("system").get(system).factory.defaults:
         return None
-    from asdbench.recognise import dataset_for
+    from asdbench.data.recognise import dataset_for
 
     return dataset_for(get_plugins(), root)  # the factories themselves tell their layouts apart

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:  # the tables import NumPy, scikit-learn and torch only when they are drawn: `--help` stays fast
-    from asdbench.metrics import Report
+    from asdbench.evaluation.metrics import Report
     from asdbench.plugins import Plugins
 
 console = Console()
@@ -21,7 +21,7 @@ def wide_console() -> Console:
 
 
 def metrics_table(report: Report, title: str) -> Table:
-    from asdbench.results import table_columns, table_rows
+    from asdbench.evaluation.results import table_columns, table_rows
 
     table = Table(title=title)
     table.add_column("machine type")
@@ -45,7 +45,7 @@ def warn_plugin_failures(plugins: Plugins) -> None:
 
 def summary_table(dataset) -> Table:
     """Clips per machine type and ID: the first thing to check before training."""
-    from asdbench.runner import clip_summary
+    from asdbench.data.plan import clip_summary
 
     table = Table(title=f"Data: {dataset.describe()}", title_justify="left", show_edge=False)
     for col in ("machine type", "ID", "train", "test normal", "test anomaly", "test unlabelled"):
@@ -57,6 +57,8 @@ def summary_table(dataset) -> Table:
 
 def seeds_table(mean: dict[str, float], std: dict[str, float], n: int, title: str) -> Table:
     """Mean ± std over seeds per machine type, from the flat metric names (``auc/fan``...)."""
+    from asdbench.evaluation.summary import mean_std_text
+
     table = Table(title=f"{title} (mean ± std over {n} runs)")
     table.add_column("machine type")
     for name in ("AUC (%)", "pAUC (%)", "mAUC (%)"):
@@ -64,7 +66,7 @@ def seeds_table(mean: dict[str, float], std: dict[str, float], n: int, title: st
     types = sorted({k.split("/")[1] for k in mean if k.count("/") == 1 and not k.endswith("/avg")})
     for mtype in [*types, "avg"]:
         cells = [
-            f"{100 * mean[f'{m}/{mtype}']:.2f} ± {100 * std[f'{m}/{mtype}']:.2f}" if f"{m}/{mtype}" in mean else "-"
+            mean_std_text(mean[f"{m}/{mtype}"], std[f"{m}/{mtype}"], n) if f"{m}/{mtype}" in mean else "-"
             for m in ("auc", "pauc", "mauc")
         ]
         table.add_row("Average" if mtype == "avg" else mtype, *cells, style="bold" if mtype == "avg" else None)

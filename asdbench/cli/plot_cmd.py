@@ -17,17 +17,15 @@ from asdbench.errors import AsdbenchError
 @click.option("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
 def plot_command(run_id: str, out: Path, tracking_uri: str | None) -> None:
     """Draw RUN_ID's ROC curves and score histograms per machine type, and t-SNE of its embeddings."""
-    from asdbench import figures, tracking  # matplotlib and MLflow load here: `plot --help` does not wait for them
+    from asdbench.evaluation import figures
+    from asdbench.tracking.store import Store  # matplotlib and MLflow load here: `plot --help` does not wait for them
 
-    client = tracking.client(tracking_uri)
+    store = Store(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            scores = Path(client.download_artifacts(run_id, "clip_scores.csv", tmp))
-        except Exception:  # noqa: BLE001 - MLflow raises several types for a missing run or artifact
-            raise AsdbenchError(f"run {run_id} has no clip_scores.csv in {client.tracking_uri}") from None
-        names = {a.path for a in client.list_artifacts(run_id)}
-        embeddings = Path(client.download_artifacts(run_id, "embeddings.npz", tmp)) if "embeddings.npz" in names else None
-        sections = any("/section_" in key for key in client.get_run(run_id).data.metrics)
+        sections = any("/section_" in key for key in store.run(run_id).data.metrics)
+        scores = store.download(run_id, "clip_scores.csv", tmp, f"run {run_id} has no clip_scores.csv in {store.uri}")
+        names = {a.path for a in store.client.list_artifacts(run_id)}
+        embeddings = store.download(run_id, "embeddings.npz", tmp, "") if "embeddings.npz" in names else None
         paths = figures.write_figures(out, scores, embeddings, "section" if sections else "id")
     if not paths:
         raise AsdbenchError(f"run {run_id} has no labelled test clips to draw")

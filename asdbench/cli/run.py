@@ -8,6 +8,9 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -68,12 +71,12 @@ def run_command(system: str | None, tracking_uri: str | None, experiment: str | 
     """Train SYSTEM on a dataset, evaluate it, print AUC/pAUC/mAUC and log everything to MLflow."""
     # torch and MLflow load here, not when the module is imported: `asdbench run --help` does not wait for them
     from asdbench import distributed
-    from asdbench.plan import make_plan
+    from asdbench.data.plan import make_plan
     from asdbench.plugins import get_plugins
     from asdbench.progress import Reporter, reporter_for
-    from asdbench.runner import execute, load_dataset
-    from asdbench.runtime import Runtime, describe_device, resolve_runtime
-    from asdbench.session import checkpoint_dir, resume_source, tracked_execute, tracked_seeds
+    from asdbench.runtime import Runtime, describe_device
+    from asdbench.tracking.store import Store
+    from asdbench.training.runner import execute
 
     seed_list = _parse_seeds(seeds) if seeds else None  # a mistyped option fails before any data is read
     if ddp:
@@ -83,74 +86,109 @@ def run_command(system: str | None, tracking_uri: str | None, experiment: str | 
     started = time.perf_counter()
     plugins = get_plugins()
     warn_plugin_failures(plugins)
+    store = Store(tracking_uri)
+    config = _config(system, resume, seeds, store, options)
+    with err_console.status(f"Preparing dataset '{config.component('dataset')}'..."):
+        plan = make_plan(plugins, config)
+    config, dataset = plan.config, plan.dataset
+    if not distributed.is_main():
+        execute(plugins, plan, Reporter())  # rank 0 logs and scores
+        return
+    reporter = reporter_for(err_console, quiet)
+    if not quiet:
+        err_console.print(
+            f"[bold]{config.system}[/bold] on [bold]{dataset.name}[/bold] | config {config.hash} | "
+            f"device {describe_device(Runtime.of(config).device)} | precision {config['precision']} | seed {config['seed']}",
+            highlight=False,
+        )
+        err_console.print(summary_table(dataset))
+    out = _Output(started, quiet, as_json)
+    with _interrupt_note() as opened:
+        if seed_list:
+            _run_seeds(plugins, plan, reporter, seed_list, store, experiment, run_name, opened, out)
+        else:
+            _run_once(plugins, plan, reporter, store, experiment, run_name, resume, opened, out)
+
+
+def _config(system: str | None, resume: str | None, seeds: list[str], store, options: dict):
+    """The run's config from the options; with ``--resume``, from the resumed run's logged config."""
     with tempfile.TemporaryDirectory() as tmp:
         if resume:
             if seeds:
                 raise AsdbenchError("--resume continues one run; resume the seeds of a --seeds run one by one")
             if options["config_file"]:
                 raise AsdbenchError("--resume reads the run's own logged config; --config cannot replace it")
-            logged, options["config_file"] = resume_source(tracking_uri, resume, Path(tmp))
+            logged, options["config_file"] = store.resume_source(resume, Path(tmp))
             if system and normalize(system) != logged:
                 raise AsdbenchError(f"run {resume} is a run of '{logged}', not '{system}'")
             system = logged
         elif system is None:
             raise AsdbenchError("name a SYSTEM to run (see 'asdbench list system'), or --resume RUN_ID")
-        config = resolve_runtime(resolve_from_options(system, **options))
-    device = Runtime.of(config).device
-    with err_console.status(f"Preparing dataset '{config.component('dataset')}'..."):
-        dataset = load_dataset(plugins, config)
-    if not distributed.is_main():
-        execute(plugins, config, dataset, Reporter(), plan=make_plan(config, dataset))  # rank 0 logs and scores
-        return
-    reporter = reporter_for(err_console, quiet)
-    if not quiet:
-        err_console.print(
-            f"[bold]{config.system}[/bold] on [bold]{dataset.name}[/bold] | config {config.hash} | "
-            f"device {describe_device(device)} | precision {config['precision']} | seed {config['seed']}",
-            highlight=False,
-        )
-        err_console.print(summary_table(dataset))
-    started_runs: list[str] = []
+        return resolve_from_options(system, **options)
+
+
+@dataclass(frozen=True)
+class _Output:
+    started: float  # perf_counter when the command began
+    quiet: bool
+    as_json: bool
+
+    def wall_s(self) -> float:
+        return round(time.perf_counter() - self.started, 1)
+
+    def done(self, what: str) -> None:
+        if not self.quiet:
+            err_console.print(f"Done in {time.perf_counter() - self.started:.1f} s; {what}", highlight=False)
+
+
+@contextmanager
+def _interrupt_note() -> Iterator[list[str]]:
+    """Ctrl-C: say which run was marked KILLED and how to continue it, and exit 130. Yields the list the MLflow runs
+    opened are added to."""
+    opened: list[str] = []
     try:
-        if seed_list:
-            group = tracked_seeds(plugins, config, dataset, reporter, seed_list, tracking_uri, experiment,
-                                  run_name, started_runs.append)
-            if as_json:
-                _print_json({"run_id": group.parent_run_id, "system": config.system, "dataset": dataset.name,
-                             "config_hash": config.hash, "seeds": seed_list, "mean": group.mean, "std": group.std,
-                             "wall_s": round(time.perf_counter() - started, 1)})
-                return
-            console.print(seeds_table(group.mean, group.std, len(seed_list), f"{config.system} on {dataset.name}, seeds {','.join(seeds)}"))
-            if not quiet:
-                err_console.print(f"Done in {time.perf_counter() - started:.1f} s; MLflow parent run {group.parent_run_id}",
-                                  highlight=False)
-            return
-        run = tracked_execute(
-            plugins, config, dataset, reporter, tracking_uri, experiment, run_name, started_runs.append,
-            resume_run_id=resume,
-        )
+        yield opened
     except KeyboardInterrupt:
-        where = (
-            f"; MLflow run {started_runs[0]} marked KILLED, checkpoints in {checkpoint_dir(started_runs[0])}; "
-            f"continue it with `asdbench run --resume {started_runs[0]}`"
-            if started_runs else ""
-        )
+        from asdbench.cache import checkpoint_dir
+
+        first = opened[0] if opened else None
+        where = (f"; MLflow run {first} marked KILLED, checkpoints in {checkpoint_dir(first)}; "
+                 f"continue it with `asdbench run --resume {first}`" if first else "")
         err_console.print(f"[red]Interrupted[/red]{where}", highlight=False)
         sys.exit(130)
 
-    if as_json:
-        report = run.result.report
-        _print_json({"run_id": run.run_id, "system": config.system, "dataset": dataset.name, "config_hash": config.hash,
-                     "seed": config["seed"], "metrics": report.flat() if report is not None else {},
-                     "wall_s": round(time.perf_counter() - started, 1)})
+
+def _run_seeds(plugins, plan, reporter, seeds: list[int], store, experiment, run_name, opened: list[str],
+               out: _Output) -> None:
+    from asdbench.training.tracked_run import tracked_seeds
+
+    config, dataset = plan.config, plan.dataset
+    group = tracked_seeds(plugins, plan, reporter, seeds, store, experiment, run_name, opened.append)
+    if out.as_json:
+        _print_json({"run_id": group.parent_run_id, "system": config.system, "dataset": dataset.name,
+                     "config_hash": config.hash, "seeds": seeds, "mean": group.mean, "std": group.std, "wall_s": out.wall_s()})
         return
-    if run.result.report is not None:
+    console.print(seeds_table(group.mean, group.std, len(seeds),
+                              f"{config.system} on {dataset.name}, seeds {','.join(map(str, seeds))}"))
+    out.done(f"MLflow parent run {group.parent_run_id}")
+
+
+def _run_once(plugins, plan, reporter, store, experiment, run_name, resume, opened: list[str], out: _Output) -> None:
+    from asdbench.training.tracked_run import tracked_execute
+
+    config, dataset = plan.config, plan.dataset
+    run = tracked_execute(plugins, plan, reporter, store, experiment, run_name, opened.append, resume_run_id=resume)
+    report = run.result.report
+    if out.as_json:
+        _print_json({"run_id": run.run_id, "system": config.system, "dataset": dataset.name, "config_hash": config.hash,
+                     "seed": config["seed"], "metrics": report.flat() if report is not None else {}, "wall_s": out.wall_s()})
+        return
+    if report is not None:
         oracle = " [yellow](checkpoint selected on the test set: select=oracle)[/yellow]" if config["select"] == "oracle" else ""
-        console.print(metrics_table(run.result.report, f"{config.system} on {dataset.name}{oracle}"))
+        console.print(metrics_table(report, f"{config.system} on {dataset.name}{oracle}"))
     else:
         console.print("No labelled test clips: scores written, no metrics computed.")
-    if not quiet:
-        err_console.print(f"Done in {time.perf_counter() - started:.1f} s; MLflow run {run.run_id}", highlight=False)
+    out.done(f"MLflow run {run.run_id}")
 
 
 def _print_json(data: dict) -> None:

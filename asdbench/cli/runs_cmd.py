@@ -41,32 +41,26 @@ def _epochs_done(client, run) -> str:
 def runs_command(statuses: tuple[str, ...], limit: int, as_json: bool, tracking_uri: str | None) -> None:
     """List the asdbench runs of the store, newest first: what to pass to run --resume RUN_ID."""
 
-    from asdbench import tracking
-    from asdbench.session import checkpoint_dir
+    from asdbench.cache import checkpoint_dir
+    from asdbench.tracking.store import Store, alive
 
-    uri = tracking.resolve_tracking_uri(tracking_uri)
-    client = tracking.client(uri)
-    experiments = [e.experiment_id for e in client.search_experiments() if e.name.startswith("asdbench/")]
+    store = Store(tracking_uri)
     query = " OR ".join(f"attributes.status = '{s}'" for s in statuses)
-    found = client.search_runs(experiments, query, max_results=limit, order_by=["attributes.start_time DESC"]) \
-        if experiments else []
     records = []
-    for run in found:
+    for run in store.runs(query, max_results=limit, order_by=["attributes.start_time DESC"]):
         tags = run.data.tags
-        if tags.get("asdbench.role", "run") != "run":
-            continue
         status = run.info.status
-        if status == "RUNNING" and not tracking.alive(tags):
+        if status == "RUNNING" and not alive(tags):
             status = "RUNNING (process gone)"
         records.append({
             "run_id": run.info.run_id, "system": tags.get("asdbench.system", "?"),
-            "dataset": tags.get("asdbench.dataset", "?"), "status": status, "epochs_done": _epochs_done(client, run),
+            "dataset": tags.get("asdbench.dataset", "?"), "status": status, "epochs_done": _epochs_done(store.client, run),
             "start_time": run.info.start_time, "resumable": status not in ("FINISHED", "RUNNING"),  # RUNNING: alive
             "checkpoints": checkpoint_dir(run.info.run_id).exists()})
     if as_json:
         click.echo(json.dumps(records, indent=2))
         return
-    table = Table(title=f"asdbench runs in {uri}")
+    table = Table(title=f"asdbench runs in {store.uri}")
     for column in ("run id", "system", "dataset", "status", "epochs done", "started", "resume"):
         table.add_column(column, justify="right" if column in ("epochs done", "started") else "left",
                          no_wrap=column == "run id")

@@ -37,10 +37,10 @@ def sweep_command(ctx: click.Context, suite_file: Path, address: str | None, wor
     """Run every run of SUITE.toml (systems x seeds x a grid of settings) as Ray tasks; finished runs are skipped,
     interrupted ones resumed. See benchmarks/suites/ for examples."""
     # MLflow, the plugins (torch) and Ray load here, not at import: `sweep --help` does not wait for them
-    from asdbench import tracking
     from asdbench.plugins import get_plugins
-    from asdbench.suite import read_suite
-    from asdbench.sweep import absolute_uri, check_address, require_ray, run_serially, run_sweep
+    from asdbench.scale.suite import read_suite
+    from asdbench.scale.sweep import absolute_uri, check_address, require_ray, run_serially, run_sweep
+    from asdbench.tracking.store import resolve_tracking_uri
 
     suite = read_suite(suite_file, get_plugins())
     if dry_run:
@@ -58,7 +58,7 @@ def sweep_command(ctx: click.Context, suite_file: Path, address: str | None, wor
     if not serial:
         require_ray()  # before Ray is asked for anything: a missing Ray is one line, not a traceback
         check_address(address)
-    uri = absolute_uri(tracking.resolve_tracking_uri(tracking_uri))
+    uri = absolute_uri(resolve_tracking_uri(tracking_uri))
     where = "this process, one after another" if serial else "Ray at " + address if address else "a local Ray instance"
     err_console.print(f"Sweep '{suite.name}': {len(suite.runs)} runs in {where}; MLflow store {uri}", highlight=False)
     columns = (TextColumn("[bold]Sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

@@ -1,0 +1,190 @@
+"""What a model trains on and scores: clips read into tensors (:class:`Reader`, through the wave and feature
+caches), the :class:`Examples` container that batches them, and the targets of clips to score.
+
+Serving and training both build :class:`Examples`; nothing here knows how a model is trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from asdbench.api import Clip, Dataset, Frontend
+from asdbench.config import RunConfig
+from asdbench.data import feature_cache, wave_cache
+from asdbench.data.fingerprint import code_fingerprint
+from asdbench.data.groups import Group
+from asdbench.data.machines import unwrap
+from asdbench.errors import AsdbenchError
+from asdbench.progress import Reporter
+
+INT16_SCALE = 1.0 / 32768.0
+
+def as_float(waves: torch.Tensor) -> torch.Tensor:
+    """Stored waveforms as float32 in [-1, 1]: int16 ones scaled (a new tensor), float32 ones as they are."""
+    return waves.float().mul_(INT16_SCALE) if waves.dtype == torch.int16 else waves.float()
+
+def target_matrix(rows: list[list[int]]) -> torch.Tensor:
+    """Targets of clips to score: one class each as a ``(N,)`` tensor; where a clip may be of several classes (the
+    attribute classes of its section), ``(N, K)``, padded with -1."""
+    width = max(map(len, rows), default=1)
+    if width == 1:
+        return torch.tensor([r[0] for r in rows], dtype=torch.long)
+    return torch.tensor([r + [-1] * (width - len(r)) for r in rows], dtype=torch.long)
+
+@dataclass
+class Examples:
+    """Training or scoring inputs: stored waveforms (int16 or float32), or float features when the frontend has
+    no weights."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    features_ready: bool
+    _rows: torch.Tensor | None = field(default=None, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return self.targets.shape[0]
+
+    def nbytes(self) -> int:
+        return self.inputs.numel() * self.inputs.element_size()
+
+    def subset(self, rows: list[int]) -> Examples:
+        """The examples ``rows``, in that order (all of them without a copy)."""
+        if rows == list(range(len(self))):
+            return self
+        idx = torch.tensor(rows, dtype=torch.long)
+        return Examples(self.inputs[idx], self.targets[idx], self.features_ready)
+
+    def to(self, device: torch.device) -> Examples:
+        return Examples(self.inputs.to(device), self.targets.to(device), self.features_ready)
+
+    def _gather(self, idx: torch.Tensor) -> torch.Tensor:
+        """Rows ``idx`` of the inputs, into a buffer reused from batch to batch: allocating a fresh batch
+        each time cost page faults that took three times the copy itself (dcase-ae's frame batches)."""
+        if self._rows is None or len(self._rows) < len(idx):
+            self._rows = torch.empty((len(idx), *self.inputs.shape[1:]), dtype=self.inputs.dtype)
+        return torch.index_select(self.inputs, 0, idx, out=self._rows[: len(idx)])
+
+    def batch(self, idx: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The examples ``idx`` on ``device`` as float32; int16 waveforms are scaled here.
+        On the CPU the returned inputs live in a reused buffer: valid until the next call."""
+        if self.inputs.device != device:
+            idx = idx.to(self.inputs.device)
+            x, y = self.inputs[idx], self.targets[idx]
+            if device.type == "cuda" and x.device.type == "cpu":
+                x, y = x.pin_memory(), y.pin_memory()
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        elif device.type == "cpu":
+            x, y = self._gather(idx), self.targets[idx]
+        else:
+            idx = idx.to(device)
+            x, y = self.inputs[idx], self.targets[idx]
+        return as_float(x), y
+
+def indices_on(device: torch.device, batches) -> list[torch.Tensor]:
+    """The epoch's batches of indices on ``device``: on a GPU copied in one transfer, since copying each batch's
+    indices from the host blocked the host until the GPU had caught up, once per step."""
+    batches = list(batches)
+    if device.type == "cpu" or not batches:
+        return batches
+    return list(torch.cat(batches).to(device).split([len(b) for b in batches]))
+
+
+FEATURE_BATCH = 64
+
+class Lengths:
+    """Shortest and longest decoded clip, and how many were padded or cut, for the run log."""
+
+    def __init__(self, num_samples: int) -> None:
+        self.num_samples = num_samples
+        self.shortest, self.longest, self.padded, self.cut = None, 0, 0, 0
+
+    def add(self, sizes: np.ndarray) -> None:
+        if not len(sizes):
+            return
+        self.shortest = int(sizes.min()) if self.shortest is None else min(self.shortest, int(sizes.min()))
+        self.longest = max(self.longest, int(sizes.max()))
+        self.padded += int((sizes < self.num_samples).sum())
+        self.cut += int((sizes > self.num_samples).sum())
+
+class Reader:
+    """Waveforms and features of clip lists, for one run: decoded into the wave cache, featurised into the
+    feature cache (weightless frontends), with the lengths seen along the way."""
+
+    def __init__(self, dataset: Dataset, source: str, num_samples: int, pad: str, dtype: np.dtype, device: torch.device,
+                 reporter: Reporter, use_cache: bool) -> None:
+        self.dataset, self.source, self.num_samples, self.pad, self.dtype = dataset, source, num_samples, pad, dtype
+        self.device, self.reporter, self.use_cache = device, reporter, use_cache
+        self.lengths = Lengths(num_samples)
+        # The inputs of the last training clip list read: groups that share their training clips (``id-vs-others``:
+        # every ID of a type) decode and featurise them once. One entry, so memory stays that of one group.
+        self._last: tuple[tuple[Clip, ...], torch.Tensor, np.ndarray] | None = None
+
+    def waves(self, clips: tuple[Clip, ...], label: str) -> tuple[torch.Tensor, np.ndarray]:
+        """The clips as a matrix, each cut to its first ``num_samples`` samples or padded, and their lengths
+        before that: int16 where that is exact (16-bit PCM, half the memory of float32), else float32."""
+        d = self.dataset
+        with self.reporter.task(f"Reading {label}", len(clips)) as step:
+            if self.use_cache:
+                waves, sizes = wave_cache.load_or_decode(self.source, d.sample_rate, self.num_samples, self.pad,
+                                                         self.dtype, clips, d.load, step.advance)
+            else:
+                waves = np.zeros((len(clips), self.num_samples), dtype=self.dtype)
+                sizes = wave_cache.decode_into(waves, clips, d.load, self.pad, step.advance)
+        return torch.from_numpy(waves[: len(clips)]), sizes
+
+    @torch.no_grad()
+    def _features_into(self, out: np.ndarray, frontend: Frontend, waves: torch.Tensor, label: str) -> None:
+        frontend.to(self.device).eval()
+        with self.reporter.task(f"Features {label}", len(waves)) as step:
+            for start in range(0, len(waves), FEATURE_BATCH):
+                batch = waves[start : start + FEATURE_BATCH]
+                out[start : start + len(batch)] = frontend(as_float(batch.to(self.device))).cpu().numpy()
+                step.advance(len(batch))
+
+    def examples(self, frontend: Frontend, fingerprint: str, group: Group, clips: tuple[Clip, ...], label: str,
+                 lengths: Lengths, reuse: bool = False, scoring: bool = False) -> Examples:
+        """Waveforms of ``clips``, or their features when the frontend has no weights: computed once per run,
+        and with the cache once across runs (see :mod:`asdbench.data.feature_cache`). ``reuse``: keep the inputs
+        for the next call with the same clips. The clips' lengths go into ``lengths`` (the model's) and, when
+        read afresh, into the run's. ``scoring``: targets are every class a clip may be of (test clips)."""
+        targets = (target_matrix([group.alternatives(c) for c in clips]) if scoring else
+                   torch.tensor([group.target(c) for c in clips], dtype=torch.long))
+        if reuse and self._last is not None and self._last[0] == clips:
+            lengths.add(self._last[2])
+            return Examples(self._last[1], targets, features_ready=not frontend.has_weights)
+
+        def features(out: np.ndarray) -> np.ndarray:
+            waves, sizes = self.waves(clips, label)
+            self._features_into(out, frontend, waves, label)
+            return sizes
+
+        shape = (len(clips), *frontend.output_shape(self.num_samples)) if not frontend.has_weights else None
+        if frontend.has_weights:
+            inputs, sizes = self.waves(clips, label)
+        elif self.use_cache:
+            wave_key = wave_cache.cache_key(self.source, self.dataset.sample_rate, self.num_samples, self.pad, self.dtype,
+                                            clips)
+            cached, sizes = feature_cache.load_or_compute(wave_key, fingerprint, shape, features)
+            inputs = torch.from_numpy(cached)
+        else:
+            inputs = torch.from_numpy(np.empty(shape, dtype=np.float32))
+            sizes = features(inputs.numpy())
+        self.lengths.add(sizes)
+        lengths.add(sizes)
+        if reuse:
+            self._last = (clips, inputs, sizes)
+        return Examples(inputs, targets, features_ready=not frontend.has_weights)
+
+def as_frames(data: Examples) -> Examples:
+    """Each frame (or patch) of each clip becomes one training example (``train_unit=frame``)."""
+    if not data.features_ready or data.inputs.dim() < 3:
+        raise AsdbenchError("train_unit=frame needs a frontend without weights that returns (clips, frames, ...) features")
+    frames = data.inputs.shape[1]
+    return Examples(data.inputs.flatten(0, 1), data.targets.repeat_interleave(frames), True)
+
+def loader_fingerprint(dataset: Dataset, config: RunConfig) -> str:
+    """What the dataset's ``load`` depends on: its plugin, resolved parameters and code (the wave cache key)."""
+    return code_fingerprint(unwrap(dataset), config.component("dataset"), config.params("dataset"), dataset.sample_rate)

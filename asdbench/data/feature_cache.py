@@ -1,0 +1,45 @@
+"""Features of weightless frontends, cached on disk across runs (float32, memory-mapped).
+
+A frontend without weights maps a clip to the same features in every run, so they are
+computed once. The key joins the wave cache's key (data set, files, clip length) with
+what the features depend on: the frontend's registered name and resolved parameters, the
+source of the modules that define it, and the torch and torchaudio versions (their STFT
+and filterbanks). Change any of them and a new entry is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from asdbench.api import Frontend
+from asdbench.cache import cache_dir
+from asdbench.data.array_cache import load_or_fill
+from asdbench.data.fingerprint import code_fingerprint
+from asdbench.data.wave_cache import LENGTHS
+from asdbench.environment import require
+
+torchaudio = require("torchaudio")
+
+FORMAT_VERSION = 1
+
+
+def frontend_fingerprint(frontend: Frontend, name: str, params: dict[str, Any]) -> str:
+    return code_fingerprint(frontend, name, params, FORMAT_VERSION, torch.__version__, torchaudio.__version__)
+
+
+def load_or_compute(wave_key: str, fingerprint: str, shape: tuple[int, ...],
+                    compute: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``(features, lengths)``: features ``shape`` (clips first) of the clips behind ``wave_key`` and the
+    clips' lengths before cutting. When missing, ``compute(out)`` fills ``out`` and returns the lengths."""
+    folder = cache_dir() / "features" / hashlib.sha256(f"{wave_key}\0{fingerprint}".encode()).hexdigest()[:24]
+
+    def fill(out: np.ndarray, entry) -> None:
+        np.save(entry / LENGTHS, compute(out))
+
+    features = load_or_fill(folder, np.dtype(np.float32), shape, fill)
+    return features, np.load(folder / LENGTHS)

@@ -1,0 +1,135 @@
+"""What a run will do, decided and checked before anything is decoded, trained or logged.
+
+A run that cannot work should fail in its first second, not after hours of training: a bad
+file, a model selection without labels, an ID nobody would score are found here. The plan
+fixes the config (resolved for this machine), the data set (narrowed to the machines asked for), the
+clips (without the bad files when ``skip_bad_files`` is set), the models, how the waveforms are
+stored (int16 only where that is exact) and the data fingerprint.
+
+It is made once, by :func:`make_plan`, where a run starts (the CLI, a sweep's task, a script), and
+handed down as a required value: the runner and the tracked run decide nothing about it again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, replace
+
+from asdbench.api import Clip, Dataset
+from asdbench.audio import EXACT_INT16
+from asdbench.build import instantiate
+from asdbench.config import RunConfig
+from asdbench.data.fingerprint import data_fingerprint
+from asdbench.data.groups import UNITS, Group, make_groups, rule_of, skipped_ids
+from asdbench.data.machines import select_machines
+from asdbench.errors import AsdbenchError
+from asdbench.plugins import Plugins
+from asdbench.runtime import resolve_runtime
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: RunConfig  # resolved for this machine (asdbench.runtime.resolve_runtime): what the run logs and uses
+    dataset: Dataset  # narrowed to the config's types and ids
+    rule: str  # the data set's evaluation rule (asdbench.data.groups.RULES), and so its unit: ID or section
+    groups: list[Group]
+    untested: list[str]  # machine IDs left without a model (no test clips), see groups.skipped_ids
+    bad: list[tuple[Clip, str]]  # files skipped (skip_bad_files), with the reason
+    notes: list[str]  # conversions the dataset applies, one line each: the run warns once, not per file
+    exact_int16: bool  # every clip is 16-bit (or less) mono PCM at the dataset's rate: an int16 store is exact
+    data: str  # the data fingerprint of the clips used
+
+    def with_seed(self, seed: int) -> Plan:
+        """The same run with another seed (``--seeds``: the clips are checked once for all of them)."""
+        return replace(self, config=self.config.replace(seed=seed))
+
+
+def _check_selectable(groups: list[Group], select: str) -> None:
+    """``select=oracle`` picks epochs by test-set metrics: every model needs labelled test clips."""
+    if select != "oracle":
+        return
+    for group in groups:
+        unlabelled = sum(1 for c in group.test if c.label is None)
+        if unlabelled:
+            raise AsdbenchError(
+                f"select=oracle chooses the checkpoint on test labels, but {unlabelled} test clips of model "
+                f"'{group.name}' have none (the evaluation set without --eval-labels); pass --eval-labels or use select=last")
+        if not group.test:
+            raise AsdbenchError(f"select=oracle chooses the checkpoint on test clips, but model '{group.name}' has none; "
+                                "use select=last")
+
+
+def _conversions(formats: Counter, sample_rate: int) -> list[str]:
+    """One line per kind of conversion the files need, with how many files and which formats."""
+    def count(predicate) -> tuple[int, list]:
+        found = [(f, n) for f, n in formats.items() if predicate(f)]
+        return sum(n for _, n in found), sorted({f for f, _ in found})
+
+    notes = []
+    n, found = count(lambda f: f[0] != sample_rate)
+    if n:
+        notes.append(f"{n} files at {', '.join(str(f[0]) for f in found)} Hz are resampled to {sample_rate} Hz")
+    n, found = count(lambda f: f[1] > 1)
+    if n:
+        notes.append(f"{n} files have {', '.join(str(f[1]) for f in found)} channels: read as the dataset declares "
+                     "(dataset.channel)")
+    n, found = count(lambda f: f[2] not in EXACT_INT16)
+    if n:
+        notes.append(f"{n} files are {', '.join(sorted({f[2] for f in found}))}: kept at full precision (float32)")
+    return notes
+
+
+def load_dataset(plugins: Plugins, config: RunConfig) -> Dataset:
+    """The configured data set, narrowed to the ``types`` and ``ids`` the config names."""
+    return select_machines(instantiate(plugins, config, "dataset"), config.values)
+
+
+def clip_summary(train: list[Clip], test: list[Clip]) -> dict[tuple[str, str], dict[str, int]]:
+    """Counts per (type, ID): train, test normal, test anomaly, test unlabelled."""
+    counts: Counter = Counter()
+    for c in train:
+        counts[(c.machine_type, c.machine_id, "train")] += 1
+    for c in test:
+        kind = {0: "test_normal", 1: "test_anomaly", None: "test_unlabelled"}[c.label]
+        counts[(c.machine_type, c.machine_id, kind)] += 1
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    for (mtype, mid, kind), n in counts.items():
+        row = out.setdefault((mtype, mid), {"train": 0, "test_normal": 0, "test_anomaly": 0, "test_unlabelled": 0})
+        row[kind] = n
+    return dict(sorted(out.items()))
+
+
+def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = None) -> Plan:
+    """Resolve the config for this machine, build the configured data set (or take ``dataset``, already built and
+    narrowed: a wrapped one, or one whose summary was shown), check every clip's header (datasets with a ``check``
+    method), then group the clips into models."""
+    config = resolve_runtime(config)
+    dataset = dataset if dataset is not None else load_dataset(plugins, config)
+    train, test = dataset.clips("train"), dataset.clips("test")
+    check = getattr(dataset, "check", None)
+    bad: list[tuple[Clip, str]] = []
+    formats: Counter = Counter()
+    if check is not None:
+        for clip in [*train, *test]:
+            try:
+                f = check(clip)
+            except AsdbenchError as exc:
+                bad.append((clip, str(exc)))
+            else:
+                formats[(f.sample_rate, f.channels, f.subtype)] += 1
+    if bad and not config["skip_bad_files"]:
+        more = f" (and {len(bad) - 1} more bad files)" if len(bad) > 1 else ""
+        raise AsdbenchError(f"{bad[0][1]}{more}; nothing was trained. Replace the file, or pass --skip-bad-files to "
+                            "leave such files out (counted, and listed in the run's bad_files.csv)")
+    if bad:
+        dropped = {c for c, _ in bad}
+        train = [c for c in train if c not in dropped]
+        test = [c for c in test if c not in dropped]
+    rule = rule_of(dataset)
+    unit = UNITS[rule]
+    groups = make_groups(train, test, config["model_per"], unit, getattr(dataset, "classes", "unit"))
+    _check_selectable(groups, config["select"])
+    exact = check is not None and all(rate == dataset.sample_rate and channels == 1 and subtype in EXACT_INT16
+                                      for rate, channels, subtype in formats)
+    return Plan(config, dataset, rule, groups, skipped_ids(train, test, config["model_per"], unit), bad,
+                _conversions(formats, dataset.sample_rate), exact, data_fingerprint(dataset.name, train, test))

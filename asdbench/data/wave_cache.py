@@ -1,0 +1,64 @@
+"""Decoded waveforms, cached on disk as memory maps so a WAV is decoded once across runs.
+
+Stored as int16 where that is exact (16-bit PCM at the dataset's rate, half the memory of
+float32), else as float32 (24-bit, float and resampled audio keep their precision).
+
+The key covers what decoding depends on: the dataset plugin (its name, resolved parameters
+and the code of its loader, :func:`asdbench.data.fingerprint.code_fingerprint`), the sample rate,
+the clip length the clips are cut or padded to, the padding rule and the storage type, and each file's path,
+size and modification time; change any of them and a new entry is written (atomically, see
+:mod:`asdbench.data.array_cache`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+
+import numpy as np
+
+from asdbench.api import Clip
+from asdbench.audio import fit_length
+from asdbench.cache import cache_dir
+from asdbench.data.array_cache import load_or_fill
+
+FORMAT_VERSION = 3
+LENGTHS = "lengths.npy"
+
+
+def cache_key(source: str, sample_rate: int, num_samples: int, pad: str, dtype: np.dtype, clips: tuple[Clip, ...]) -> str:
+    """``source``: the dataset's fingerprint (what its ``load`` does)."""
+    h = hashlib.sha256(json.dumps([FORMAT_VERSION, source, sample_rate, num_samples, pad, np.dtype(dtype).name]).encode())
+    for clip in clips:
+        stat = clip.path.stat()
+        h.update(f"{clip.path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def decode_into(waves: np.ndarray, clips: tuple[Clip, ...], decode: Callable[[Clip], np.ndarray], pad: str,
+                on_clip: Callable[[], None] = lambda: None) -> np.ndarray:
+    """Fill ``waves`` (int16 or float32, one row per clip) with the clips cut or padded (``pad``) to its width;
+    return their lengths."""
+    lengths = np.zeros(len(clips), dtype=np.int64)
+    for i, clip in enumerate(clips):
+        wave = decode(clip)
+        lengths[i] = wave.shape[0]
+        fitted = fit_length(wave, waves.shape[1], pad)
+        waves[i] = np.clip(np.round(fitted * 32768.0), -32768, 32767) if waves.dtype == np.int16 else fitted
+        on_clip()
+    return lengths
+
+
+def load_or_decode(
+    source: str, sample_rate: int, num_samples: int, pad: str, dtype: np.dtype, clips: tuple[Clip, ...],
+    decode: Callable[[Clip], np.ndarray], on_clip: Callable[[], None] = lambda: None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(waves, lengths)``: ``(clips, num_samples)`` of ``dtype`` and each file's length before cutting."""
+    folder = cache_dir() / "waves" / cache_key(source, sample_rate, num_samples, pad, dtype, clips)
+
+    def fill(waves: np.ndarray, entry) -> None:
+        np.save(entry / LENGTHS, decode_into(waves, clips, decode, pad, on_clip))
+
+    waves = load_or_fill(folder, np.dtype(dtype), (len(clips), num_samples), fill)
+    return waves, np.load(folder / LENGTHS)

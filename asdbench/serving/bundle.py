@@ -1,0 +1,184 @@
+"""A trained model as a self-contained folder: safetensors weights and a JSON manifest.
+
+What a bundle holds is what is needed to score new recordings later, without the training
+data and without unpickling anything: the weights of every model of the run (safetensors),
+and in ``manifest.json`` the resolved config, the plugins and package versions that built
+it, each model's classes (machine type / ID, in label order), the IDs it decides for and its
+input shape, the sample rate and clip length, and a decision threshold per machine ID
+calibrated on training scores (:mod:`asdbench.evaluation.thresholds`) with the rule that made it.
+
+Every run logs its bundle inside an MLflow model, the artifact ``model/``: an MLflow pyfunc
+defined from code (:mod:`asdbench.serving.mlflow_model`), with the bundle as its artifact
+``model/artifacts/bundle/``. So ``mlflow.pyfunc.load_model("runs:/ID/model")`` and the model
+registry work, and :func:`locate` finds the bundle in a run, an MLflow model folder or a
+bundle folder alike.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+import asdbench
+from asdbench import environment
+from asdbench.config import COMPONENT_KINDS, RunConfig
+from asdbench.data.groups import UNITS, id_name
+from asdbench.data.groups import slug as model_slug
+from asdbench.errors import AsdbenchError, reason
+from asdbench.plugins import Plugins
+
+FORMAT = "asdbench-model"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+MLMODEL = "MLmodel"
+IN_MLFLOW_MODEL = Path("artifacts") / "bundle"  # where an MLflow model of asdbench keeps its bundle
+MODEL_CODE = Path(__file__).with_name("mlflow_model.py")  # the pyfunc's code, copied into every MLflow model
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _version(package: str) -> str:
+    return environment.version(package) or "unknown"
+
+
+def manifest(config: RunConfig, plugins: Plugins, result: Any, sample_rate: int, num_samples: int,
+             run_id: str = "") -> dict[str, Any]:
+    """The manifest of a finished run's models (``result``: :class:`asdbench.training.runner.RunResult`; ``run_id``: the
+    MLflow run that trained them, which ``asdbench eval`` links its runs to)."""
+    components = {}
+    for kind in COMPONENT_KINDS:
+        entry = plugins.registry(kind).get(config.component(kind))
+        components[kind] = {"name": entry.name, "package": entry.package, "package_version": _version(entry.package)}
+    counts = {key: len(values) for key, values in result.train_scores.items()}
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "asdbench_version": asdbench.__version__,
+        "system": config.system,
+        "run_id": run_id,
+        "config_hash": config.hash,
+        "config": config.values,
+        "plugins": components,
+        "packages": {name: _version(name) for name in ("torch", "torchaudio", "numpy", "safetensors")}
+        | {"python": platform.python_version()},
+        "sample_rate": sample_rate,
+        "num_samples": num_samples,
+        "models": {
+            slug: {"classes": result.label_maps[name], "input_shape": list(result.input_shapes[slug]),
+                   "decides": result.decides[name], "weights": f"weights/{slug}.safetensors"}
+            for name, slug in ((name, model_slug(name)) for name in result.label_maps)
+            if slug in result.models
+        },
+        "threshold": {"rule": config["threshold.rule"], "q": config["threshold.q"]},
+        "evaluation": result.rule,
+        "unit": UNITS[result.rule],
+        "thresholds": {id_name(t, i, UNITS[result.rule]): {"value": value, "n_train": counts.get((t, i), 0)}
+                       for (t, i), value in result.thresholds.items()},
+    }
+
+
+def write_weights(folder: Path, models: dict[str, dict[str, torch.Tensor]]) -> None:
+    """One safetensors file per model (contiguous copies: channels-last weights are stored in plain layout)."""
+    (folder / "weights").mkdir(parents=True, exist_ok=True)
+    for slug, state in models.items():
+        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(folder / "weights" / f"{slug}.safetensors"))
+
+
+def write_bundle(folder: Path, manifest_data: dict[str, Any], models: dict[str, dict[str, torch.Tensor]]) -> Path:
+    write_weights(folder, models)
+    (folder / MANIFEST).write_text(json.dumps(manifest_data, indent=2, sort_keys=True) + "\n")
+    return folder
+
+
+def write_mlflow_model(folder: Path, bundle: Path) -> Path:
+    """An MLflow pyfunc model at ``folder`` (which must not exist) carrying ``bundle``.
+
+    Defined from code: MLflow copies :mod:`asdbench.serving.mlflow_model` into the folder and runs it at load time; nothing
+    is pickled. Requirements are given, not inferred (inference would load the model in a subprocess)."""
+    import mlflow.pyfunc
+
+    manifest_data = read_manifest(bundle)
+    mlflow.pyfunc.save_model(
+        path=str(folder), python_model=str(MODEL_CODE), artifacts={"bundle": str(bundle)},
+        pip_requirements=[f"asdbench=={asdbench.__version__}", f"torch=={manifest_data['packages']['torch']}",
+                          f"safetensors=={manifest_data['packages']['safetensors']}"],
+    )
+    return folder
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of the bundle in ``folder``, checked: an asdbench bundle of a format this version reads, whose
+    weight files are all there."""
+    path = folder / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise AsdbenchError(f"{folder} is not an asdbench model bundle: it has no {MANIFEST}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AsdbenchError(f"{path} is corrupt: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise AsdbenchError(f"{path} is not the manifest of an asdbench model bundle (no \"format\": \"{FORMAT}\")")
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise AsdbenchError(f"{folder} is a bundle of format version {version}, written by asdbench "
+                            f"{data.get('asdbench_version', '?')}; this asdbench ({asdbench.__version__}) reads "
+                            f"versions up to {FORMAT_VERSION}: upgrade asdbench")
+    missing = [k for k in ("system", "config", "models", "sample_rate", "num_samples", "thresholds") if k not in data]
+    if missing:
+        raise AsdbenchError(f"{path} is corrupt: it lacks {', '.join(missing)}")
+    for model in data["models"].values():
+        if not (folder / model["weights"]).is_file():
+            raise AsdbenchError(f"{folder} is incomplete: {model['weights']} is missing")
+    return data
+
+
+def read_weights(folder: Path, relative: str) -> dict[str, torch.Tensor]:
+    """One model's weights (safetensors: tensors only, nothing is unpickled)."""
+    try:
+        return load_file(str(folder / relative))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise AsdbenchError(f"{folder / relative} is corrupt: not a readable safetensors file ({exc})") from None
+
+
+def locate(source: str, download_to: Path, tracking_uri: str | None = None) -> Path:
+    """The local bundle folder of ``source``: a bundle folder, an MLflow model folder of asdbench, an MLflow run
+    ID, or an MLflow URI (``runs:/ID``, ``runs:/ID/model``, ``models:/NAME/VERSION``), downloaded into
+    ``download_to`` from the tracking store (``--tracking-uri``, else ``MLFLOW_TRACKING_URI``)."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return _bundle_in(path, source)
+    if RUN_ID.match(source):
+        source = f"runs:/{source}"
+    if source.startswith("runs:/") and source.rstrip("/").count("/") == 1:
+        source = f"{source.rstrip('/')}/model"
+    if not source.startswith(("runs:/", "models:/")):
+        raise AsdbenchError(f"model '{source}' is neither a folder, a run ID nor a runs:/ or models:/ URI")
+    import mlflow.artifacts
+
+    from asdbench.tracking.store import Store
+
+    store = Store(tracking_uri)
+    store.client  # creates a missing SQLite store under its lock, rather than racing MLflow at it
+    uri = store.uri
+    try:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(download_to), tracking_uri=uri)
+    except Exception as exc:  # noqa: BLE001 - MLflow raises several types for an unknown run, model or path
+        raise AsdbenchError(f"cannot fetch model {source} from {uri}: {reason(exc)}") from None
+    return _bundle_in(Path(local), source)
+
+
+def _bundle_in(folder: Path, source: str) -> Path:
+    if (folder / MLMODEL).is_file():
+        if not (folder / IN_MLFLOW_MODEL / MANIFEST).is_file():
+            raise AsdbenchError(f"{source} is an MLflow model, but not one asdbench wrote (no {IN_MLFLOW_MODEL / MANIFEST})")
+        return folder / IN_MLFLOW_MODEL
+    if not (folder / MANIFEST).is_file():
+        raise AsdbenchError(f"{source} is not an asdbench model bundle: {folder} has no {MANIFEST} (nor an MLflow "
+                            f"{MLMODEL})")
+    return folder

@@ -1,0 +1,187 @@
+"""A trained model, loaded from its bundle: scores for new recordings, and decisions from calibrated thresholds.
+
+The network of each model is rebuilt from the manifest's config by the same plugins and factories a run
+uses, its weights read from safetensors, and clips are scored by the same batched function a run scores its
+test set with (:func:`asdbench.evaluation.scoring.score_examples`): cut or padded to the run's clip length by the run's rule, at
+the run's sample rate, in float32. So the scores of a run's test clips come back exactly.
+
+    model = asdbench.load_model("runs:/<run id>")
+    decisions = model.score(["recordings/"])
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asdbench.api import Scorer
+from asdbench.audio import read_wav
+from asdbench.build import AnomalyModel, build_model, instantiate
+from asdbench.config import RunConfig
+from asdbench.data.examples import Examples, as_float, target_matrix
+from asdbench.data.groups import alternatives, id_name
+from asdbench.data.wave_cache import decode_into
+from asdbench.errors import AsdbenchError
+from asdbench.evaluation import fitted
+from asdbench.evaluation.scoring import score_examples
+from asdbench.plugins import Plugins, get_plugins
+from asdbench.runtime import pick_device, prepare
+from asdbench.serving.bundle import locate, read_manifest, read_weights, write_bundle
+from asdbench.serving.decision import DEFAULT_BATCH, Decision, wav_files
+
+
+@dataclass(frozen=True)
+class _Model:
+    network: AnomalyModel
+    scorer: Scorer
+    classes: tuple[tuple[str, ...], ...]  # (type, ID) or (type, section, attributes), label order
+    fit_state: dict[str, torch.Tensor]  # what the scorer was fitted on (asdbench.evaluation.fitted), if it fits
+
+
+class TrainedModel:
+    """The models of one run, ready to score. Built by :func:`load_model`."""
+
+    def __init__(self, folder: Path, device: str = "auto", plugins: Plugins | None = None) -> None:
+        self.manifest = read_manifest(folder)
+        self.config = RunConfig(self.manifest["system"], self.manifest["config"], ())
+        self.device = pick_device(device)
+        self.sample_rate = int(self.manifest["sample_rate"])
+        self.num_samples = int(self.manifest["num_samples"])
+        self.framed = self.config["train_unit"] == "frame"
+        self.unit = self.manifest.get("unit", "id")  # what a machine ID is: an ID (DCASE 2020) or a section (2021+)
+        self.evaluation = self.manifest.get("evaluation", "dcase2020")
+        # DCASE names: normal_id_00_00000000.wav, id_00_00000000.wav; section_00_source_test_normal_0000_a_1.wav
+        self._id_in_name = re.compile(rf"(?:^|_){self.unit}_(\d+)(?=[_.])")
+        plugins = plugins or get_plugins()
+        self._check_plugins(plugins, folder)
+        self._models: dict[str, _Model] = {}
+        self._owner: dict[tuple[str, str], str] = {}
+        for slug, entry in self.manifest["models"].items():
+            self._models[slug] = self._build(plugins, folder, slug, entry)
+            for name in entry["decides"]:
+                self._owner[self._machine(name)] = slug
+        self.thresholds = {self._machine(name): float(t["value"]) for name, t in self.manifest["thresholds"].items()}
+
+    def _machine(self, name: str) -> tuple[str, ...]:
+        """``fan/id_00`` as ``("fan", "00")``, ``fan/section_00/spd_A`` as ``("fan", "00", "spd_A")``."""
+        machine_type, unit, *attributes = name.split("/")
+        return (machine_type, unit[len(self.unit) + 1:], *attributes)
+
+    def name(self, machine: tuple[str, str]) -> str:
+        return id_name(*machine, self.unit)
+
+    @property
+    def system(self) -> str:
+        return self.manifest["system"]
+
+    @property
+    def machines(self) -> list[tuple[str, str]]:
+        """The (machine type, ID) pairs this model decides for."""
+        return sorted(self._owner)
+
+    def _check_plugins(self, plugins: Plugins, folder: Path) -> None:
+        for kind in ("frontend", "backbone", "loss", "scorer"):
+            name = self.config.component(kind)
+            if name not in plugins.registry(kind):
+                built = self.manifest.get("plugins", {}).get(kind, {})
+                raise AsdbenchError(f"the model in {folder} needs the {kind} plugin '{name}' of package "
+                                    f"{built.get('package', '?')} {built.get('package_version', '')}, which is not "
+                                    "installed here (see `asdbench list`)")
+
+    def _build(self, plugins: Plugins, folder: Path, slug: str, entry: dict) -> _Model:
+        classes = tuple(self._machine(name) for name in entry["classes"])
+        frontend = instantiate(plugins, self.config, "frontend", sample_rate=self.sample_rate,
+                               num_samples=self.num_samples)
+        network, scorer = build_model(plugins, self.config, frontend, tuple(entry["input_shape"]), len(classes))
+        weights, fit_state = fitted.split_state(read_weights(folder, entry["weights"]))
+        try:
+            network.load_state_dict(weights)
+        except RuntimeError as exc:
+            reason = str(exc).strip().splitlines()[0][:200]
+            raise AsdbenchError(f"{folder / entry['weights']} does not fit the model its manifest describes "
+                                f"({reason})") from None
+        prepare(network, self.device, self.config["channels_last"]).eval()
+        if fitted.fits(scorer):
+            if not fit_state:
+                raise AsdbenchError(f"{folder / entry['weights']} lacks the training embeddings its scorer "
+                                    f"'{self.config.component('scorer')}' is fitted on")
+            fitted.refit(scorer, fit_state, network.loss)
+        return _Model(network, scorer, classes, fit_state)
+
+    def save(self, folder: Path) -> Path:
+        """Write this model as a bundle folder (``asdbench export``)."""
+        return write_bundle(folder, self.manifest, {slug: {**m.network.state_dict(), **m.fit_state}
+                                                    for slug, m in self._models.items()})
+
+    def machine_of(self, path: Path, machine_type: str | None = None, machine_id: str | None = None) -> tuple[str, str]:
+        """The machine a recording is of: as given, else read from a DCASE-style path (``<type>/test/..._id_II_...``:
+        the ID from the name, the type from the nearest folder named like one of the model's machine types, or
+        the model's only type)."""
+        types = sorted({t for t, _ in self._owner})
+        if machine_id is None:
+            found = self._id_in_name.search(path.name)
+            if found is None:
+                raise AsdbenchError(f"{path}: the file name holds no machine ID (DCASE names hold {self.unit}_NN); "
+                                    "pass --machine-id")
+            machine_id = found.group(1)
+        if machine_type is None:
+            machine_type = next((p.name for p in path.parents if p.name in types), types[0] if len(types) == 1 else None)
+            if machine_type is None:
+                raise AsdbenchError(f"{path}: no folder on its path names a machine type of this model "
+                                    f"({', '.join(types)}); pass --machine-type")
+        if (machine_type, machine_id) not in self._owner:
+            raise AsdbenchError(f"{path}: this model has no {self.name((machine_type, machine_id))}; it decides for "
+                                + ", ".join(self.name(m) for m in self.machines))
+        return machine_type, machine_id
+
+    def score(self, files: Iterable[str | Path], machine_type: str | None = None, machine_id: str | None = None,
+              batch_size: int = DEFAULT_BATCH, on_batch: Callable[[int], None] = lambda n: None) -> list[Decision]:
+        """Score WAV files (folders: every ``*.wav`` below them, sorted) and decide on each. Any sample rate and
+        channel count is read as the run's data set read its clips (see :func:`asdbench.audio.read_wav`)."""
+        paths = wav_files(files)
+        machines = [self.machine_of(p, machine_type, machine_id) for p in paths]
+        channel = self.config.values.get("dataset.channel") or "first"
+        values = self.score_items(paths, machines, lambda p: read_wav(p, self.sample_rate, channel), batch_size,
+                                  on_batch)
+        return [Decision(p, t, i, float(v), self.thresholds[(t, i)]) for p, (t, i), v in zip(paths, machines, values)]
+
+    @torch.no_grad()
+    def score_items(self, items: Sequence[Hashable], machines: Sequence[tuple[str, str]],
+                    load: Callable[[Hashable], np.ndarray], batch_size: int = DEFAULT_BATCH,
+                    on_batch: Callable[[int], None] = lambda n: None) -> np.ndarray:
+        """Scores of ``items`` (read by ``load`` as mono float32 at the model's rate), in their order. Items are
+        scored model by model in batches of ``batch_size``: memory holds one batch of audio, whatever the count."""
+        out = np.empty(len(items), dtype=np.float64)
+        rows_of: dict[str, list[int]] = {}
+        for row, machine in enumerate(machines):
+            rows_of.setdefault(self._owner[machine], []).append(row)
+        pad = self.config["pad"]
+        for slug, rows in rows_of.items():
+            model = self._models[slug]
+            frontend = model.network.frontend
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start : start + batch_size]
+                waves = np.zeros((len(chunk), self.num_samples), dtype=np.float32)
+                decode_into(waves, tuple(items[r] for r in chunk), load, pad)
+                targets = target_matrix([alternatives(model.classes, machines[r]) for r in chunk])
+                inputs = torch.from_numpy(waves)
+                if not frontend.has_weights:  # as a run does: features first, then the model on them
+                    inputs = frontend(as_float(inputs.to(self.device))).cpu()
+                data = Examples(inputs, targets, features_ready=not frontend.has_weights)
+                out[chunk] = score_examples(model.network, model.scorer, data, self.device, batch_size, self.framed)[0].numpy()
+                on_batch(len(chunk))
+        return out
+
+
+def load_model(source: str | Path, device: str = "auto", tracking_uri: str | None = None,
+               plugins: Plugins | None = None) -> TrainedModel:
+    """A trained model from a run ID, ``runs:/ID``, ``models:/NAME/VERSION``, an MLflow model folder or a bundle
+    folder. The weights are read into memory: nothing downloaded is kept."""
+    with tempfile.TemporaryDirectory(prefix="asdbench-model-") as tmp:
+        return TrainedModel(locate(str(source), Path(tmp), tracking_uri), device, plugins)

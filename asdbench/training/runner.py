@@ -1,0 +1,251 @@
+"""``execute``: a plan's groups -> (features) -> train -> score -> metrics, for any system."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asdbench import distributed
+from asdbench.api import Clip
+from asdbench.build import build_model, count_parameters, instantiate
+from asdbench.config import RunConfig
+from asdbench.data import feature_cache
+from asdbench.data.examples import (
+    FEATURE_BATCH,
+    Examples,
+    Lengths,
+    Reader,
+    as_frames,
+    loader_fingerprint,
+    target_matrix,
+)
+from asdbench.data.groups import UNITS, Group, class_name, id_name
+from asdbench.data.plan import Plan
+from asdbench.errors import AsdbenchError
+from asdbench.evaluation import fitted
+from asdbench.evaluation.metrics import Report
+from asdbench.evaluation.scoring import embed, score_examples, validation_loss
+from asdbench.evaluation.summary import evaluate_scores, nonfinite
+from asdbench.evaluation.thresholds import threshold
+from asdbench.plugins import Plugins
+from asdbench.progress import Reporter
+from asdbench.runtime import Runtime, seed_everything
+from asdbench.training.checkpoint import Identity, Slot
+from asdbench.training.loop import TrainSettings, hold_out, settings_from, train
+
+
+@dataclass
+class RunResult:
+    scores: list[tuple[Clip, float]]
+    report: Report | None
+    n_params: int
+    rule: str = "dcase2020"  # the data set's evaluation rule (asdbench.evaluation.metrics), and so its unit: ID or section
+    num_samples: int = 0  # the clip length every clip was cut or padded to
+    models: dict[str, dict] = field(default_factory=dict)
+    label_maps: dict[str, list[str]] = field(default_factory=dict)
+    decides: dict[str, list[str]] = field(default_factory=dict)  # per model: the IDs it decides for (not its outliers)
+    selected_epochs: dict[str, int] = field(default_factory=dict)
+    clip_seconds: tuple[float, float] = (0.0, 0.0)  # shortest and longest clip decoded
+    padded_clips: int = 0  # clips shorter than the configured length, padded by the ``pad`` rule
+    cut_clips: int = 0  # clips longer than it, cut
+    bad_files: list[tuple[str, str]] = field(default_factory=list)  # skipped (skip_bad_files): path, reason
+    embeddings: dict[Clip, np.ndarray] = field(default_factory=dict)  # test clips, when the backbone has embeddings
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # per model: what its backbone was built for
+    train_scores: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # per ID it decides for
+    thresholds: dict[tuple[str, str], float] = field(default_factory=dict)  # per ID, from its training scores
+
+
+class NonFiniteScores(AsdbenchError):
+    """Scores that are NaN or infinite: no metric can be computed. Carries the run's result, so the trained
+    weights can still be kept (see :func:`asdbench.training.tracked_run.tracked_execute`)."""
+
+    def __init__(self, message: str, result: RunResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def check_finite(result: RunResult) -> None:
+    """Raise :class:`NonFiniteScores` naming the machine IDs and how many clips of each, if any score is not finite."""
+    problem = nonfinite(result.scores, UNITS[result.rule])
+    if problem:
+        raise NonFiniteScores(problem, result)
+
+
+@dataclass
+class _Run:
+    """What every model of a run shares while it trains: the plan, where its inputs come from, where it writes."""
+
+    plugins: Plugins
+    plan: Plan
+    reporter: Reporter
+    reader: Reader
+    settings: TrainSettings
+    generator: torch.Generator
+    seconds: float  # the clip length, cut or padded to
+    num_samples: int
+    on_epoch: Callable[[str, int, dict[str, float]], None]
+    on_checkpoint: Callable[[str, int], None]
+    checkpoint_dir: Path | None
+    resume: bool
+    identity: Identity | None
+
+    @property
+    def config(self) -> RunConfig:
+        return self.plan.config
+
+
+def execute(
+    plugins: Plugins,
+    plan: Plan,
+    reporter: Reporter,
+    on_epoch: Callable[[str, int, dict[str, float]], None] = lambda group, epoch, stats: None,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    on_checkpoint: Callable[[str, int], None] = lambda group, epoch: None,
+) -> RunResult:
+    """Train one model per group of ``plan`` and score its test clips; metrics where labels exist.
+
+    The plan's config is resolved for this machine (:func:`~asdbench.data.plan.make_plan`): the device and
+    precision a run logs are the ones it trains with. With ``checkpoint_dir`` each model is checkpointed there
+    (``on_checkpoint(group, epoch)`` before each write); with ``resume`` too, each continues from its checkpoint, and
+    the run ends with exactly the scores an uninterrupted run would have given.
+    """
+    config, dataset = plan.config, plan.dataset
+    device = Runtime.of(config).device
+    distributed.init(device)
+    generator = seed_everything(config["seed"])
+    seconds = config["clip_seconds"] or dataset.clip_seconds
+    num_samples = int(round(seconds * dataset.sample_rate))
+    for note in plan.notes:
+        reporter.info(f"[yellow]Note:[/yellow] {note}")
+    if plan.bad:
+        reporter.info(f"[yellow]Skipped {len(plan.bad)} bad files[/yellow] (--skip-bad-files), e.g. {plan.bad[0][1]}")
+    if plan.untested:
+        reporter.info(f"No model for {len(plan.untested)} machine IDs without test clips in this protocol: "
+                      + ", ".join(plan.untested) + (" (their clips still train the other IDs' models as outliers)"
+                                                    if config["model_per"] == "id-vs-others" else ""))
+    settings = settings_from(config)
+    if settings.select == "oracle":
+        reporter.info("[yellow]select=oracle: the kept checkpoint is chosen on the test set (the authors' protocol); "
+                      "its metrics are an upper bound[/yellow]")
+    rule = plan.rule
+    result = RunResult([], None, 0, rule, num_samples=num_samples)
+    reader = Reader(dataset, loader_fingerprint(dataset, config), num_samples, config["pad"],
+                    np.dtype(np.int16 if plan.exact_int16 else np.float32), device, reporter, config["cache"])
+    run = _Run(plugins, plan, reporter, reader, settings, generator, seconds, num_samples, on_epoch, on_checkpoint,
+               checkpoint_dir, resume, Identity(config.values, config.hash, plan.data) if checkpoint_dir else None)
+    for group in plan.groups:
+        _train_group(run, group, result)
+    lengths = reader.lengths
+    result.clip_seconds = ((lengths.shortest or 0) / dataset.sample_rate, lengths.longest / dataset.sample_rate)
+    result.padded_clips, result.cut_clips = lengths.padded, lengths.cut
+    result.bad_files = [(str(c.path), reason) for c, reason in plan.bad]
+    check_finite(result)
+    unit = UNITS[rule]
+    result.thresholds = {key: threshold(np.array(values), config["threshold.rule"], config["threshold.q"],
+                                        id_name(*key, unit))
+                         for key, values in sorted(result.train_scores.items())}
+    result.report = evaluate_scores(result.scores, rule, result.thresholds)
+    return result
+
+
+def _train_group(run: _Run, group: Group, result: RunResult) -> None:
+    """Train ``group``'s model, then (on the main process) score its training clips for the thresholds and its
+    test clips, into ``result``."""
+    config, dataset, reporter, device = run.config, run.plan.dataset, run.reporter, Runtime.of(run.config).device
+    unit = UNITS[run.plan.rule]
+    labels = [class_name(c, unit) for c in group.classes]
+    result.label_maps[group.name] = labels
+    result.decides[group.name] = [id_name(t, i, unit) for t, i in group.decides]
+    reporter.info(f"Model '{group.name}': {len(labels)} classes: " + ", ".join(f"{k}={v}" for k, v in enumerate(labels)))
+    frontend = instantiate(run.plugins, config, "frontend", sample_rate=dataset.sample_rate, num_samples=run.num_samples)
+    fingerprint = feature_cache.frontend_fingerprint(frontend, config.component("frontend"), config.params("frontend"))
+    lengths = Lengths(run.num_samples)
+    train_data = run.reader.examples(frontend, fingerprint, group, group.train, f"{group.name} train", lengths,
+                                     reuse=True)
+    test_data = (run.reader.examples(frontend, fingerprint, group, group.test, f"{group.name} test", lengths,
+                                     scoring=True) if group.test else None)
+    reporter.info(
+        f"Clips: {lengths.shortest / dataset.sample_rate:.2f}-{lengths.longest / dataset.sample_rate:.2f} s at "
+        f"{dataset.sample_rate} Hz, cut or padded to {run.seconds:.2f} s ({run.num_samples} samples): "
+        f"{lengths.padded} shorter clips padded (pad={config['pad']}), {lengths.cut} longer clips cut"
+    )
+    input_shape = tuple(train_data.inputs.shape[1:]) if train_data.features_ready else frontend.output_shape(run.num_samples)
+    train_clips = train_data  # clip by clip, for the training scores that calibrate thresholds
+    val_data = None
+    if run.settings.select == "val":
+        train_data, val_data = hold_out(train_data, run.settings.val_fraction, config["seed"])
+        if not len(val_data):
+            raise AsdbenchError(f"select=val: no class of model '{group.name}' has two training clips, so none can "
+                                "be held out for validation; use select=last")
+        reporter.info(f"Model '{group.name}': {len(val_data)} of {len(train_clips)} training clips held out to "
+                      "select the checkpoint (select=val)")
+    framed = config["train_unit"] == "frame"
+    if framed:
+        train_data = as_frames(train_data)
+        val_data = as_frames(val_data) if val_data is not None else None
+        input_shape = tuple(train_data.inputs.shape[1:])
+    model, scorer = build_model(run.plugins, config, frontend, input_shape, len(group.classes))
+    if callable(getattr(model.backbone, "fit_input", None)) and train_data.features_ready:
+        model.backbone.fit_input(train_data.inputs)  # input statistics (per-band standardisation), before training
+    result.n_params = max(result.n_params, count_parameters(model))
+    result.input_shapes[group.slug] = input_shape
+
+    def selection_score(evaluated) -> float:
+        if val_data is not None:
+            return -validation_loss(evaluated, val_data, device, FEATURE_BATCH)
+        values = score_examples(evaluated, scorer, test_data, device, FEATURE_BATCH, framed)[0].tolist()
+        rep = evaluate_scores(list(zip(group.test, values)), run.plan.rule) if all(map(math.isfinite, values)) else None
+        return float("nan") if rep is None else rep.auc + rep.pauc
+
+    main = distributed.is_main()  # in a distributed run, the other processes train their shares and score nothing
+    result.selected_epochs[group.name] = train(
+        model, train_data, run.settings, Runtime.of(config), run.generator, reporter, group.name,
+        lambda epoch, stats: run.on_epoch(group.name, epoch, stats),
+        Slot(run.checkpoint_dir / f"{group.slug}.pt", run.identity, run.resume) if run.checkpoint_dir and main else None,
+        select_score=selection_score if val_data is not None or test_data is not None else None,
+        on_checkpoint=lambda epoch: run.on_checkpoint(group.name, epoch),
+    )
+    del train_data
+    if not main:
+        return
+    fit_state = _threshold_scores(run, group, model, scorer, train_clips, framed, result)
+    del train_clips
+    if test_data is not None:
+        values, embeddings = score_examples(model, scorer, test_data, device, FEATURE_BATCH, framed, reporter, group.name)
+        result.scores += list(zip(group.test, values.tolist()))
+        if embeddings is not None:
+            result.embeddings.update(zip(group.test, embeddings.numpy()))
+    result.models[group.slug] = {**{k: v.detach().cpu() for k, v in model.state_dict().items()}, **fit_state}
+
+
+def _threshold_scores(run: _Run, group: Group, model, scorer, train_clips: Examples, framed: bool,
+                      result: RunResult) -> dict[str, torch.Tensor]:
+    """Score the training clips of the IDs ``group`` decides for (their thresholds come from these), fitting the
+    scorer first where it fits; the fit's state, to keep with the weights."""
+    device = Runtime.of(run.config).device
+    decides = set(group.decides)
+    own = [i for i, c in enumerate(group.train) if (c.machine_type, c.machine_id) in decides]
+    own_clips = train_clips.subset(own)
+    own_clips = Examples(own_clips.inputs, target_matrix([group.alternatives(group.train[i]) for i in own]),
+                         own_clips.features_ready)  # scored as test clips are: against every class of their ID
+    fit_state = {}
+    if fitted.fits(scorer):  # fitted on the training embeddings; their scores for the thresholds cross-fitted
+        embeddings = embed(model, train_clips, device, FEATURE_BATCH, framed)
+        values, crossed = fitted.fit(scorer, embeddings, train_clips.targets, model.loss, own, own_clips.targets)
+        values = values.tolist()
+        fit_state = fitted.fit_state(embeddings, train_clips.targets)
+        if not crossed:
+            run.reporter.info(f"[yellow]Model '{group.name}': a class has a single training clip, so the thresholds "
+                              "come from scores of the fit that saw each clip (too low for neighbour scorers)[/yellow]")
+    else:
+        values = score_examples(model, scorer, own_clips, device, FEATURE_BATCH, framed)[0].tolist()
+    for i, value in zip(own, values):
+        clip = group.train[i]
+        result.train_scores.setdefault((clip.machine_type, clip.machine_id), []).append(value)
+    return fit_state
