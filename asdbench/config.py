@@ -91,7 +91,9 @@ CORE_HELP = {
     "reversed)",
     "grad_clip": "clip the gradient norm to this value before each step; 0 = no clipping",
     "seed": "seeds every random draw of the run: weight initialisation (every component's), batch order, "
-    "augmentation; the synthetic data set has its own seed (dataset.seed), so --seeds varies training, not the data",
+    "augmentation; each model draws from a stream of its own, made from this seed and its name, so it trains the same "
+    "in a run of fewer or more models (--types); the synthetic data set has its own seed (dataset.seed), so --seeds "
+    "varies training, not the data",
     "types": "only these machine types (a list, or fan,pump; --types); empty: every type of the data set",
     "ids": "only these machine IDs, from DCASE 2021 on sections (00 or id_00 or section_00; --ids); empty: every one",
     "device": "auto (CUDA when present, else CPU), cpu, cuda, cuda:N",

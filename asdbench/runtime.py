@@ -8,6 +8,7 @@ loop all see the same values; :class:`Runtime` reads them back without deciding 
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 
@@ -86,6 +87,13 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
     return str(device)
+
+
+def model_seed(seed: int, model: str) -> int:
+    """The seed of one model's random stream, from the run's ``seed`` and the model's name: each model of a run
+    trains the same whatever else the run holds (a ``--types fan`` run gives fan the numbers of the full run),
+    where one stream for the whole run made a model's numbers depend on the models trained before it."""
+    return int.from_bytes(hashlib.sha256(f"{seed}\0{model}".encode()).digest()[:8], "little") >> 1
 
 
 def seed_everything(seed: int) -> torch.Generator:

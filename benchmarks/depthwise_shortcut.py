@@ -3,7 +3,7 @@ off: the training-step time of the STgram-MFN backbone per precision and memory 
 
     python benchmarks/depthwise_shortcut.py --batch 32 --steps 5
 
-The shortcut is the same function (tests/test_fast_paths.py); whether it is faster depends on oneDNN's kernels
+The shortcut is the same function (tests/unit/training/test_fast_paths.py); whether it is faster depends on oneDNN's kernels
 for the precision and layout, so it is kept only where this measures it faster (see ``DepthwiseConv2d``).
 Both settings run in one process, alternating, so the machine's drift affects them alike.
 """

@@ -65,7 +65,7 @@ for seed in 0 1 2; do
     pids+=($!)
   done
 done
-phase pytest-cuda 170 $PY -m pytest -m cuda tests/test_cuda.py -q -p no:cacheprovider
+phase pytest-cuda 170 $PY -m pytest -n 0 -m cuda tests/integration/test_cuda.py -q -p no:cacheprovider
 for pid in "${pids[@]}"; do wait "$pid"; done
 cat "$WORK"/seeds_*.log >>"$LOG"
 $PY - "$WORK" "$OUT/seeds.json" <<'EOF' >>"$LOG" 2>&1

@@ -1,4 +1,8 @@
-"""Test isolation: a private cache and MLflow store, and only asdbench's own plugins.
+"""Test isolation: a private cache and MLflow store, and only asdbench's own plugins; and the two kinds of test.
+
+``tests/unit/<layer>/`` mirrors the core's layers and runs in this process; ``tests/integration/`` holds what
+starts other processes (the command line in a fresh interpreter, torchrun, Ray, pip) or needs a GPU, marked
+``integration`` here: ``pytest tests/unit`` is the quick loop while working on one layer.
 
 A new SQLite MLflow store costs seconds of schema migrations, and dozens of tests each make one: the session
 migrates one empty store, and a test's store starts as a copy of it (in this process; subprocesses make their
@@ -7,6 +11,7 @@ own). What the tests check of a store is unchanged: it is MLflow's own, made by 
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +19,26 @@ import pytest
 
 from asdbench.plugins import reset_plugins
 from asdbench.tracking import store as tracking
+
+INTEGRATION = Path(__file__).parent / "integration"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, each worker computes on its share of the cores: torch's threads here and in the processes
+    a test starts (OMP_NUM_THREADS), so two workers on two cores do not fight over them."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers:
+        import torch
+
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION in item.path.parents:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

@@ -54,7 +54,8 @@ RUN_OPTIONS = [
                  help="Leave out unreadable WAV files (counted, listed in bad_files.csv) instead of stopping."),
     click.option("--seed", type=int, default=None,
                  help="Seed of every random draw of training: weights of every component, batch order (sets the "
-                 "seed key). The synthetic data set's generator has its own, dataset.seed."),
+                 "seed key). Each model draws from a stream of its own, from this seed and its name: a --types fan "
+                 "run trains fan as the full run does. The synthetic data set's generator has its own, dataset.seed."),
 ]
 
 

@@ -1,6 +1,6 @@
 """Suite files: a grid of runs (systems x seeds x settings) for ``asdbench sweep``, read from TOML.
 
-    name = "paper-table4"           # tags every run (asdbench.scale.sweep), so `compare --tag` finds the sweep
+    name = "paper-table4"           # tags every run (tag asdbench.sweep), so `compare --tag` finds the sweep
     systems = ["stgram-mfn", "dcase-ae"]
     seeds = [0, 1, 2, 3, 4]
 

@@ -34,7 +34,7 @@ from asdbench.evaluation.summary import evaluate_scores, nonfinite
 from asdbench.evaluation.thresholds import threshold
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
-from asdbench.runtime import Runtime, seed_everything
+from asdbench.runtime import Runtime, model_seed, seed_everything
 from asdbench.training.checkpoint import Identity, Slot
 from asdbench.training.loop import TrainSettings, hold_out, settings_from, train
 
@@ -85,7 +85,6 @@ class _Run:
     reporter: Reporter
     reader: Reader
     settings: TrainSettings
-    generator: torch.Generator
     seconds: float  # the clip length, cut or padded to
     num_samples: int
     on_epoch: Callable[[str, int, dict[str, float]], None]
@@ -118,7 +117,6 @@ def execute(
     config, dataset = plan.config, plan.dataset
     device = Runtime.of(config).device
     distributed.init(device)
-    generator = seed_everything(config["seed"])
     seconds = config["clip_seconds"] or dataset.clip_seconds
     num_samples = int(round(seconds * dataset.sample_rate))
     for note in plan.notes:
@@ -137,7 +135,7 @@ def execute(
     result = RunResult([], None, 0, rule, num_samples=num_samples)
     reader = Reader(dataset, loader_fingerprint(dataset, config), num_samples, config["pad"],
                     np.dtype(np.int16 if plan.exact_int16 else np.float32), device, reporter, config["cache"])
-    run = _Run(plugins, plan, reporter, reader, settings, generator, seconds, num_samples, on_epoch, on_checkpoint,
+    run = _Run(plugins, plan, reporter, reader, settings, seconds, num_samples, on_epoch, on_checkpoint,
                checkpoint_dir, resume, Identity(config.values, config.hash, plan.data) if checkpoint_dir else None)
     for group in plan.groups:
         _train_group(run, group, result)
@@ -156,8 +154,10 @@ def execute(
 
 def _train_group(run: _Run, group: Group, result: RunResult) -> None:
     """Train ``group``'s model, then (on the main process) score its training clips for the thresholds and its
-    test clips, into ``result``."""
+    test clips, into ``result``. The model draws from a random stream of its own (:func:`asdbench.runtime.model_seed`):
+    its weights, batch order and augmentation are those of this seed and this model, whatever else the run trains."""
     config, dataset, reporter, device = run.config, run.plan.dataset, run.reporter, Runtime.of(run.config).device
+    generator = seed_everything(model_seed(config["seed"], group.name))
     unit = UNITS[run.plan.rule]
     labels = [class_name(c, unit) for c in group.classes]
     result.label_maps[group.name] = labels
@@ -205,7 +205,7 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
 
     main = distributed.is_main()  # in a distributed run, the other processes train their shares and score nothing
     result.selected_epochs[group.name] = train(
-        model, train_data, run.settings, Runtime.of(config), run.generator, reporter, group.name,
+        model, train_data, run.settings, Runtime.of(config), generator, reporter, group.name,
         lambda epoch, stats: run.on_epoch(group.name, epoch, stats),
         Slot(run.checkpoint_dir / f"{group.slug}.pt", run.identity, run.resume) if run.checkpoint_dir and main else None,
         select_score=selection_score if val_data is not None or test_data is not None else None,

@@ -78,9 +78,8 @@ def test_no_host_sync_inside_an_epoch(monkeypatch):
 
 
 def test_a_compiled_gpu_step_matches_the_eager_step():
-    from test_fast_paths import _tiny_model
-
     from asdbench.training.step import Objective, train_step
+    from support import tiny_model as _tiny_model
 
     def steps(objective_of):
         model = _tiny_model().cuda()

@@ -8,27 +8,32 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-TESTKIT = Path(__file__).parent / "plugins" / "asdbench-testkit"
+TESTKIT = Path(__file__).parents[1] / "plugins" / "asdbench-testkit"
 ARGS = ["run", "plain-ae", "--set", "dataset.size=tiny", "--set", "epochs=4", "--set", "batch_size=100",
         "--set", "precision=fp32", "--device", "cpu"]
 
 
-def _pip(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args], check=True)
-
-
 @pytest.fixture
-def testkit(tmp_path):
-    _pip("install", "--no-deps", "--no-build-isolation", str(shutil.copytree(TESTKIT, tmp_path / "testkit")))
-    try:
-        yield {**os.environ, "ASDBENCH_LOAD_PLUGINS": "asdbench,asdbench-testkit"}
-    finally:
-        _pip("uninstall", "-y", "asdbench-testkit")
+def testkit(tmp_path) -> dict[str, str]:
+    """The environment of processes that see the testkit plugin as installed: its package and its metadata
+    (``entry_points.txt``, what asdbench reads) first on their path. Nothing is installed into the environment
+    the other tests share."""
+    project = tomllib.loads((TESTKIT / "pyproject.toml").read_text())["project"]
+    site = tmp_path / "site"
+    shutil.copytree(TESTKIT / "asdbench_testkit", site / "asdbench_testkit")
+    info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
+    (info / "entry_points.txt").write_text("[asdbench]\n" + "".join(
+        f"{name} = {target}\n" for name, target in project["entry-points"]["asdbench"].items()))
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "ASDBENCH_LOAD_PLUGINS": "asdbench,asdbench-testkit"}
 
 
 def _scores(uri: str, folder: Path) -> tuple[object, dict[str, float]]:

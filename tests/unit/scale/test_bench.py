@@ -4,7 +4,6 @@ here with the bench's own formulas, which would test nothing)."""
 import json
 import os
 
-
 from click.testing import CliRunner
 
 from asdbench.cli import cli

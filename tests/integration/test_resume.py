@@ -9,12 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-import known_answer_plugins as known
 import pytest
 import torch
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
+import known_answer_plugins as known
 from asdbench import plugins as plugin_mod
 from asdbench.cache import checkpoint_dir
 from asdbench.cli import cli
@@ -22,8 +22,10 @@ from asdbench.errors import AsdbenchError
 from asdbench.plugins import build_plugins
 from asdbench.training.checkpoint import Identity, load, read, save
 
-# Two models (fan, valve), a cosine schedule, a checkpoint after every epoch, float32: bit-identical on a CPU.
-ARGS = ["dcase-ae", "--set", "dataset.size=tiny", "--set", "epochs=120", "--set", "precision=fp32",
+# Two models (fan, valve), a cosine schedule, a checkpoint after every epoch, float32: bit-identical on a CPU. The
+# interruption comes after the valve model's fourth epoch, with about 36 to go.
+EPOCHS = 40
+ARGS = ["dcase-ae", "--set", "dataset.size=tiny", "--set", f"epochs={EPOCHS}", "--set", "precision=fp32",
         "--set", "scheduler=cosine", "--set", "checkpoint_every_s=0"]
 
 
@@ -74,27 +76,27 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_scores(sig, status, uni
     client, run_id, stderr = _interrupt(tracking_uri, sig)
     assert client.get_run(run_id).info.status == status, stderr[-3000:]  # SIGKILL cannot be caught: left RUNNING
     checkpoint = read(checkpoint_dir(run_id) / "valve.pt")
-    assert 3 <= checkpoint["epoch"] < 120 and not checkpoint["finished"]
+    assert 3 <= checkpoint["epoch"] < EPOCHS and not checkpoint["finished"]
     assert read(checkpoint_dir(run_id) / "fan.pt")["finished"]  # the first model is done: not trained again
     listed = CliRunner(env={"COLUMNS": "250"}).invoke(cli, ["runs", "--tracking-uri", tracking_uri])
     assert listed.exit_code == 0, listed.output
     row = next(line for line in listed.output.splitlines() if run_id in line)
     assert "dcase-ae" in row and ("RUNNING (process gone)" if sig == signal.SIGKILL else "KILLED") in row
     # Epochs are logged just before the checkpoint that holds them is written: a kill in between leaves one more.
-    logged = int(re.search(r"fan 120, valve (\d+) of 120", row).group(1))
+    logged = int(re.search(rf"fan {EPOCHS}, valve (\d+) of {EPOCHS}", row).group(1))
     assert logged in (checkpoint["epoch"], checkpoint["epoch"] + 1) and "yes" in row
     records = json.loads(CliRunner().invoke(cli, ["runs", "--json", "--tracking-uri", tracking_uri]).output)
     record = next(r for r in records if r["run_id"] == run_id)
-    assert record["resumable"] and record["checkpoints"] and record["epochs_done"] == f"fan 120, valve {logged} of 120"
+    assert record["resumable"] and record["checkpoints"] and record["epochs_done"] == f"fan {EPOCHS}, valve {logged} of {EPOCHS}"
     result = CliRunner().invoke(cli, ["run", "--resume", run_id, "--tracking-uri", tracking_uri])
     assert result.exit_code == 0, result.output
-    assert f"resumed after epoch {checkpoint['epoch']} of 120" in result.output
-    assert "Model 'fan': trained to epoch 120 before the interruption" in result.output
+    assert f"resumed after epoch {checkpoint['epoch']} of {EPOCHS}" in result.output
+    assert f"Model 'fan': trained to epoch {EPOCHS} before the interruption" in result.output
     assert client.get_run(run_id).info.status == "FINISHED" and len(client.search_runs(
         [e.experiment_id for e in client.search_experiments()])) == 1
     assert _clip_scores(client, run_id, tmp_path) == uninterrupted  # bit for bit
     for group in ("fan", "valve"):  # every epoch logged once
-        assert sorted(m.step for m in client.get_metric_history(run_id, f"train/loss/{group}")) == list(range(1, 121))
+        assert sorted(m.step for m in client.get_metric_history(run_id, f"train/loss/{group}")) == list(range(1, EPOCHS + 1))
     again = CliRunner().invoke(cli, ["run", "--resume", run_id, "--tracking-uri", tracking_uri])
     assert again.exit_code == 1 and f"run {run_id} is FINISHED" in again.output
 

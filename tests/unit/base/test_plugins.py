@@ -101,7 +101,7 @@ def test_list_command_shows_kind_package_and_description():
 def test_every_hook_is_documented_in_contributing():
     from pathlib import Path
 
-    text = (Path(__file__).parents[1] / "CONTRIBUTING.md").read_text()
+    text = (Path(__file__).parents[3] / "CONTRIBUTING.md").read_text()
     pm = build_plugins().manager
     for name in dir(pm.hook):
         if name.startswith("register_"):

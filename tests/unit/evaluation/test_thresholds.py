@@ -2,12 +2,12 @@
 
 import json
 
-import known_answer_plugins as known
 import numpy as np
 import pytest
 import soundfile as sf
 from scipy import stats
 
+import known_answer_plugins as known
 from asdbench.config import resolve
 from asdbench.data.plan import make_plan
 from asdbench.errors import AsdbenchError

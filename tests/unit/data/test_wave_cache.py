@@ -10,24 +10,7 @@ from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
 from asdbench.runtime import resolve_runtime
 from asdbench.training.runner import execute
-
-
-class CountingDataset:
-    """The synthetic dataset, counting the clips it decodes."""
-
-    def __init__(self, inner):
-        self.inner, self.loads = inner, 0
-        self.name, self.sample_rate, self.clip_seconds = inner.name, inner.sample_rate, inner.clip_seconds
-
-    def clips(self, split):
-        return self.inner.clips(split)
-
-    def load(self, clip):
-        self.loads += 1
-        return self.inner.load(clip)
-
-    def describe(self):
-        return self.inner.describe()
+from support import CountingDataset
 
 
 def _run(plugins, dataset, **values):

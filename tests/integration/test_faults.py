@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-import known_answer_plugins as known
 import numpy as np
 import pytest
 import soundfile as sf
@@ -12,6 +11,7 @@ from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 import asdbench
+import known_answer_plugins as known
 from asdbench import plugins as plugin_mod
 from asdbench.cli import cli
 from asdbench.plugins import build_plugins

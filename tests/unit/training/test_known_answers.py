@@ -2,12 +2,12 @@
 
 import math
 
-import known_answer_plugins as known
 import pytest
 import torch
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
+import known_answer_plugins as known
 from asdbench import plugins as plugin_mod
 from asdbench.cli import cli
 from asdbench.config import resolve

@@ -1,13 +1,9 @@
-"""A trained model used after its run: bundles loaded in a new process by the CLI, the API and MLflow's pyfunc
-reproduce the run's scores exactly; decisions follow the thresholds; eval reproduces the run's metrics; bad
-bundles get one-line errors."""
+"""A trained model used after its run, in this process: eval reproduces the run's metrics and files, a registered
+model and an exported bundle score other recordings, and bad bundles get one-line errors."""
 
 from __future__ import annotations
 
-import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -18,88 +14,25 @@ from click.testing import CliRunner
 
 from asdbench.cli import cli
 from asdbench.serving.model import load_model
+from support import run_artifacts, tiny_data_root, train_run
 
 
-def _train(tracking_uri: str, system: str, *sets: str) -> str:
-    args = ["run", system, "--set", "epochs=1", "--set", "dataset.size=tiny", "--tracking-uri", tracking_uri]
-    for item in sets:
-        args += ["--set", item]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 0, result.output
-    return result.output.strip().split("MLflow run ")[-1].split()[0]
+def _broken(bundle: Path, tmp_path: Path, name: str, change) -> Path:
+    folder = tmp_path / name
+    __import__("shutil").copytree(bundle, folder)
+    change(folder)
+    return folder
 
-
-def _run_artifacts(tracking_uri: str, run_id: str, folder: Path) -> Path:
-    return Path(mlflow.MlflowClient(tracking_uri).download_artifacts(run_id, "", str(folder)))
-
-
-def _logged_scores(artifacts: Path) -> dict[str, float]:
-    """``type/file name`` -> score, as the training run logged them."""
-    with open(artifacts / "clip_scores.csv", newline="") as fh:
-        return {f"{r['machine_type']}/{r['file']}": float(r["score"]) for r in csv.DictReader(fh)}
-
-
-def _data_root() -> Path:
-    return next((Path(__import__("os").environ["ASDBENCH_CACHE"]) / "synthetic").glob("tiny-*"))
-
-
-def _in_new_process(code: str, env_uri: str) -> str:
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "MLFLOW_TRACKING_URI": env_uri})
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
-
-
-@pytest.mark.parametrize("system, sets", [
-    ("stgram-mfn", ()),  # a frontend with weights (TgramNet), channels-last backbone, ArcFace logits in the score
-    ("dcase-ae", ()),  # features computed before the model, frame examples, one model per type
-    ("mobilenetv2", ("model_per=id-vs-others",)),  # a model per ID whose other classes are outliers
-])
-def test_cli_api_and_pyfunc_in_a_new_process_reproduce_the_runs_scores_exactly(tmp_path, tracking_uri, system, sets):
-    run_id = _train(tracking_uri, system, *sets)
-    artifacts = _run_artifacts(tracking_uri, run_id, tmp_path / "artifacts")
-    logged = _logged_scores(artifacts)
-    manifest = json.loads((artifacts / "model" / "artifacts" / "bundle" / "manifest.json").read_text())
-    thresholds = {name: t["value"] for name, t in manifest["thresholds"].items()}
-    root = _data_root()
-    tests = [str(root / t / "test") for t in ("fan", "valve")]
-
-    # The CLI, the Python API and the MLflow pyfunc, in one new process (nothing of the training process is shared)
-    out = tmp_path / "scores.csv"
-    argv = ["asdbench", "score", run_id, *tests, "-o", str(out), "--tracking-uri", tracking_uri]
-    code = f"""
-import json, sys, asdbench, mlflow
-from asdbench.cli import main
-sys.argv = {argv!r}
-try:
-    main()
-except SystemExit as exc:
-    assert exc.code in (0, None), exc.code
-files = {tests!r}
-model = asdbench.load_model("runs:/{run_id}")
-api = {{f"{{d.machine_type}}/{{d.path.name}}": [d.score, int(d.anomalous)] for d in model.score(files)}}
-frame = mlflow.pyfunc.load_model("runs:/{run_id}/model").predict(sorted(str(p) for f in files for p in __import__("pathlib").Path(f).glob("*.wav")))
-pyfunc = {{f"{{t}}/{{f.rsplit('/', 1)[1]}}": [s, d] for t, f, s, d in zip(frame.machine_type, frame.file, frame.score, frame.decision)}}
-print(json.dumps([api, pyfunc]))
-"""
-    api, pyfunc = json.loads(_in_new_process(code, tracking_uri).strip().splitlines()[-1])
-    with open(out, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    assert len(rows) == len(logged) == 48
-    for row in rows:
-        name = f"{row['machine_type']}/{Path(row['file']).name}"
-        assert float(row["score"]) == logged[name]  # exactly, not approximately
-        assert float(row["threshold"]) == thresholds[f"{row['machine_type']}/id_{row['machine_id']}"]
-        assert row["decision"] == str(int(float(row["score"]) > float(row["threshold"])))
-    assert 0 < sum(r["decision"] == "1" for r in rows) < len(rows)  # the thresholds split this set: decisions differ
-    for found in (api, pyfunc):
-        assert {name: value for name, (value, _) in found.items()} == logged
-        assert all(decision == int(score > thresholds[f"{name.split('/')[0]}/id_{name.split('_id_')[1][:2]}"])
-                   for name, (score, decision) in found.items())
+def _edit_manifest(edit):
+    def change(folder: Path) -> None:
+        data = json.loads((folder / "manifest.json").read_text())
+        edit(data)
+        (folder / "manifest.json").write_text(json.dumps(data))
+    return change
 
 
 def test_eval_on_the_runs_own_test_set_reproduces_its_metrics_and_files(tmp_path, tracking_uri):
-    run_id = _train(tracking_uri, "dcase-ae")
+    run_id = train_run(tracking_uri, "dcase-ae")
     result = CliRunner().invoke(cli, ["eval", run_id, "--out", str(tmp_path / "official"), "--tracking-uri", tracking_uri])
     assert result.exit_code == 0, result.output
     eval_id = result.output.strip().split("MLflow run ")[-1].split(";")[0].strip()
@@ -110,8 +43,8 @@ def test_eval_on_the_runs_own_test_set_reproduces_its_metrics_and_files(tmp_path
     tags = evaluated.data.tags
     assert tags["asdbench.role"] == "eval" and tags["asdbench.trained_by"] == run_id
     # The official files, in --out and in the eval run, byte for byte those of the training run.
-    train_files = _run_artifacts(tracking_uri, run_id, tmp_path / "train") / "scores"
-    eval_files = _run_artifacts(tracking_uri, eval_id, tmp_path / "eval") / "scores"
+    train_files = run_artifacts(tracking_uri, run_id, tmp_path / "train") / "scores"
+    eval_files = run_artifacts(tracking_uri, eval_id, tmp_path / "eval") / "scores"
     names = sorted(p.name for p in train_files.iterdir())
     assert len(names) == 8 and sorted(p.name for p in (tmp_path / "official").iterdir()) == names
     for name in names:
@@ -123,12 +56,11 @@ def test_eval_on_the_runs_own_test_set_reproduces_its_metrics_and_files(tmp_path
     wrong = CliRunner().invoke(cli, ["eval", run_id, "--set", "epochs=3", "--tracking-uri", tracking_uri])
     assert wrong.exit_code == 1 and "eval takes dataset keys only" in wrong.output
 
-
 def test_registered_model_exported_bundle_and_other_recordings(tmp_path, tracking_uri, monkeypatch):
-    run_id = _train(tracking_uri, "dcase-ae")
+    run_id = train_run(tracking_uri, "dcase-ae")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)  # the registry's store (not mlflow.set_tracking_uri: global)
     version = mlflow.register_model(f"runs:/{run_id}/model", "pump-monitor")
-    clip = _data_root() / "valve" / "test" / "anomaly_id_02_00000003.wav"
+    clip = tiny_data_root() / "valve" / "test" / "anomaly_id_02_00000003.wav"
     reference = load_model(run_id, tracking_uri=tracking_uri).score([clip])[0]
     registered = load_model(f"models:/pump-monitor/{version.version}", tracking_uri=tracking_uri).score([clip])[0]
     assert registered.score == reference.score and (registered.machine_type, registered.machine_id) == ("valve", "02")
@@ -154,10 +86,10 @@ def test_registered_model_exported_bundle_and_other_recordings(tmp_path, trackin
     unknown = CliRunner().invoke(cli, ["score", str(bundle), str(clip), "--machine-id", "07"])
     assert unknown.exit_code == 1 and "has no valve/id_07; it decides for fan/id_00" in unknown.output
     # Small batches stream the same scores
-    files = sorted((_data_root() / "fan" / "test").glob("*.wav"))
+    files = sorted((tiny_data_root() / "fan" / "test").glob("*.wav"))
     assert [d.score for d in exported.score(files, batch_size=5)] == pytest.approx(
         [d.score for d in exported.score(files)], rel=1e-6)
-    json_out = CliRunner().invoke(cli, ["score", str(bundle), str(_data_root() / "fan" / "test"), "-o",
+    json_out = CliRunner().invoke(cli, ["score", str(bundle), str(tiny_data_root() / "fan" / "test"), "-o",
                                         str(tmp_path / "s.json")])
     assert json_out.exit_code == 0, json_out.output
     rows = json.loads((tmp_path / "s.json").read_text())
@@ -166,27 +98,11 @@ def test_registered_model_exported_bundle_and_other_recordings(tmp_path, trackin
     bad_format = CliRunner().invoke(cli, ["score", str(bundle), str(clip), "-o", str(tmp_path / "s.txt")])
     assert bad_format.exit_code == 1 and "write a .csv or .json file" in bad_format.output
 
-
-def _broken(bundle: Path, tmp_path: Path, name: str, change) -> Path:
-    folder = tmp_path / name
-    __import__("shutil").copytree(bundle, folder)
-    change(folder)
-    return folder
-
-
-def _edit_manifest(edit):
-    def change(folder: Path) -> None:
-        data = json.loads((folder / "manifest.json").read_text())
-        edit(data)
-        (folder / "manifest.json").write_text(json.dumps(data))
-    return change
-
-
 def test_bad_bundles_get_one_line_errors(tmp_path, tracking_uri):
-    run_id = _train(tracking_uri, "dcase-ae")
+    run_id = train_run(tracking_uri, "dcase-ae")
     bundle = tmp_path / "bundle"
     assert CliRunner().invoke(cli, ["export", run_id, str(bundle), "--tracking-uri", tracking_uri]).exit_code == 0
-    clip = str(_data_root() / "fan" / "test" / "normal_id_00_00000000.wav")
+    clip = str(tiny_data_root() / "fan" / "test" / "normal_id_00_00000000.wav")
     weights = "weights/fan.safetensors"
     cases = {
         "newer": (_edit_manifest(lambda d: d.update(format_version=99)),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-EXAMPLE = Path(__file__).parents[1] / "examples" / "asdbench-example-scorer"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "asdbench-example-scorer"
 
 
 def _pip(*args: str) -> None:
@@ -18,15 +18,15 @@ def _pip(*args: str) -> None:
 
 
 @pytest.fixture
-def installed_example(tmp_path):
-    # A copy, so the build leaves nothing in the source tree; --no-build-isolation builds
-    # with this environment's setuptools, without a download.
+def installed_example(tmp_path) -> dict[str, str]:
+    """The environment of processes that have the example installed: pip builds and installs it as for a user, into
+    a folder of its own first on their path, not into the environment the other tests share while it runs. A copy
+    is built, so the build leaves nothing in the source tree; --no-build-isolation builds with this environment's
+    setuptools, without a download."""
     source = shutil.copytree(EXAMPLE, tmp_path / "example")
-    _pip("install", "--no-deps", "--no-build-isolation", str(source))
-    try:
-        yield
-    finally:
-        _pip("uninstall", "-y", "asdbench-example-scorer")
+    _pip("install", "--no-deps", "--no-build-isolation", "--target", str(tmp_path / "site"), str(source))
+    path = os.pathsep.join(filter(None, [str(tmp_path / "site"), os.environ.get("PYTHONPATH")]))
+    return {**{k: v for k, v in os.environ.items() if k != "ASDBENCH_LOAD_PLUGINS"}, "PYTHONPATH": path}
 
 
 def _asdbench(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -35,7 +35,7 @@ def _asdbench(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_third_party_scorer_is_listed_and_runs(installed_example, tracking_uri):
-    env = {k: v for k, v in os.environ.items() if k != "ASDBENCH_LOAD_PLUGINS"}
+    env = installed_example
     listed = _asdbench("list", "scorer", "--json", env=env)
     assert listed.returncode == 0, listed.stderr
     scorers = {e["name"]: e for e in json.loads(listed.stdout)["scorer"]}

@@ -3,11 +3,7 @@ what is FINISHED, and resumes what an interrupted sweep left."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -17,23 +13,8 @@ from asdbench.cli import cli
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import get_plugins
 from asdbench.scale.suite import read_suite
-
-SUITE = """
-name = "{name}"
-systems = ["dcase-ae", "idnn"]
-seeds = [0]
-[set]
-"dataset.size" = "tiny"
-epochs = {epochs}
-checkpoint_every_s = 0
-[resources]
-num_cpus = 1
-"""
-
-
-def _runs(uri: str):
-    client = MlflowClient(uri)
-    return client.search_runs([e.experiment_id for e in client.search_experiments()])
+from support import SUITE
+from support import runs_of as _runs
 
 
 def test_a_suite_expands_its_grid_and_checks_every_run(tmp_path):
@@ -86,46 +67,6 @@ def test_a_serial_sweep_runs_skips_and_resumes(tmp_path, monkeypatch):
     assert again.exit_code == 0 and again.stderr.count("skipped") == 2, again.output
     assert len(_runs(uri)) == 2
 
-
-@pytest.mark.slow
-def test_a_two_worker_sweep_on_ray_resumes_what_ctrl_c_stopped(tmp_path):
-    """The one sweep on Ray: its cancellation of running tasks on Ctrl-C and the resumption of both runs (skipping
-    is tested on the serial runner)."""
-    uri = f"sqlite:///{tmp_path / 'sweep.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    # An interrupted sweep: stopped (Ctrl-C) once both runs have logged a few checkpointed epochs
-    (tmp_path / "long.toml").write_text(SUITE.format(name="long", epochs=80))
-    proc = subprocess.Popen([sys.executable, "-m", "asdbench", "sweep", str(tmp_path / "long.toml"), "--workers", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
-    client, deadline = MlflowClient(uri), time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            runs = _runs(uri)
-            if len(runs) == 2 and all(len(client.get_metric_history(r.info.run_id, "train/loss/valve")) >= 3
-                                      for r in runs):
-                break
-        except Exception:  # noqa: BLE001 - the store may not exist yet
-            pass
-        time.sleep(0.2)
-    assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
-    proc.send_signal(signal.SIGINT)
-    stderr = proc.communicate(timeout=120)[1].decode()
-    assert proc.returncode == 130, stderr[-3000:]
-    interrupted = {r.info.run_id: r.info.status for r in _runs(uri)}
-    # nothing left RUNNING: KILLED where the task took the interrupt, FAILED where Ray's cancellation surfaced as
-    # another error inside it; either is resumed
-    assert len(interrupted) == 2 and set(interrupted.values()) <= {"KILLED", "FAILED"}, interrupted
-
-    resumed = subprocess.run([sys.executable, "-m", "asdbench", "sweep", str(tmp_path / "long.toml"), "--workers", "2"],
-                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert resumed.stderr.count("resumed, done") == 2
-    final = {r.info.run_id: r for r in _runs(uri)}
-    assert set(final) == set(interrupted) and {r.info.status for r in final.values()} == {"FINISHED"}
-    for run in final.values():  # every epoch logged once across the interruption
-        steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, "train/loss/valve"))
-        assert steps == list(range(1, 81)) and run.data.tags["asdbench.sweep"] == "long"
-    assert "dcase-ae" in resumed.stdout and "idnn" in resumed.stdout  # the sweep's compare table
 
 
 def test_without_ray_a_sweep_says_how_to_install_it(monkeypatch, tmp_path):

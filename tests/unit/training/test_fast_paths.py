@@ -2,10 +2,8 @@
 
 import pytest
 import torch
-from test_wave_cache import CountingDataset
 
 from asdbench import runtime as runtime_module
-from asdbench.build import build_model
 from asdbench.cache import cache_dir
 from asdbench.config import resolve
 from asdbench.data.plan import load_dataset, make_plan
@@ -15,6 +13,8 @@ from asdbench.runtime import resolve_precision, resolve_runtime
 from asdbench.training import step as step_module
 from asdbench.training.runner import execute
 from asdbench.training.step import Objective, train_step
+from support import CountingDataset
+from support import tiny_model as _tiny_model
 
 
 def _entries(kind: str) -> set[str]:
@@ -40,14 +40,6 @@ def test_features_are_computed_once_across_runs_and_a_frontend_change_invalidate
     run(**{"frontend.frames": 4})  # another frontend setting: new features, from the cached waves
     assert len(_entries("features") - before - created) == 4 and counting.loads == loads
 
-
-def _tiny_model(system: str = "stgram-mfn-cee", samples: int = 4000):
-    plugins = build_plugins()
-    cfg = resolve(plugins, system)
-    torch.manual_seed(0)
-    frontend = plugins.registry("frontend").get(cfg.component("frontend")).factory(16000, samples)
-    model, _ = build_model(plugins, cfg, frontend, frontend.output_shape(samples), num_classes=3)
-    return model
 
 
 def _steps(model, objective, n=2):

@@ -132,3 +132,16 @@ def test_the_core_imports_without_a_circle():
 def test_a_circle_is_found():
     assert _circle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
     assert _circle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_contributings_layout_table_names_every_module_of_each_layer():
+    """The table of CONTRIBUTING.md ("Where things live") matches the tree: each layer's row names each of its
+    modules, so a module added without a word there fails here."""
+    text = (PACKAGE.parent / "CONTRIBUTING.md").read_text()
+    table = text[text.index("## Where things live"):].split("\n\n")[2]
+    rows = {cells[1].strip(): cells[3] for cells in (line.split("|") for line in table.splitlines()[2:])}
+    assert set(rows) == set(BELOW)
+    packages = {"asdbench", "asdbench.__main__", *(f"asdbench.{name}" for name in BELOW)}
+    for module in sorted(set(import_graph()) - packages):
+        if not module.startswith("asdbench.api"):
+            assert f"`{module.split('.')[-1]}`" in rows[layer(module)], f"{module} is not in its layer's row"
