@@ -20,6 +20,7 @@ from asdbench.errors import AsdbenchError, reason
 EXACT_INT16 = frozenset({"PCM_16", "PCM_S8", "PCM_U8"})
 WAV_FORMATS = frozenset({"WAV", "WAVEX", "RF64"})
 CHANNEL_RULES = ("first", "mean")
+FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})  # the only samples that can be NaN or infinite
 _TRUNCATED = re.compile(r"^data\s*:\s*\d+\s*\(should be \d+\)", re.MULTILINE)
 
 
@@ -45,7 +46,14 @@ def wav_format(path: Path) -> WavFormat:
         raise AsdbenchError(f"{path}: truncated (the header announces more samples than the file holds)")
     if info.frames == 0:
         raise AsdbenchError(f"{path}: the file holds no samples")
+    if info.subtype in FLOAT_SUBTYPES:  # a broken sensor writes NaN: found with the headers, before any training
+        _check_finite(path, sum(int((~np.isfinite(block)).sum()) for block in sf.blocks(str(path), blocksize=1 << 18)))
     return WavFormat(info.samplerate, info.channels, info.subtype, info.frames)
+
+
+def _check_finite(path: Path, nonfinite: int) -> None:
+    if nonfinite:
+        raise AsdbenchError(f"{path}: {nonfinite} samples are not finite (NaN or infinite): a broken recording")
 
 
 def read_wav(path: Path, sample_rate: int, channel: str = "first") -> np.ndarray:
@@ -59,6 +67,7 @@ def read_wav(path: Path, sample_rate: int, channel: str = "first") -> np.ndarray
         raise AsdbenchError(f"cannot read WAV {path}: {reason(exc, last=True)}") from None
     if data.shape[0] == 0:
         raise AsdbenchError(f"{path}: the file holds no samples")
+    _check_finite(path, int((~np.isfinite(data)).sum()))
     if channel not in CHANNEL_RULES:
         raise AsdbenchError(f"channel={channel!r} is not one of: {', '.join(CHANNEL_RULES)}")
     mono = data[:, 0] if channel == "first" or data.shape[1] == 1 else data.mean(axis=1)

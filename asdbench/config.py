@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,38 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "pad": ("repeat", "zeros"),
     "threshold.rule": ("gamma", "quantile", "mad"),
 }
+
+# The values each numeric key may take, as (lowest, highest, whether each bound is allowed): a run is refused
+# before anything starts rather than trained on an epochs=0 or a NaN learning rate. None: no bound on that side.
+RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "epochs": (1, None, True, True),
+    "batch_size": (1, 2**20, True, True),
+    "lr": (0, None, False, True),
+    "weight_decay": (0, None, True, True),
+    "lr_min": (0, None, True, True),
+    "mixup.alpha": (0, None, False, True),
+    "ema": (0, 1, True, False),
+    "ema.live_decay": (0, 1, True, False),
+    "grad_clip": (0, None, True, True),
+    "clip_seconds": (0, 3600, True, True),
+    "select_every": (1, None, True, True),
+    "val_fraction": (0, 1, False, False),
+    "checkpoint_every_s": (0, None, True, True),
+    "threshold.q": (0, 1, False, False),
+}
+
+
+def _check_range(key: str, value: Any) -> None:
+    if key not in RANGES or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    low, high, low_ok, high_ok = RANGES[key]
+    inside = math.isfinite(value) and (low is None or value > low or (low_ok and value == low)) and (
+        high is None or value < high or (high_ok and value == high))
+    if not inside:
+        lower = "" if low is None else f"{low} {'<=' if low_ok else '<'} "
+        upper = "" if high is None else f" {'<=' if high_ok else '<'} {high:,}"
+        raise AsdbenchError(f"{key}={value!r} is out of range: {lower}{key}{upper}")
+
 
 CORE_HELP = {
     "epochs": "training epochs",
@@ -193,6 +226,12 @@ def _as_lists(value: Any) -> Any:
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
+    coerced = _coerce_type(key, value, default)
+    _check_range(key, coerced)
+    return coerced
+
+
+def _coerce_type(key: str, value: Any, default: Any) -> Any:
     if key in AUTO_SWITCHES:
         if isinstance(value, bool) or value == "auto":
             return value

@@ -11,6 +11,15 @@ _held = 0  # depth of uninterrupted() blocks on the main thread
 _deferred: list[int] = []  # a signal that arrived inside one, raised when it ends
 
 
+class SignalInterrupt(KeyboardInterrupt):
+    """The interrupt a signal raised, with its number: a command exits 128 + it (130 for Ctrl-C, 143 for SIGTERM),
+    as a shell reports a process the signal ended."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
 @contextmanager
 def uninterrupted() -> Iterator[None]:
     """A write that Ctrl-C or SIGTERM does not cut in half: the interrupt is raised when the write is done.
@@ -25,7 +34,7 @@ def uninterrupted() -> Iterator[None]:
     finally:
         _held -= 1
         if not _held and _deferred:
-            raise KeyboardInterrupt(f"signal {_deferred.pop()}")
+            raise SignalInterrupt(_deferred.pop())
 
 
 @contextmanager
@@ -40,7 +49,7 @@ def signals_as_interrupt() -> Iterator[None]:
         if _held:
             _deferred[:] = [signum]
             return
-        raise KeyboardInterrupt(f"signal {signum}")
+        raise SignalInterrupt(signum)
 
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

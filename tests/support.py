@@ -79,3 +79,11 @@ def logged_scores(artifacts: Path) -> dict[str, float]:
 
 def tiny_data_root() -> Path:
     return next((Path(os.environ["ASDBENCH_CACHE"]) / "synthetic").glob("tiny-*"))
+
+
+def crashing_draw(results_folder: Path, figures_folder: Path, unit: str) -> list[str]:
+    """A figure step that dies as compiled code does (t-SNE's segfault): the process ends on SIGSEGV."""
+    import signal
+
+    os.kill(os.getpid(), signal.SIGSEGV)
+    return []

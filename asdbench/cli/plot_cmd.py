@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from asdbench.cli.output import console
+from asdbench.cli.output import console, err_console
 from asdbench.errors import AsdbenchError
 
 
@@ -26,7 +26,8 @@ def plot_command(run_id: str, out: Path, tracking_uri: str | None) -> None:
         scores = store.download(run_id, "clip_scores.csv", tmp, f"run {run_id} has no clip_scores.csv in {store.uri}")
         names = {a.path for a in store.client.list_artifacts(run_id)}
         embeddings = store.download(run_id, "embeddings.npz", tmp, "") if "embeddings.npz" in names else None
-        paths = figures.write_figures(out, scores, embeddings, "section" if sections else "id")
+        paths = figures.write_figures(out, scores, embeddings, "section" if sections else "id",
+                                      lambda message: err_console.print(f"[yellow]Note:[/yellow] {message}", highlight=False))
     if not paths:
         raise AsdbenchError(f"run {run_id} has no labelled test clips to draw")
     for path in paths:

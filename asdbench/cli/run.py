@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import tempfile
 import textwrap
@@ -148,14 +149,14 @@ def _interrupt_note() -> Iterator[list[str]]:
     opened: list[str] = []
     try:
         yield opened
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         from asdbench.cache import checkpoint_dir
 
         first = opened[0] if opened else None
         where = (f"; MLflow run {first} marked KILLED, checkpoints in {checkpoint_dir(first)}; "
                  f"continue it with `asdbench run --resume {first}`" if first else "")
         err_console.print(f"[red]Interrupted[/red]{where}", highlight=False)
-        sys.exit(130)
+        sys.exit(128 + getattr(exc, "signum", signal.SIGINT))  # 130 for Ctrl-C, 143 for SIGTERM
 
 
 def _run_seeds(plugins, plan, reporter, seeds: list[int], store, experiment, run_name, opened: list[str],

@@ -12,6 +12,7 @@ handed down as a required value: the runner and the tracked run decide nothing a
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, replace
 
@@ -57,6 +58,22 @@ def _check_selectable(groups: list[Group], select: str) -> None:
         if not group.test:
             raise AsdbenchError(f"select=oracle chooses the checkpoint on test clips, but model '{group.name}' has none; "
                                 "use select=last")
+
+
+# What MLflow accepts in a metric name, less the "/" asdbench joins a name's parts with (auc/<type>/<unit>_<id>).
+LOGGABLE = re.compile(r"^[\w.\-: ]+$")
+
+
+def _check_loggable(clips: list[Clip]) -> None:
+    """Machine types and IDs become parts of metric names: a folder named ``fan(1)`` would crash the run at its first
+    metric, after the first model's training. Refused here, naming a file."""
+    seen: set[tuple[str, str]] = set()
+    for clip in clips:
+        for what, name in (("machine type", clip.machine_type), ("machine ID", clip.machine_id)):
+            if (what, name) not in seen and not LOGGABLE.match(name):
+                raise AsdbenchError(f"{clip.path}: its {what} '{name}' cannot be part of an MLflow metric name (letters, "
+                                    "digits, _ - . : and spaces only); rename the folder or file")
+            seen.add((what, name))
 
 
 def _conversions(formats: Counter, sample_rate: int) -> list[str]:
@@ -125,6 +142,7 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
         dropped = {c for c, _ in bad}
         train = [c for c in train if c not in dropped]
         test = [c for c in test if c not in dropped]
+    _check_loggable([*train, *test])
     rule = rule_of(dataset)
     unit = UNITS[rule]
     groups = make_groups(train, test, config["model_per"], unit, getattr(dataset, "classes", "unit"))

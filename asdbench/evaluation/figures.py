@@ -75,9 +75,22 @@ def histogram_figures(rows: ClipRows, folder: Path, unit: str = "id") -> list[Pa
     return paths
 
 
-def tsne_figures(embeddings: np.ndarray, rows: ClipRows, folder: Path, seed: int = 0, unit: str = "id") -> list[Path]:
+def _unprojectable(points: np.ndarray) -> str | None:
+    """Why t-SNE cannot project these embeddings, or None: non-finite values, or all alike (a collapsed model). Its
+    PCA start divides by their variance, and the NaNs that gives crashed t-SNE's compiled code (a segfault that
+    took a finished run down with it)."""
+    if not np.isfinite(points).all():
+        return "some are not finite"
+    if float(points.std(axis=0).max()) <= 1e-12 * max(1.0, float(np.abs(points).max())):
+        return "they are all alike (a collapsed model)"
+    return None
+
+
+def tsne_figures(embeddings: np.ndarray, rows: ClipRows, folder: Path, seed: int = 0, unit: str = "id",
+                 note=lambda message: None) -> list[Path]:
     """``tsne_<type>.png``: t-SNE of the test clips' embeddings of each type (rows aligned with ``embeddings``).
-    None for embeddings of one dimension: there is nothing to project, and TSNE's PCA start needs two."""
+    None for embeddings of one dimension: there is nothing to project, and TSNE's PCA start needs two. A type whose
+    embeddings cannot be projected (:func:`_unprojectable`) gets no figure and a ``note``."""
     paths = []
     if embeddings.ndim < 2 or embeddings.shape[1] < 2:
         return paths
@@ -85,6 +98,10 @@ def tsne_figures(embeddings: np.ndarray, rows: ClipRows, folder: Path, seed: int
     for mtype in sorted(set(types)):
         mask = types == mtype
         if mask.sum() < 5:
+            continue
+        problem = _unprojectable(embeddings[mask].astype(np.float64))
+        if problem is not None:
+            note(f"no t-SNE figure of {mtype}: its test clips' embeddings cannot be projected ({problem})")
             continue
         points = TSNE(2, perplexity=min(30.0, (mask.sum() - 1) / 3), random_state=seed, init="pca").fit_transform(
             embeddings[mask].astype(np.float64))
@@ -108,12 +125,14 @@ def wanted() -> bool:
     return os.environ.get("ASDBENCH_FIGURES", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def write_figures(folder: Path, clip_scores: Path, embeddings: Path | None, unit: str = "id") -> list[Path]:
-    """Every figure of a run's scores; ``unit`` names what ``machine_id`` is: ``id`` (2020) or ``section``."""
+def write_figures(folder: Path, clip_scores: Path, embeddings: Path | None, unit: str = "id",
+                  note=lambda message: None) -> list[Path]:
+    """Every figure of a run's scores; ``unit`` names what ``machine_id`` is: ``id`` (2020) or ``section``; ``note``
+    hears of figures left out."""
     rows = read_clip_scores(clip_scores)
     paths = roc_figures(rows, folder, unit) + histogram_figures(rows, folder, unit)
     if embeddings is not None and embeddings.exists():
         data = np.load(embeddings)
         labelled = data["label"] >= 0
-        paths += tsne_figures(data["embedding"][labelled], rows, folder, unit=unit)
+        paths += tsne_figures(data["embedding"][labelled], rows, folder, unit=unit, note=note)
     return paths

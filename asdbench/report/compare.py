@@ -335,6 +335,19 @@ def row_named(rows: list[Row], name: str) -> Row:
                         + "; ".join(f"'{r.label}'" for r in by_system))
 
 
+LATEX_SPECIAL = {"\\": "\\textbackslash{}", "&": "\\&", "%": "\\%", "$": "\\$", "#": "\\#", "_": "\\_",
+                 "{": "\\{", "}": "\\}", "~": "\\textasciitilde{}", "^": "\\textasciicircum{}"}
+
+
+def _latex(cell: str) -> str:
+    """A display string as LaTeX: its special characters escaped (a system or key name with ``_`` broke the
+    table), ± and the oracle mark as math, bold kept."""
+    bold = cell.startswith("\\textbf{") and cell.endswith("}")
+    text = cell[len("\\textbf{"):-1] if bold else cell
+    text = "".join(LATEX_SPECIAL.get(ch, ch) for ch in text).replace("±", "$\\pm$").replace("†", "$^\\dagger$")
+    return f"\\textbf{{{text}}}" if bold else text
+
+
 def render_cells(title: str, head: list[str], body: list[list[str]], fmt: str) -> str:
     """A table of display strings as markdown, csv, latex or json."""
     if fmt == "json":
@@ -345,9 +358,9 @@ def render_cells(title: str, head: list[str], body: list[list[str]], fmt: str) -
         writer.writerows([head, *body])
         return buf.getvalue()
     if fmt == "latex":
-        rows = [" & ".join(c.replace("±", "$\\pm$").replace("†", "$^\\dagger$") for c in row) + " \\\\" for row in body]
-        lines = [f"% {title}", "\\begin{tabular}{l" + "r" * (len(head) - 1) + "}", "\\toprule", " & ".join(head) + " \\\\",
-                 "\\midrule", *rows, "\\bottomrule", "\\end{tabular}"]
+        rows = [" & ".join(map(_latex, row)) + " \\\\" for row in body]
+        lines = [f"% {title}", "\\begin{tabular}{l" + "r" * (len(head) - 1) + "}", "\\toprule",
+                 " & ".join(map(_latex, head)) + " \\\\", "\\midrule", *rows, "\\bottomrule", "\\end{tabular}"]
         return "\n".join(lines) + "\n"
     lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head), *["| " + " | ".join(r) + " |" for r in body]]
     return "\n".join(lines) + "\n"

@@ -51,7 +51,7 @@ def absolute_uri(uri: str) -> str:
 
 def previous_run(store: Store, system: str, seed: int, key: str):
     """The latest run of ``system`` with this seed and comparability key in any experiment, if any (an MLflow Run)."""
-    runs = store.runs(f"tags.\"asdbench.system\" = '{system}' and params.seed = '{seed}'", prefix="",
+    runs = store.runs(f"tags.\"asdbench.system\" = '{system}' and params.seed = '{seed}'",
                       order_by=["attributes.start_time DESC"])
     return next((r for r in runs if r.data.tags.get(TAG) == key), None)
 
@@ -82,10 +82,10 @@ def close_abandoned(tracking_uri: str, sweep: str, wait_s: float = 0.0) -> list[
     store = Store(tracking_uri)
     query = f"tags.\"{SWEEP_TAG}\" = '{sweep}' and attributes.status = 'RUNNING'"
     deadline = time.monotonic() + wait_s
-    runs = store.runs(query, roles=None, prefix="")
+    runs = store.runs(query, roles=None)
     while any(alive(r.data.tags) for r in runs) and time.monotonic() < deadline:
         time.sleep(0.5)
-        runs = store.runs(query, roles=None, prefix="")
+        runs = store.runs(query, roles=None)
     closed = []
     for run in runs:
         if not alive(run.data.tags):

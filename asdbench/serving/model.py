@@ -149,6 +149,10 @@ class TrainedModel:
         channel = self.config.values.get("dataset.channel") or "first"
         values = self.score_items(paths, machines, lambda p: read_wav(p, self.sample_rate, channel), batch_size,
                                   on_batch)
+        undecidable = [p for p, v in zip(paths, values) if not np.isfinite(v)]
+        if undecidable:  # a NaN compares below every threshold: it would read as "normal"
+            raise AsdbenchError(f"{undecidable[0]}: the model's score is not finite, so no decision can be made"
+                                + (f" (and {len(undecidable) - 1} more files)" if len(undecidable) > 1 else ""))
         return [Decision(p, t, i, float(v), self.thresholds[(t, i)]) for p, (t, i), v in zip(paths, machines, values)]
 
     @torch.no_grad()

@@ -21,7 +21,7 @@ from asdbench.data.groups import rule_of
 from asdbench.data.machines import select_machines
 from asdbench.errors import AsdbenchError
 from asdbench.evaluation import results
-from asdbench.evaluation.artifacts import write_result_files
+from asdbench.evaluation.artifacts import draw_figures, write_result_files
 from asdbench.evaluation.metrics import Report
 from asdbench.evaluation.summary import evaluate_scores, nonfinite
 from asdbench.plugins import Plugins
@@ -100,9 +100,10 @@ def tracked_eval(model: TrainedModel, source: str, dataset: Dataset, dataset_key
             write_result_files(folder, scores, report, model.thresholds, rule)
             (folder / "thresholds.json").write_text(json.dumps(model.manifest["thresholds"], indent=2) + "\n")
             tracker.log_artifacts(folder)
-        if report is not None:
-            tracker.log_metrics(report.flat())
-            tracker.set_tag("mlflow.note.content", results.metrics_markdown(report))
+            if report is not None:
+                tracker.log_metrics(report.flat())
+                tracker.set_tag("mlflow.note.content", results.metrics_markdown(report))
+            draw_figures(folder, rule, tracker.log_artifacts, lambda message: reporter.info(f"Note: {message}"))
     if out is not None:
         results.write_official(out, scores, model.thresholds, rule)
     return EvalRun(tracker.run_id, scores, report)

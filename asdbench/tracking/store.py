@@ -253,14 +253,16 @@ class Store:
             self._client = client(self.uri)
         return self._client
 
-    def experiment_ids(self, prefix: str = "asdbench/") -> list[str]:
-        """The experiments whose names start with ``prefix`` (``""``: every experiment, custom names too)."""
+    def experiment_ids(self, prefix: str = "") -> list[str]:
+        """The experiments whose names start with ``prefix`` (``""``: every one, ``--experiment NAME``'s too)."""
         return [e.experiment_id for e in self.client.search_experiments() if e.name.startswith(prefix)]
 
-    def runs(self, query: str = "", roles: tuple[str, ...] | None = ("run",), prefix: str = "asdbench/",
+    def runs(self, query: str = "", roles: tuple[str, ...] | None = ("run",), prefix: str = "",
              order_by: list[str] | None = None, max_results: int = 50_000) -> list[Run]:
-        """Runs matching the MLflow ``query`` in the experiments of ``prefix``; of ``roles`` only (``asdbench run``'s
-        own: ``run``; a ``--seeds`` parent is ``seeds``, ``asdbench eval``'s ``eval``), unless ``roles`` is None."""
+        """Runs matching the MLflow ``query`` in the experiments whose names start with ``prefix`` (every experiment:
+        a run logged with ``--experiment NAME`` is an asdbench run too); asdbench's runs of ``roles`` only (``asdbench
+        run``'s own: ``run``; a ``--seeds`` parent is ``seeds``, ``asdbench eval``'s ``eval``), unless ``roles`` is
+        None: then every run."""
         experiments = self.experiment_ids(prefix)
         found = self.client.search_runs(experiments, query, max_results=max_results, order_by=order_by) \
             if experiments else []

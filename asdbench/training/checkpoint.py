@@ -15,6 +15,7 @@ and plain containers only, never arbitrary pickled objects.
 from __future__ import annotations
 
 import os
+import pickle
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,9 +92,10 @@ def save(path: Path, payload: dict[str, Any], identity: Identity) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # torch's zip writer reports a full disk as a RuntimeError
         tmp.unlink(missing_ok=True)
-        raise AsdbenchError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else reason(exc)
+        raise AsdbenchError(f"cannot write checkpoint {path}: {why}") from None
 
 
 def read(path: Path) -> dict[str, Any]:
@@ -102,6 +104,9 @@ def read(path: Path) -> dict[str, Any]:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise AsdbenchError(f"checkpoint {path} does not exist") from None
+    except pickle.UnpicklingError:  # torch's message goes on to advise weights_only=False: never, for a file
+        raise AsdbenchError(f"{path} is not an asdbench checkpoint (it holds pickled objects beyond tensors and plain "
+                            "values, which are not loaded)") from None
     except Exception as exc:  # noqa: BLE001 - torch raises several types for a file it cannot read
         raise AsdbenchError(f"{path} is not an asdbench checkpoint ({reason(exc)})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:

@@ -309,6 +309,9 @@ def train(
     """
     training = _Training(model, data, settings, runtime, generator, reporter, label)
     resumed = checkpoint.load() if checkpoint is not None else None
+    if checkpoint is not None and checkpoint.resume and resumed is None:
+        reporter.info(f"[yellow]Model '{label}': no checkpoint to resume from ({checkpoint.path}); it trains from the "
+                      "start[/yellow]")
     start = 1
     if resumed is not None:
         model.load_state_dict(resumed["model"])

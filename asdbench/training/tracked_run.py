@@ -19,7 +19,7 @@ from asdbench.cache import checkpoint_dir
 from asdbench.data.plan import Plan, clip_summary
 from asdbench.errors import AsdbenchError
 from asdbench.evaluation import results
-from asdbench.evaluation.artifacts import write_result_files
+from asdbench.evaluation.artifacts import draw_figures, write_result_files
 from asdbench.evaluation.summary import aggregate
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
@@ -79,8 +79,9 @@ class _EpochLog:
                 self.tracker.log_epoch(group, epoch, stats, self.single_group)
 
 
-def _log_result(tracker: Tracker, plugins: Plugins, plan: Plan, result: RunResult) -> None:
-    """A finished run's parameters measured on the way, metrics and artifacts."""
+def _log_result(tracker: Tracker, plugins: Plugins, plan: Plan, result: RunResult, reporter: Reporter) -> None:
+    """A finished run's parameters measured on the way, metrics and artifacts, and then its figures: whatever
+    becomes of those, the results are logged."""
     tracker.log_params({
         "n_params": result.n_params,
         "n_models": len(result.models),
@@ -96,9 +97,11 @@ def _log_result(tracker: Tracker, plugins: Plugins, plan: Plan, result: RunResul
         write_artifacts(Path(tmp), result, plan, manifest(plan.config, plugins, result, plan.dataset.sample_rate,
                                                           result.num_samples, tracker.run_id))
         tracker.log_artifacts(Path(tmp))
-    if result.report is not None:
-        tracker.log_metrics(result.report.flat())
-        tracker.set_tag("mlflow.note.content", results.metrics_markdown(result.report))
+        if result.report is not None:
+            tracker.log_metrics(result.report.flat())
+            tracker.set_tag("mlflow.note.content", results.metrics_markdown(result.report))
+        draw_figures(Path(tmp), result.rule, tracker.log_artifacts,
+                     lambda message: reporter.info(f"[yellow]Note:[/yellow] {message}"))
 
 
 def tracked_execute(
@@ -140,7 +143,7 @@ def tracked_execute(
                 write_weights(Path(tmp) / "model", exc.result.models)
                 tracker.log_artifacts(Path(tmp))
             raise AsdbenchError(f"{exc}; the trained weights are logged with MLflow run {tracker.run_id} (model/)") from None
-        _log_result(tracker, plugins, plan, result)
+        _log_result(tracker, plugins, plan, result, reporter)
     # The run finished and its final weights are artifacts: its checkpoints are kept only for runs that did not.
     shutil.rmtree(checkpoint_dir(tracker.run_id), ignore_errors=True)
     return TrackedRun(tracker.run_id, store.uri, result)

@@ -81,3 +81,21 @@ def test_config_show_cli():
     bad = CliRunner().invoke(cli, ["config", "show", "dcase-ae", "--set", "nope=1"])
     assert bad.exit_code != 0 and "unknown config key 'nope'" in bad.output
     assert "Traceback" not in bad.output
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("epochs=0", "epochs=0 is out of range: 1 <= epochs"),
+    ("batch_size=-4", "batch_size=-4 is out of range: 1 <= batch_size <= 1,048,576"),
+    ("lr=nan", "lr=nan is out of range: 0 < lr"),
+    ("weight_decay=-0.1", "weight_decay=-0.1 is out of range: 0 <= weight_decay"),
+    ("clip_seconds=-1", "clip_seconds=-1.0 is out of range: 0 <= clip_seconds <= 3,600"),
+    ("threshold.q=1.5", "threshold.q=1.5 is out of range: 0 < threshold.q < 1"),
+    ("val_fraction=0", "val_fraction=0.0 is out of range: 0 < val_fraction < 1"),
+])
+def test_numbers_out_of_range_are_refused_before_anything_runs(assignment, message, tmp_path):
+    """An epochs=0 run used to end FINISHED untrained (and compare showed it); a threshold.q of 1.5 was refused only
+    after training. Now: one line, and no MLflow store or run."""
+    result = CliRunner().invoke(cli, ["run", "dcase-ae", "--set", assignment, "--tracking-uri",
+                                      f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    assert result.exit_code == 1 and result.output == f"Error: {message}\n"
+    assert not (tmp_path / "mlflow.db").exists()

@@ -317,3 +317,12 @@ def test_compare_says_when_rows_used_other_package_versions(tmp_path):
     assert "torch" not in note  # one version of torch: nothing to say
     same = CliRunner().invoke(cli, ["compare", "--tracking-uri", uri, "--format", "markdown", "--system", "dcase-ae,idnn"])
     assert same.exit_code == 0 and "different versions" not in same.stderr
+
+
+def test_latex_escapes_what_latex_would_read_as_markup():
+    """A name with ``_`` (or &, %, #) used to break the LaTeX table; ±, the oracle mark and bold stay markup."""
+    text = compare.render_cells("T", ["system", "fan_x AUC"],
+                                [["my_sys (threshold.q=0.5)†", "\\textbf{80.00 ± 1.00}"], ["a&b 50% #1", "70.00"]], "latex")
+    assert "system & fan\\_x AUC \\\\" in text
+    assert "my\\_sys (threshold.q=0.5)$^\\dagger$ & \\textbf{80.00 $\\pm$ 1.00} \\\\" in text
+    assert "a\\&b 50\\% \\#1 & 70.00 \\\\" in text

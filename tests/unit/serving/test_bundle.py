@@ -13,6 +13,7 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from asdbench.cli import cli
+from asdbench.errors import AsdbenchError
 from asdbench.serving.model import load_model
 from support import run_artifacts, tiny_data_root, train_run
 
@@ -129,3 +130,17 @@ def test_bad_bundles_get_one_line_errors(tmp_path, tracking_uri):
     assert unknown.exit_code == 1 and f"cannot fetch model runs:/{'0' * 32}/model" in unknown.output
     nothing = CliRunner().invoke(cli, ["score", "no-such-model", clip])
     assert nothing.exit_code == 1 and "neither a folder, a run ID nor a runs:/ or models:/ URI" in nothing.output
+
+
+def test_a_recording_with_nan_samples_is_an_error_never_a_decision(tmp_path, tracking_uri):
+    """A broken sensor's WAV used to score NaN, be decided normal and exit 0 (with -o x.json, a bare NaN)."""
+    run_id = train_run(tracking_uri, "dcase-ae")
+    broken = tmp_path / "fan" / "test" / "normal_id_00_99999999.wav"
+    broken.parent.mkdir(parents=True)
+    sf.write(str(broken), np.tile(np.float32([0.1, np.nan, -0.1]), 8000), 16000, subtype="FLOAT")
+    out = tmp_path / "scores.json"
+    result = CliRunner().invoke(cli, ["score", run_id, str(broken), "-o", str(out), "--tracking-uri", tracking_uri])
+    assert result.exit_code == 1 and "Traceback" not in result.output and not out.exists()
+    assert f"{broken}: 8000 samples are not finite (NaN or infinite)" in result.output
+    with pytest.raises(AsdbenchError, match="samples are not finite"):
+        load_model(f"runs:/{run_id}", tracking_uri=tracking_uri).score([broken])

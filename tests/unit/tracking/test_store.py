@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from click.testing import CliRunner
 from mlflow import MlflowClient
 
+from asdbench.cli import cli
 from asdbench.errors import AsdbenchError
 from asdbench.tracking.store import Store
 
@@ -35,11 +39,17 @@ def _names(runs) -> set[str]:
 
 
 def test_runs_are_asdbench_runs_of_the_roles_asked_in_the_experiments_asked(store):
-    assert _names(store.runs()) == {"run", "untagged"}
-    assert _names(store.runs(roles=("run", "seeds", "eval"))) == {"run", "untagged", "parent", "eval"}
-    assert _names(store.runs(prefix="")) == {"run", "untagged", "custom"}
-    assert _names(store.runs(roles=None, prefix="")) == {"run", "untagged", "parent", "eval", "foreign", "custom"}
-    assert _names(store.runs("tags.\"asdbench.system\" = 'idnn'", prefix="")) == {"untagged", "custom"}
+    assert _names(store.runs()) == {"run", "untagged", "custom"}  # --experiment NAME's runs too: they used to vanish
+    assert _names(store.runs(roles=("run", "seeds", "eval"))) == {"run", "untagged", "parent", "eval", "custom"}
+    assert _names(store.runs(prefix="asdbench/")) == {"run", "untagged"}
+    assert _names(store.runs(roles=None)) == {"run", "untagged", "parent", "eval", "foreign", "custom"}
+    assert _names(store.runs("tags.\"asdbench.system\" = 'idnn'")) == {"untagged", "custom"}
+
+
+def test_runs_and_compare_show_runs_of_a_custom_experiment(store):
+    listed = CliRunner().invoke(cli, ["runs", "--json", "--tracking-uri", store.uri])
+    assert listed.exit_code == 0 and {r["system"] for r in json.loads(listed.output)} == {"dcase-ae", "idnn"}
+    assert len(json.loads(listed.output)) == 3
 
 
 def test_what_is_not_there_is_one_line(store, tmp_path):
