@@ -68,14 +68,17 @@ class PeakLevel(Frontend):
 
 
 class Passthrough(Backbone):
-    """The features as the embedding, and a 1-to-1 linear map of them as a reconstruction (so Adam has weights)."""
+    """The features as the embedding, and a 1-to-1 linear map of them as a reconstruction (so Adam has weights).
+    ``collapsed`` > 0: the embedding is that many zeros for every clip instead, as a collapsed model's."""
 
-    def __init__(self, input_shape: tuple[int, ...], num_classes: int) -> None:
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, collapsed: int = 0) -> None:
         super().__init__()
         self.linear = nn.Linear(input_shape[-1], input_shape[-1])
+        self.collapsed = collapsed
 
     def forward(self, features: torch.Tensor) -> ModelOutput:
-        return ModelOutput(embedding=features, reconstruction=self.linear(features), target=features)
+        embedding = features.new_zeros(features.shape[0], self.collapsed) if self.collapsed else features
+        return ModelOutput(embedding=embedding, reconstruction=self.linear(features), target=features)
 
 
 # Set by a test, not by the config (a resumed run must have the config of the run it resumes): the training batch,

@@ -254,3 +254,17 @@ def test_a_machine_type_mlflow_cannot_name_is_refused_before_training(known_cli,
     assert result.exit_code == 1 and "Traceback" not in result.output and "Training" not in result.output
     assert f"its machine type '{folder}' cannot be part of an MLflow metric name" in " ".join(result.output.split())
     assert not _runs(tracking_uri)
+
+
+def test_a_collapsed_models_run_finishes_with_its_figures_but_the_t_sne(known_cli, tmp_path, tracking_uri, monkeypatch):
+    """Constant embeddings made t-SNE's compiled code segfault after training and scoring, the run left RUNNING."""
+    monkeypatch.setenv("ASDBENCH_FIGURES", "1")
+    tree = known.write_tree(tmp_path / "data")
+    result = _peak_run(tree, tracking_uri, "--set", "backbone.collapsed=4", "--set", "scorer.source=reconstruction")
+    assert result.exit_code == 0, result.output
+    shown = " ".join(result.output.split())
+    assert "no t-SNE figure of fan: its test clips' embeddings cannot be projected (they are all alike" in shown
+    (run,) = _runs(tracking_uri)
+    assert run.info.status == "FINISHED" and "auc/avg" in run.data.metrics
+    drawn = {a.path for a in MlflowClient(tracking_uri).list_artifacts(run.info.run_id, "figures")}
+    assert drawn == {f"figures/{kind}_{t}.png" for kind in ("roc", "scores") for t in ("fan", "pump")}
