@@ -61,6 +61,9 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, out, reference,
     runs = compare.load_runs(store, dataset, systems, {k: str(v) for k, v in parse_assignments(tags).items()}, run_ids)
     rows = compare.rows_from_runs(runs, group_by)
     for row in rows:
+        if row.repeats:
+            err_console.print(f"[yellow]Note:[/yellow] row '{row.label}' counts the latest run of each seed: {row.repeats} "
+                              "earlier runs of the same seeds are left out", highlight=False)
         if row.pooled:
             err_console.print(f"[yellow]Note:[/yellow] row '{row.label}' pools runs that differ in "
                               f"{', '.join(row.pooled)} (--group-by)", highlight=False)

@@ -62,6 +62,8 @@ class Run:
     metrics: dict[str, float]
     key: dict[str, str] = field(default_factory=dict)  # the comparability key, values as JSON text
     packages: dict[str, str] = field(default_factory=dict)  # versions of the numeric packages, where logged
+    seed: str = ""  # as logged; a run logged without one stands for a seed of its own
+    start_time: int = 0
 
 
 # The key of runs logged before comparability keys existed: they pool only with each other.
@@ -78,6 +80,7 @@ class Row:
     reference: bool = False
     runs: list[Run] = field(default_factory=list)
     pooled: list[str] = field(default_factory=list)  # keys in which the pooled runs differ (only with group_by)
+    repeats: int = 0  # runs left out: earlier runs of a seed the row has a later run of
 
 
 def load_runs(
@@ -106,7 +109,7 @@ def load_runs(
         key = json.loads(t[TAG]) if TAG in t else UNKEYED
         packages = {k.removeprefix(ENV_TAG): v for k, v in t.items() if k.startswith(ENV_TAG)}
         runs.append(Run(r.info.run_id, t["asdbench.system"], t.get("asdbench.dataset", "?"), t.get("asdbench.select", "last"),
-                        dict(r.data.metrics), key, packages))
+                        dict(r.data.metrics), key, packages, r.data.params.get("seed", ""), r.info.start_time or 0))
     if not runs:
         raise AsdbenchError(f"no finished asdbench runs match in {store.uri}; run `asdbench run SYSTEM` first or loosen the filters")
     datasets = sorted({r.dataset for r in runs})
@@ -144,12 +147,22 @@ def rows_from_runs(runs: list[Run], group_by: Iterable[str] = ()) -> list[Row]:
             # a key this row lacks (a parameter of another row's component) says nothing once another key differs
             shown = [k for k in differing if k in values] or differing
             detail = f" ({', '.join(describe_difference(k, values.get(k)) for k in shown)})" if shown else ""
-        mean, std = aggregate([m.metrics for m in members])
+        kept = _one_per_seed(members)
+        mean, std = aggregate([m.metrics for m in kept])
         oracle = select == "oracle"
-        pooled = sorted(k for k in {k for m in members for k in m.key} if len({m.key.get(k) for m in members}) > 1)
-        rows.append(Row(system + (ORACLE_MARK if oracle else "") + detail, len(members), mean, std, oracle,
-                        runs=members, pooled=pooled))
+        pooled = sorted(k for k in {k for m in kept for k in m.key} if len({m.key.get(k) for m in kept}) > 1)
+        rows.append(Row(system + (ORACLE_MARK if oracle else "") + detail, len(kept), mean, std, oracle,
+                        runs=kept, pooled=pooled, repeats=len(members) - len(kept)))
     return rows
+
+
+def _one_per_seed(runs: list[Run]) -> list[Run]:
+    """The latest run of each seed and comparability key: n counts seeds, and a seed run twice with one config (a
+    repeated command) is not two samples of training noise. Runs pooled across keys (``group_by``) stay apart."""
+    latest: dict[tuple, Run] = {}
+    for run in sorted(runs, key=lambda r: (r.start_time, r.run_id)):
+        latest[(run.seed or run.run_id, tuple(sorted(run.key.items())))] = run
+    return sorted(latest.values(), key=lambda r: (r.start_time, r.run_id))
 
 
 def version_differences(rows: list[Row]) -> list[str]:

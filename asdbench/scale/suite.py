@@ -25,6 +25,7 @@ anything starts.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,24 @@ def _list(table: dict, key: str, where: Path) -> list:
     return value
 
 
+def _table(table: dict, key: str, where: Path) -> dict:
+    value = table.get(key, {})
+    if not isinstance(value, dict):
+        raise AsdbenchError(f"{where}: '{key}' must be a table ([{key}]), not {type(value).__name__} {value!r}")
+    return value
+
+
+def _resource(resources: dict, key: str, default: float, where: Path) -> float:
+    value = resources.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e6:
+        raise AsdbenchError(f"{where}: resources.{key} must be a number of at least 0, not {value!r}")
+    return float(value)
+
+
+# A sweep's name is a tag value that MLflow queries quote: letters, digits and _ - . : and spaces only.
+SWEEP_NAME = re.compile(r"^[\w.\-: ]+$")
+
+
 def read_suite(path: Path, plugins: Plugins) -> Suite:
     """The runs of a suite file, each config resolved (an error names the file and the bad key or system)."""
     table = load_toml_table(path)
@@ -77,9 +96,17 @@ def read_suite(path: Path, plugins: Plugins) -> Suite:
     seeds = table.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
         raise AsdbenchError(f"{path}: 'seeds' must be a non-empty list of integers")
-    common = flatten(table.get("set", {}))
-    grid = {k: v if isinstance(v, list) else [v] for k, v in table.get("grid", {}).items()}
-    per_system = {normalize(k): flatten(v) for k, v in table.get("system", {}).items()}
+    name = table.get("name", path.stem)
+    if not isinstance(name, str) or not SWEEP_NAME.match(name):
+        raise AsdbenchError(f"{path}: name {name!r} may hold letters, digits, _ - . : and spaces only (it tags every "
+                            "run of the sweep and is searched for)")
+    common = flatten(_table(table, "set", path))
+    grid = {k: v if isinstance(v, list) else [v] for k, v in _table(table, "grid", path).items()}
+    systems_table = _table(table, "system", path)
+    for key, value in systems_table.items():
+        if not isinstance(value, dict):
+            raise AsdbenchError(f"{path}: [system.{key}] must be a table of keys, not {value!r}")
+    per_system = {normalize(k): flatten(v) for k, v in systems_table.items()}
     stray = sorted(set(per_system) - set(systems))
     if stray:
         raise AsdbenchError(f"{path}: [system.{stray[0]}] names a system the suite does not run")
@@ -94,6 +121,6 @@ def read_suite(path: Path, plugins: Plugins) -> Suite:
                 except AsdbenchError as exc:
                     raise AsdbenchError(f"{path}: run {spec.label}: {exc}") from None
                 runs.append(spec)
-    resources = table.get("resources", {})
-    return Suite(str(table.get("name", path.stem)), tuple(runs), float(resources.get("num_cpus", 1)),
-                 float(resources.get("num_gpus", 0)), tuple(grid))
+    resources = _table(table, "resources", path)
+    return Suite(name, tuple(runs), _resource(resources, "num_cpus", 1, path), _resource(resources, "num_gpus", 0, path),
+                 tuple(grid))

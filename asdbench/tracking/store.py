@@ -26,7 +26,7 @@ from mlflow.tracking import MlflowClient
 
 import asdbench
 from asdbench import environment
-from asdbench.errors import AsdbenchError
+from asdbench.errors import AsdbenchError, reason
 from asdbench.interrupts import signals_as_interrupt, uninterrupted
 
 ENV_TAG = "asdbench.env."  # + a package name: its version when the run started
@@ -147,6 +147,8 @@ def client(tracking_uri: str | None) -> MlflowClient:
         try:
             found = MlflowClient(tracking_uri=uri)
             found.search_experiments(max_results=1)  # creates and migrates the store, under the lock
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy and MLflow raise many types for a file that is no store
+            raise AsdbenchError(f"the MLflow store {uri} cannot be used: {reason(exc)}") from None
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return found

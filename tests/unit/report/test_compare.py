@@ -326,3 +326,22 @@ def test_latex_escapes_what_latex_would_read_as_markup():
     assert "system & fan\\_x AUC \\\\" in text
     assert "my\\_sys (threshold.q=0.5)$^\\dagger$ & \\textbf{80.00 $\\pm$ 1.00} \\\\" in text
     assert "a\\&b 50\\% \\#1 & 70.00 \\\\" in text
+
+
+def test_n_counts_seeds_not_repeated_runs_of_one_seed(tracking_uri):
+    """A seed run twice with one config used to count as two runs in n and in the standard deviation."""
+    client = MlflowClient(tracking_uri)
+    experiment = client.create_experiment("asdbench/synthetic")
+    key = json.dumps({"epochs": "1"})
+    for seed, auc in (("0", 0.6), ("0", 0.7), ("1", 0.9)):  # seed 0 twice: the later run (0.7) counts
+        run = client.create_run(experiment, tags={"asdbench.system": "toy", "asdbench.dataset": "synthetic",
+                                                  "asdbench.comparability": key})
+        client.log_param(run.info.run_id, "seed", seed)
+        client.log_metric(run.info.run_id, "auc/avg", auc)
+        client.set_terminated(run.info.run_id, "FINISHED")
+    (row,) = compare.rows_from_runs(compare.load_runs(Store(tracking_uri)))
+    assert row.n == 2 and row.repeats == 1 and row.mean["auc/avg"] == pytest.approx(0.8)
+    assert row.std["auc/avg"] == pytest.approx(np.std([0.7, 0.9], ddof=1))
+    result = CliRunner().invoke(cli, ["compare", "--tracking-uri", tracking_uri, "--format", "json"])
+    assert "counts the latest run of each seed: 1 earlier runs of the same seeds are left out" in " ".join(
+        result.output.split())

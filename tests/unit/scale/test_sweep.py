@@ -33,6 +33,22 @@ def test_a_suite_expands_its_grid_and_checks_every_run(tmp_path):
     assert dry.exit_code == 1 and "unknown config key 'epoch'" in dry.output
 
 
+@pytest.mark.parametrize("text, message", [
+    ('systems = ["dcase-ae"]\nset = 3\n', "'set' must be a table ([set]), not int 3"),
+    ('systems = ["dcase-ae"]\ngrid = "lr"\n', "'grid' must be a table ([grid]), not str 'lr'"),
+    ('systems = ["dcase-ae"]\n[system]\ndcase-ae = 1\n', "[system.dcase-ae] must be a table of keys, not 1"),
+    ('systems = ["dcase-ae"]\n[resources]\nnum_cpus = "many"\n', "resources.num_cpus must be a number of at least 0"),
+    ('name = "it\'s"\nsystems = ["dcase-ae"]\n', "name \"it's\" may hold letters, digits, _ - . : and spaces only"),
+])
+def test_a_suite_of_the_wrong_shape_is_one_line(tmp_path, text, message):
+    """Such suites used to end in a traceback (a name with a quote, in a broken MLflow query after its runs)."""
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    result = CliRunner().invoke(cli, ["sweep", str(path), "--dry-run"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.startswith(f"Error: {path}: {message}"), result.output
+
+
 def test_a_serial_sweep_runs_skips_and_resumes(tmp_path, monkeypatch):
     """The skip and resume rules, in this process: a sweep interrupted in its first run's epoch 3 resumes that run
     and runs the other, every epoch logged once; run again, it skips both."""

@@ -70,3 +70,15 @@ def test_the_store_is_created_on_first_use_not_when_named(tmp_path):
     assert not (tmp_path / "new").exists()
     assert store.runs() == []
     assert (tmp_path / "new" / "mlflow.db").is_file()
+
+
+def test_a_corrupt_store_is_one_line_naming_it_and_nothing_is_trained(tmp_path):
+    """A file that is no SQLite store used to end every command in a traceback of a hundred lines or more."""
+    database = tmp_path / "mlflow.db"
+    database.write_bytes(b"SQLite format 3\0" + bytes(range(256)) * 20)
+    uri = f"sqlite:///{database}"
+    expected = f"Error: the MLflow store {uri} cannot be used: (sqlite3.DatabaseError) file is not a database"
+    for args in (["runs"], ["compare"], ["run", "dcase-ae", "--set", "dataset.size=tiny", "--set", "epochs=1"]):
+        result = CliRunner().invoke(cli, [*args, "--tracking-uri", uri])
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert result.output.strip().splitlines()[-1] == expected and "Training" not in result.output
