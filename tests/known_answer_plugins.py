@@ -105,12 +105,15 @@ class ScriptedLoss(Loss):
 
 class PeakScore:
     """The embedding (the peak), or with ``source=reconstruction`` the linear map's output; ``negate`` flips the sign;
-    clips of class ``nan_class`` (the index of their ID within the model) score NaN."""
+    clips of class ``nan_class`` (the index of their ID within the model) score NaN; ``fail``: raises, as a buggy
+    third-party scorer would."""
 
-    def __init__(self, negate: bool = False, source: str = "embedding", nan_class: int = -1) -> None:
-        self.sign, self.source, self.nan_class = (-1.0 if negate else 1.0), source, nan_class
+    def __init__(self, negate: bool = False, source: str = "embedding", nan_class: int = -1, fail: bool = False) -> None:
+        self.sign, self.source, self.nan_class, self.fail = (-1.0 if negate else 1.0), source, nan_class, fail
 
     def score(self, output: ModelOutput, target: torch.Tensor, loss: Loss) -> torch.Tensor:
+        if self.fail:
+            raise ZeroDivisionError("division by zero in a plugin")
         values = getattr(output, self.source)[:, 0] * self.sign
         return torch.where(target == self.nan_class, torch.full_like(values, float("nan")), values)
 

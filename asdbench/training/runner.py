@@ -26,7 +26,7 @@ from asdbench.data.examples import (
 )
 from asdbench.data.groups import UNITS, Group, class_name, id_name
 from asdbench.data.plan import Plan
-from asdbench.errors import AsdbenchError
+from asdbench.errors import AsdbenchError, described
 from asdbench.evaluation import fitted
 from asdbench.evaluation.metrics import Report
 from asdbench.evaluation.scoring import embed, score_examples, validation_loss
@@ -60,13 +60,21 @@ class RunResult:
     thresholds: dict[tuple[str, str], float] = field(default_factory=dict)  # per ID, from its training scores
 
 
-class NonFiniteScores(AsdbenchError):
-    """Scores that are NaN or infinite: no metric can be computed. Carries the run's result, so the trained
+class UnscoredRun(AsdbenchError):
+    """A run whose models trained but whose scores cannot be reported. Carries the run's result, so the trained
     weights can still be kept (see :func:`asdbench.training.tracked_run.tracked_execute`)."""
 
     def __init__(self, message: str, result: RunResult) -> None:
         super().__init__(message)
         self.result = result
+
+
+class NonFiniteScores(UnscoredRun):
+    """Scores that are NaN or infinite: no metric can be computed."""
+
+
+class ScorerFailed(UnscoredRun):
+    """The scorer raised while scoring a trained model (a plugin's bug): named with its package."""
 
 
 def check_finite(result: RunResult) -> None:
@@ -214,14 +222,24 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
     del train_data
     if not main:
         return
-    fit_state = _threshold_scores(run, group, model, scorer, train_clips, framed, result)
-    del train_clips
-    if test_data is not None:
-        values, embeddings = score_examples(model, scorer, test_data, device, FEATURE_BATCH, framed, reporter, group.name)
-        result.scores += list(zip(group.test, values.tolist()))
-        if embeddings is not None:
-            result.embeddings.update(zip(group.test, embeddings.numpy()))
-    result.models[group.slug] = {**{k: v.detach().cpu() for k, v in model.state_dict().items()}, **fit_state}
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    try:
+        fit_state = _threshold_scores(run, group, model, scorer, train_clips, framed, result)
+        del train_clips
+        if test_data is not None:
+            values, embeddings = score_examples(model, scorer, test_data, device, FEATURE_BATCH, framed, reporter,
+                                                group.name)
+            result.scores += list(zip(group.test, values.tolist()))
+            if embeddings is not None:
+                result.embeddings.update(zip(group.test, embeddings.numpy()))
+    except AsdbenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's scorer may raise anything; the trained weights are kept
+        result.models[group.slug] = weights
+        name = config.component("scorer")
+        raise ScorerFailed(f"the scorer '{name}' of package {run.plugins.registry('scorer').get(name).package} failed "
+                           f"on model '{group.name}': {described(exc)}", result) from None
+    result.models[group.slug] = {**weights, **fit_state}
 
 
 def _threshold_scores(run: _Run, group: Group, model, scorer, train_clips: Examples, framed: bool,

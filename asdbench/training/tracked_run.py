@@ -27,7 +27,7 @@ from asdbench.runtime import Runtime, describe_device
 from asdbench.serving.bundle import manifest, write_bundle, write_mlflow_model, write_weights
 from asdbench.tracking.comparability import TAG, comparability_key
 from asdbench.tracking.store import Store, Tracker, environment_changes, run_tags
-from asdbench.training.runner import NonFiniteScores, RunResult, execute
+from asdbench.training.runner import RunResult, UnscoredRun, execute
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def tracked_execute(
         try:
             result = execute(plugins, plan, reporter, on_epoch=epochs.add, checkpoint_dir=checkpoint_dir(tracker.run_id),
                              resume=resume_run_id is not None, on_checkpoint=epochs.flush)
-        except NonFiniteScores as exc:
+        except UnscoredRun as exc:  # scores not finite, or a scorer that failed: the trained weights are kept
             with tempfile.TemporaryDirectory() as tmp:
                 write_weights(Path(tmp) / "model", exc.result.models)
                 tracker.log_artifacts(Path(tmp))

@@ -15,7 +15,7 @@ import pytest
 from mlflow import MlflowClient
 
 TESTKIT = Path(__file__).parents[1] / "plugins" / "asdbench-testkit"
-ARGS = ["run", "plain-ae", "--set", "dataset.size=tiny", "--set", "epochs=4", "--set", "batch_size=100",
+ARGS = ["run", "plain-ae", "--set", "dataset.size=tiny", "--set", "epochs=2", "--set", "batch_size=100",
         "--set", "precision=fp32", "--device", "cpu"]
 
 

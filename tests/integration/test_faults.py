@@ -55,11 +55,11 @@ def test_runs_started_at_once_on_a_fresh_sqlite_store_all_land(tmp_path, monkeyp
     procs = [subprocess.Popen([sys.executable, "-m", "asdbench", "run", "dcase-ae", "--set", "dataset.size=tiny",
                                "--set", "epochs=1", "--seed", str(seed), "--tracking-uri", uri],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
-             for seed in range(3)]
+             for seed in range(2)]  # two racing processes on two cores: the race the lock settles
     errors = [p.communicate(timeout=300)[1].decode() for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], "\n".join(e[-1500:] for e in errors)
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(e[-1500:] for e in errors)
     runs = _runs(uri)
-    assert sorted(r.data.params["seed"] for r in runs) == ["0", "1", "2"]
+    assert sorted(r.data.params["seed"] for r in runs) == ["0", "1"]
     assert all(r.info.status == "FINISHED" and "auc/avg" in r.data.metrics for r in runs)
 
 
@@ -268,3 +268,18 @@ def test_a_collapsed_models_run_finishes_with_its_figures_but_the_t_sne(known_cl
     assert run.info.status == "FINISHED" and "auc/avg" in run.data.metrics
     drawn = {a.path for a in MlflowClient(tracking_uri).list_artifacts(run.info.run_id, "figures")}
     assert drawn == {f"figures/{kind}_{t}.png" for kind in ("roc", "scores") for t in ("fan", "pump")}
+
+
+def test_a_scorer_that_raises_is_named_with_its_package_and_the_trained_weights_are_kept(known_cli, tmp_path,
+                                                                                         tracking_uri):
+    """A third-party scorer's bug used to end the run in a traceback, its trained models lost."""
+    tree = known.write_tree(tmp_path / "data")
+    result = _peak_run(tree, tracking_uri, "--set", "scorer.fail=true")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (run,) = _runs(tracking_uri)
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: the scorer 'peak' of package {known.PACKAGE} failed on model 'fan': ZeroDivisionError: division by "
+        f"zero in a plugin; the trained weights are logged with MLflow run {run.info.run_id} (model/)")
+    assert run.info.status == "FAILED"
+    logged = {a.path for a in MlflowClient(tracking_uri).list_artifacts(run.info.run_id, "model/weights")}
+    assert logged == {"model/weights/fan.safetensors"}  # the model trained before the failure
