@@ -193,50 +193,48 @@ def alive(tags: dict[str, str]) -> bool:
     return True
 
 
-def reopen(store: MlflowClient, run_id: str) -> None:
+def reopen(store: Store, run_id: str) -> None:
     """Mark an interrupted run RUNNING again, for ``--resume``; a finished or live run is refused."""
-    try:
-        run = store.get_run(run_id)
-    except Exception:  # noqa: BLE001 - MLflow raises several types for an unknown id
-        raise AsdbenchError(f"no MLflow run {run_id} in {store.tracking_uri} (see `asdbench runs`)") from None
+    run = store.run(run_id)
     status = run.info.status
     if status not in RESUMABLE:
         raise AsdbenchError(f"run {run_id} is {status}: only KILLED, FAILED or abandoned RUNNING runs can be resumed")
     if status == "RUNNING" and alive(run.data.tags):
         raise AsdbenchError(f"run {run_id} is still running (process {run.data.tags['asdbench.pid']} on this machine)")
-    store.update_run(run_id, status="RUNNING")
+    store.client.update_run(run_id, status="RUNNING")
     for key, value in _process_tags().items():
-        store.set_tag(run_id, key, value)
+        store.client.set_tag(run_id, key, value)
 
 
 @contextmanager
 def tracked_run(
-    tracking_uri: str | None, experiment: str, run_name: str, tags: dict[str, str], parent_run_id: str | None = None,
+    store: Store, experiment: str, run_name: str, tags: dict[str, str], parent_run_id: str | None = None,
     resume_run_id: str | None = None,
 ) -> Iterator[Tracker]:
-    """Start a run (or reopen ``resume_run_id``); end it FINISHED on success, KILLED on Ctrl-C, FAILED on any error.
-    A new run logs its environment (``environment.json``: Python, platform, every installed package)."""
-    store = client(tracking_uri)
+    """Start a run in ``store`` (or reopen ``resume_run_id``); end it FINISHED on success, KILLED on Ctrl-C, FAILED on
+    any error. A new run logs its environment (``environment.json``: Python, platform, every installed package)."""
+    mlflow_client = store.client
     if resume_run_id:
         reopen(store, resume_run_id)
-        tracker = Tracker(store, resume_run_id)
+        tracker = Tracker(mlflow_client, resume_run_id)
     else:
         if parent_run_id:
             tags = {**tags, "mlflow.parentRunId": parent_run_id}
-        run = store.create_run(experiment_id(store, experiment), run_name=run_name, tags={**tags, **_process_tags()})
-        tracker = Tracker(store, run.info.run_id)
+        run = mlflow_client.create_run(experiment_id(mlflow_client, experiment), run_name=run_name,
+                                       tags={**tags, **_process_tags()})
+        tracker = Tracker(mlflow_client, run.info.run_id)
     try:
         with signals_as_interrupt():
             if not resume_run_id:  # every installed package's version, beside the tags' numeric ones
                 tracker.log_text(json.dumps(environment.describe(), indent=2) + "\n", "environment.json")
             yield tracker
     except KeyboardInterrupt:
-        store.set_terminated(tracker.run_id, status="KILLED")
+        mlflow_client.set_terminated(tracker.run_id, status="KILLED")
         raise
     except BaseException:
-        store.set_terminated(tracker.run_id, status="FAILED")
+        mlflow_client.set_terminated(tracker.run_id, status="FAILED")
         raise
-    store.set_terminated(tracker.run_id, status="FINISHED")
+    mlflow_client.set_terminated(tracker.run_id, status="FINISHED")
 
 
 class Store:
@@ -288,8 +286,7 @@ class Store:
     def open_run(self, dataset: str, experiment: str | None, run_name: str, tags: dict[str, str],
                  parent_run_id: str | None = None, resume_run_id: str | None = None):
         """:func:`tracked_run` in this store, in ``experiment`` (default: ``asdbench/<dataset>``)."""
-        return tracked_run(self.uri, experiment or experiment_name(dataset), run_name, tags, parent_run_id,
-                           resume_run_id)
+        return tracked_run(self, experiment or experiment_name(dataset), run_name, tags, parent_run_id, resume_run_id)
 
     def resume_source(self, run_id: str, folder: Path) -> tuple[str, Path]:
         """The system of an asdbench run and its logged ``config.resolved.toml`` (downloaded into ``folder``): what

@@ -15,7 +15,6 @@ and plain containers only, never arbitrary pickled objects.
 from __future__ import annotations
 
 import os
-import pickle
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,11 +103,11 @@ def read(path: Path) -> dict[str, Any]:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise AsdbenchError(f"checkpoint {path} does not exist") from None
-    except pickle.UnpicklingError:  # torch's message goes on to advise weights_only=False: never, for a file
-        raise AsdbenchError(f"{path} is not an asdbench checkpoint (it holds pickled objects beyond tensors and plain "
-                            "values, which are not loaded)") from None
     except Exception as exc:  # noqa: BLE001 - torch raises several types for a file it cannot read
-        raise AsdbenchError(f"{path} is not an asdbench checkpoint ({reason(exc)})") from None
+        # torch's weights-only refusal goes on to advise weights_only=False: never, for a file from elsewhere
+        why = ("it holds pickled objects beyond tensors and plain values, which are not loaded"
+               if type(exc).__name__ == "UnpicklingError" else reason(exc))
+        raise AsdbenchError(f"{path} is not an asdbench checkpoint ({why})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise AsdbenchError(f"{path} is not an asdbench checkpoint (no '{FORMAT}' marker)")
     if data.get("format_version") != VERSION:
