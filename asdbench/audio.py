@@ -15,7 +15,6 @@ import torch
 from asdbench.environment import require
 from asdbench.errors import AsdbenchError, reason
 
-
 # Subtypes an int16 store holds exactly; anything else is kept in float32.
 EXACT_INT16 = frozenset({"PCM_16", "PCM_S8", "PCM_U8"})
 WAV_FORMATS = frozenset({"WAV", "WAVEX", "RF64"})

@@ -20,7 +20,6 @@ from typing import Any
 from asdbench.errors import AsdbenchError
 from asdbench.registry import Entry, Registries, factory_params, normalize
 
-
 COMPONENT_KINDS = ("dataset", "frontend", "backbone", "loss", "scorer")
 
 CORE_DEFAULTS: dict[str, Any] = {
@@ -50,6 +49,7 @@ CORE_DEFAULTS: dict[str, Any] = {
     "channels_last": "auto",
     "precision": "auto",
     "compile": "auto",
+    "threads": "auto",
     "select": "last",
     "select_every": 2,
     "val_fraction": 0.05,
@@ -91,6 +91,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "val_fraction": (0, 1, False, False),
     "checkpoint_every_s": (0, None, True, True),
     "threshold.q": (0, 1, False, False),
+    "threads": (1, 4096, True, True),
 }
 
 
@@ -135,8 +136,11 @@ CORE_HELP = {
     "precision": "auto (bf16 autocast where the device computes bf16 natively: CUDA cards that support it, CPUs with "
     "AVX512-BF16 or AMX; else fp32), fp32, bf16",
     "compile": "train through torch.compile (compiles on the first batches, then faster steps); falls back to eager "
-    "with a message where compilation fails. auto: each model's first epoch runs eagerly and the rest compile when "
-    "they would take 5 minutes or more eagerly (long runs repay the minute of compilation; short ones would not)",
+    "with a message where compilation fails. auto: a model compiles when its training would take 5 minutes or more "
+    "eagerly, estimated from its size (operations per example x examples x epochs, at a nominal rate for the device "
+    "type and threads), never from the clock: the same config decides the same way on any machine load",
+    "threads": "CPU threads torch computes with; auto: this process's default (the physical cores, or "
+    "OMP_NUM_THREADS), recorded as the number. Part of the comparability key: the count changes fp32 sums",
     "select": "last (keep the last epoch); val (the lowest loss on val_fraction of the training clips, held out of "
     "training, stratified by class: the Noisy-ArcMix and OS-SCL rule, legitimate for every system); oracle (best "
     "AUC+pAUC on the test set: the STgram-MFN authors' protocol, optimistic)",
@@ -236,6 +240,10 @@ def _coerce_type(key: str, value: Any, default: Any) -> Any:
         if isinstance(value, bool) or value == "auto":
             return value
         raise AsdbenchError(f"{key}={value!r} is not one of: true, false, auto")
+    if key == "threads":
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        raise AsdbenchError(f"threads={value!r} is not auto or a whole number of CPU threads")
     if key in CHOICES and value not in CHOICES[key]:
         raise AsdbenchError(f"{key}={value!r} is not one of: {', '.join(CHOICES[key])}")
     if default is None or value is None:

@@ -60,27 +60,42 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
+def resolve_threads(threads: int | str) -> int:
+    """``auto``: the CPU threads torch computes with in this process now (its default: the physical cores, or
+    ``OMP_NUM_THREADS``; a Ray task's CPUs). The count is part of a run's config because it changes fp32 sums:
+    a 1-thread and a 2-thread run of one config, seed and data gave AUC 57.6 and 60.4 %."""
+    return torch.get_num_threads() if threads == "auto" else int(threads)
+
+
 def resolve_runtime(config: RunConfig) -> RunConfig:
-    """The config with ``device`` and ``precision`` as this machine resolves them; a no-op on a resolved config.
-    (``compile=auto`` is decided while training, :mod:`asdbench.training.loop`; ``channels_last=auto`` with it,
-    :func:`asdbench.training.step.prepare`.)"""
+    """The config with ``device``, ``precision`` and ``threads`` as this machine resolves them; a no-op on a
+    resolved config. (``compile=auto`` is decided per model from its size, :mod:`asdbench.training.compile_rule`;
+    ``channels_last=auto`` follows from the device type and that, :func:`channels_last_for`.)"""
     device = pick_device(config["device"])
-    return config.replace(device=str(device), precision=resolve_precision(config["precision"], device))
+    return config.replace(device=str(device), precision=resolve_precision(config["precision"], device),
+                          threads=resolve_threads(config["threads"]))
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """The resolved device and training autocast dtype of a run, read from its resolved config."""
+    """The resolved device, training autocast dtype and CPU thread count of a run, read from its resolved config."""
 
     device: torch.device
     amp: torch.dtype | None
+    threads: int
 
     @classmethod
     def of(cls, config: RunConfig) -> Runtime:
-        if config["device"] == "auto" or config["precision"] not in AMP_DTYPES:
-            raise AsdbenchError("the run's config is not resolved for this machine (device or precision 'auto'): "
-                                "pass it through asdbench.runtime.resolve_runtime first")
-        return cls(torch.device(config["device"]), AMP_DTYPES[config["precision"]])
+        if config["device"] == "auto" or config["precision"] not in AMP_DTYPES or config["threads"] == "auto":
+            raise AsdbenchError("the run's config is not resolved for this machine (device, precision or threads "
+                                "'auto'): pass it through asdbench.runtime.resolve_runtime first")
+        return cls(torch.device(config["device"]), AMP_DTYPES[config["precision"]], int(config["threads"]))
+
+    def apply(self) -> None:
+        """Compute with the run's thread count: what its config records is what it computed with (a resumed run
+        continues with its first part's count, whatever this machine's default)."""
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
 
 
 def describe_device(device: torch.device) -> str:

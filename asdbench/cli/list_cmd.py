@@ -7,8 +7,8 @@ import json
 import click
 from rich.table import Table
 
-from asdbench.cli.output import console
 from asdbench.catalog import plugin_catalog
+from asdbench.cli.output import console
 from asdbench.registry import KINDS, PLURALS
 
 

@@ -49,7 +49,7 @@ class Identity:
         if saved.get("version") != self.version:
             out.append(f"asdbench version {saved.get('version')} (checkpoint) vs {self.version} (now)")
         if saved.get("data") != self.data:
-            out.append(f"the data (fingerprint {saved.get('data')} vs {self.data}: other clips, labels or file sizes)")
+            out.append(f"the data (fingerprint {saved.get('data')} vs {self.data}: other clips, labels or file contents)")
         old = saved.get("config", {})
         for key in sorted(set(old) | set(self.config)):
             if old.get(key, "<absent>") != self.config.get(key, "<absent>"):

@@ -15,15 +15,12 @@ from asdbench.data.examples import Examples, indices_on
 from asdbench.errors import AsdbenchError
 from asdbench.progress import Reporter
 from asdbench.runtime import Runtime, prepare
+from asdbench.training import compile_rule
 from asdbench.training.checkpoint import Slot, restore_rng, rng_state
 from asdbench.training.mixup import Mixer
 from asdbench.training.step import Objective, make_optimizer, train_step
 
 OFFICIAL_COSINE_START = 20  # the STgram-MFN code steps its cosine schedule only after epoch 20
-# compile=auto compiles a model whose remaining epochs would take at least this long eagerly, judged by its first
-# epoch: compiling STgram-MFN took about a minute on 2 CPU cores and then trained 2.2x faster (benchmarks/README.md),
-# so 5 minutes leaves a margin for systems that gain less; shorter runs, tests among them, stay eager.
-AUTO_COMPILE_MIN_SECONDS = 300.0
 
 
 
@@ -107,12 +104,6 @@ class MovingAverage:
         self._average.load_state_dict(state)
 
 
-def _repays_compiling(eager_seconds: float, device: torch.device) -> bool:
-    """Whether the epochs left, ``eager_seconds`` long eagerly, are worth compiling for; every process of a
-    distributed run compiles if one of them would."""
-    return bool(distributed.total(torch.tensor(float(eager_seconds >= AUTO_COMPILE_MIN_SECONDS), device=device)) > 0)
-
-
 def hold_out(data: Examples, fraction: float, seed: int) -> tuple[Examples, Examples]:
     """Training and validation examples: of each class with two or more examples, ``fraction`` of them (at least
     one), drawn with ``seed``, held out (``select=val``)."""
@@ -157,15 +148,18 @@ class _Training:
         self.model, self.settings, self.runtime, self.generator = model, settings, runtime, generator
         self.reporter, self.label = reporter, label
         device = runtime.device
-        prepare(model, device, settings.channels_last, compiled=settings.compile is True)
         self.data = place(data, device)
+        model.to(device)
+        choice = compile_rule.choose(settings.compile, model, self.data, settings.epochs, device, runtime.threads)
+        if settings.compile == "auto":
+            reporter.info(f"Model '{label}': {choice.reason}")
+        prepare(model, device, settings.channels_last, compiled=choice.compiled)
         self.optimizer = make_optimizer(model, settings.lr, settings.weight_decay, settings.optimizer)
         self.mixer = Mixer(settings.mixup, settings.mixup_alpha, settings.mixup_partner)
         self.ema = MovingAverage(model, settings.ema, settings.ema_live_decay) if settings.ema > 0 else None
-        self.objective = Objective(model, settings.compile is True,
+        self.objective = Objective(model, choice.compiled,
                                    lambda message: reporter.info(f"[yellow]{message}[/yellow]"),
                                    distributed.wrap(model, device))
-        self.auto = settings.compile == "auto"
         self.scheduler = _scheduler(self.optimizer, settings, max(1, math.ceil(len(self.data) / settings.batch_size)))
         self.best: tuple[float, int, dict] | None = None
 
@@ -174,16 +168,11 @@ class _Training:
         """What the run keeps, and so what a selection score is computed on: the moving average, when there is one."""
         return self.ema.averaged if self.ema is not None else self.model
 
-    def start_compiling(self) -> None:
-        """compile=auto's switch: the compiled step and the memory format it runs best in."""
-        self.objective.compile()
-        prepare(self.model, self.runtime.device, self.settings.channels_last, compiled=True)
-
     def state(self, epoch: int, finished: bool, kept: int = 0) -> dict:
         return {"epoch": epoch, "finished": finished, "kept": kept, "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "rng": rng_state(self.generator),
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-                "best": None if finished else self.best, "compiled": self.objective.compiled,
+                "best": None if finished else self.best,
                 **({"ema": self.ema.state_dict()} if self.ema is not None else {})}
 
     def restore(self, resumed: dict) -> None:
@@ -194,8 +183,6 @@ class _Training:
         if self.scheduler is not None:
             self.scheduler.load_state_dict(resumed["scheduler"])
         self.best = resumed["best"]
-        if self.auto and resumed.get("compiled"):  # decided after the first epoch, before the interruption
-            self.start_compiling()
 
     def run_epoch(self) -> _Epoch:
         """One pass over the data in a fresh shuffled order. Losses are summed on the device and read once: no host
@@ -236,17 +223,12 @@ class _Training:
         return _Epoch(stats, seen, len(batches), int(first_bad), classifier, began)
 
     def end_epoch(self, epoch: int, done: _Epoch) -> None:
-        """The schedule's step, compile=auto's decision after the first epoch, and the divergence check."""
+        """The schedule's step and the divergence check."""
         settings = self.settings
         if self.scheduler is not None and (settings.scheduler != "cosine-official" or epoch > OFFICIAL_COSINE_START):
             self.scheduler.step()
-        if settings.compile is not False:  # whether this epoch ran compiled
+        if settings.compile is not False:  # whether this epoch ran compiled (a failed compilation falls back)
             done.stats["compiled"] = float(self.objective.compiled)
-        eager_left = (time.perf_counter() - done.began) * (settings.epochs - epoch)
-        if self.auto and epoch == 1 and _repays_compiling(eager_left, self.runtime.device):
-            self.start_compiling()
-            self.reporter.info(f"Model '{self.label}': the remaining {settings.epochs - 1} epochs are compiled "
-                               f"(compile=auto: about {eager_left / 60:.0f} min eagerly)")
         if done.first_bad >= 0:
             raise AsdbenchError(f"training of {self.label} diverged: the loss is not finite at epoch {epoch}, batch "
                                 f"{done.first_bad} of {done.batches}; try a lower lr or grad_clip")

@@ -123,8 +123,9 @@ def execute(
     the run ends with exactly the scores an uninterrupted run would have given.
     """
     config, dataset = plan.config, plan.dataset
-    device = Runtime.of(config).device
-    distributed.init(device)
+    runtime = Runtime.of(config)
+    runtime.apply()
+    distributed.init(runtime.device)
     seconds = config["clip_seconds"] or dataset.clip_seconds
     num_samples = int(round(seconds * dataset.sample_rate))
     for note in plan.notes:
@@ -142,7 +143,7 @@ def execute(
     rule = plan.rule
     result = RunResult([], None, 0, rule, num_samples=num_samples)
     reader = Reader(dataset, loader_fingerprint(dataset, config), num_samples, config["pad"],
-                    np.dtype(np.int16 if plan.exact_int16 else np.float32), device, reporter, config["cache"])
+                    np.dtype(np.int16 if plan.exact_int16 else np.float32), runtime.device, reporter, config["cache"])
     run = _Run(plugins, plan, reporter, reader, settings, seconds, num_samples, on_epoch, on_checkpoint,
                checkpoint_dir, resume, Identity(config.values, config.hash, plan.data) if checkpoint_dir else None)
     for group in plan.groups:

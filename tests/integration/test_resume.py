@@ -123,7 +123,15 @@ def test_a_crashed_run_resumes_to_the_uninterrupted_scores(monkeypatch, tmp_path
     monkeypatch.setattr(known, "CRASH_AT_BATCH", 0)
     changed = CliRunner().invoke(cli, ["run", "--resume", run_id, "--set", "epochs=7", "--tracking-uri", uri])
     assert changed.exit_code == 1 and "epochs = 6 (checkpoint) vs 7 (now)" in changed.output
-    resumed = CliRunner().invoke(cli, ["run", "--resume", run_id, "--tracking-uri", uri])
+    recorded = torch.get_num_threads()  # the run's threads=auto, as it recorded it
+    threads = CliRunner().invoke(cli, ["run", "--resume", run_id, "--set", f"threads={recorded + 1}", "--tracking-uri", uri])
+    assert threads.exit_code == 1 and f"threads = {recorded} (checkpoint) vs {recorded + 1} (now)" in threads.output
+    torch.set_num_threads(recorded + 1)  # this process's default is now another count: the resume uses the run's own
+    try:
+        resumed = CliRunner().invoke(cli, ["run", "--resume", run_id, "--tracking-uri", uri])
+        assert torch.get_num_threads() == recorded
+    finally:
+        torch.set_num_threads(recorded)
     assert resumed.exit_code == 0, resumed.output
     assert _clip_scores(client, run_id, tmp_path / "b") == expected
     kept = {k: v for k, v in client.get_run(run_id).data.metrics.items() if k.startswith("selected_epoch/")}

@@ -50,7 +50,8 @@ def test_run_logs_metrics_params_tags_and_artifacts(tracking_uri, tmp_path, monk
     assert params["pad"] == "repeat" and params["data.padded_clips"] == "0" and params["data.cut_clips"] == "0"
     key = json.loads(tags["asdbench.comparability"])
     assert "seed" not in key and "cache" not in key and key["precision"] == json.dumps(params["precision"])
-    assert key["data"] == json.dumps(tags["asdbench.data"]) and key["device"] == '"cpu"' 
+    assert key["data"] == json.dumps(tags["asdbench.data"]) and key["device"] == '"cpu"'
+    assert params["threads"] == key["threads"] == str(torch.get_num_threads())  # threads=auto, recorded as the count
     assert params["epochs"] == "2" and params["frontend.frames"] == "5" and params["model_per"] == "type"
     assert params["n_params"] == "267928" and params["n_models"] == "2"
     assert len(client.get_metric_history(run.info.run_id, "train/loss/fan")) == 2

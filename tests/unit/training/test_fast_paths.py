@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from asdbench import runtime as runtime_module
+from asdbench.build import build_model, instantiate
 from asdbench.cache import cache_dir
 from asdbench.config import resolve
 from asdbench.data.plan import load_dataset, make_plan
@@ -122,13 +123,38 @@ def test_the_depthwise_shortcut_is_taken_only_in_compiled_cpu_steps(monkeypatch)
     assert strides == [(2, 2), 1]  # eager: nn.Conv2d's strided call; compiling: stride 1, then subsampled
 
 
-@pytest.mark.parametrize("min_seconds, compiled", [(0.0, [0.0, 1.0, 1.0]), (1e9, [0.0, 0.0, 0.0])])
-def test_compile_auto_compiles_after_the_first_epoch_only_when_the_rest_is_long(monkeypatch, min_seconds, compiled):
+def test_compile_auto_counts_the_models_operations_instead_of_timing_it():
+    """dcase-ae's 2020 autoencoder on one 640-wide frame vector: 2 x (640x128 + 3x128x128 + 128x8 + 8x128 + 3x128x128
+    + 128x640) multiply-adds; its nominal eager time follows from that alone."""
+    from asdbench.data.examples import Examples
+    from asdbench.training import compile_rule
+
+    plugins = build_plugins()
+    cfg = resolve(plugins, "dcase-ae", set_values={"dataset.size": "tiny"})
+    frontend = instantiate(plugins, cfg, "frontend", sample_rate=16000, num_samples=16000)
+    model, _ = build_model(plugins, cfg, frontend, (640,), 1)
+    data = Examples(torch.randn(1000, 640), torch.zeros(1000, dtype=torch.long), features_ready=True)
+    assert compile_rule.forward_flops(model, data) == 2 * (2 * 640 * 128 + 6 * 128 * 128 + 2 * 128 * 8) == 528384
+    cpu = torch.device("cpu")
+    choice = compile_rule.choose("auto", model, data, 100, cpu, 2)
+    assert choice.eager_seconds == pytest.approx(3 * 528384 * 1000 * 100 / 40e9) and not choice.compiled
+    assert compile_rule.choose("auto", model, data, 100_000, cpu, 2).compiled  # 396 min nominally
+    assert not compile_rule.choose("auto", model, data, 100_000, cpu, 2000).compiled  # 0.4 min on 2000 threads
+    assert compile_rule.choose(True, model, data, 1, cpu, 2).compiled and model.training
+
+
+@pytest.mark.parametrize("min_seconds, compiled", [(0.0, [1.0, 1.0, 1.0]), (1e9, [0.0, 0.0, 0.0])])
+def test_compile_auto_decides_before_training_and_never_from_the_clock(monkeypatch, min_seconds, compiled):
+    """A busy machine (every clock reading 1,000 s after the last) decides as an idle one: the first epoch's wall
+    time once made one command compile or not depending on load."""
+    from asdbench.training import compile_rule
     from asdbench.training import loop as train_module
 
     compiles: list[object] = []
     monkeypatch.setattr(step_module.torch, "compile", lambda fn, **_: compiles.append(fn) or fn)  # no real compile
-    monkeypatch.setattr(train_module, "AUTO_COMPILE_MIN_SECONDS", min_seconds)
+    monkeypatch.setattr(compile_rule, "MIN_EAGER_SECONDS", min_seconds)
+    clock = iter(range(0, 10**9, 1000))
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: float(next(clock)))
     plugins = build_plugins()
     cfg = resolve_runtime(resolve(plugins, "dcase-ae", set_values={"dataset.size": "tiny", "epochs": 3,
                                                                     "clip_seconds": 0.625, "model_per": "all"}))
