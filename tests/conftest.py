@@ -58,11 +58,11 @@ def _isolated(monkeypatch, tmp_path_factory, tmp_path, _empty_store):
     monkeypatch.setenv("ASDBENCH_FIGURES", "0")  # a second or more per run; the tests of figures switch them on
     make_client = tracking.client
 
-    def client_of_a_copied_store(tracking_uri):
+    def client_of_a_copied_store(tracking_uri, create=True):
         database = tracking.sqlite_database(tracking.resolve_tracking_uri(tracking_uri))
-        if database is not None and not database.exists() and database.parent.is_dir():
+        if create and database is not None and not database.exists() and database.parent.is_dir():
             shutil.copyfile(_empty_store, database)
-        return make_client(tracking_uri)
+        return make_client(tracking_uri, create)
 
     monkeypatch.setattr(tracking, "client", client_of_a_copied_store)
     reset_plugins()

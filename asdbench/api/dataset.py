@@ -55,7 +55,11 @@ class Dataset(Protocol):
     def clips(self, split: Split) -> list[Clip]: ...
 
     def load(self, clip: Clip) -> np.ndarray:
-        """Return the clip as a 1-D float32 waveform at ``sample_rate``."""
+        """Return the clip as a 1-D float32 waveform at ``sample_rate``.
+
+        Optionally ``load(clip, max_samples=None)``: with a number, only the start of the clip that gives that many
+        samples (or one more) need be returned; runs and ``score`` then ask for no more than the clip length, so a
+        long recording is not decoded whole (:func:`asdbench.audio.read_wav` does this for WAV files)."""
         ...
 
     def describe(self) -> str:

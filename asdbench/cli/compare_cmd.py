@@ -57,7 +57,7 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, out, reference,
 
     if out and fmt == "rich":
         raise AsdbenchError("--out writes a file: choose --format markdown, csv, latex, json or html")
-    store = Store(tracking_uri)
+    store = Store(tracking_uri, create=False)
     runs = compare.load_runs(store, dataset, systems, {k: str(v) for k, v in parse_assignments(tags).items()}, run_ids)
     rows = compare.rows_from_runs(runs, group_by)
     for row in rows:

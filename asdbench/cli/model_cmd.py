@@ -96,24 +96,41 @@ def _summary_table(decisions: list[Decision], output: Path, label: Callable[[tup
 @click.option("--machine-id", default=None, help="Machine ID of every file, e.g. 00 (default: from each file name).")
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write one row per file to a .csv or .json file (the terminal then shows a summary per ID).")
+@click.option("--skip-bad-files", is_flag=True,
+              help="Leave out files that cannot be scored (a bad header, undecodable or non-finite samples), listing "
+              "each with its reason, and score the others; without it the first bad file stops the job before "
+              "anything is written.")
 @model_options
 def score_command(model: str, files: tuple[Path, ...], machine_type: str | None, machine_id: str | None,
-                  output: Path | None, batch_size: int, device: str, tracking_uri: str | None) -> None:
-    """Score WAV FILES (or folders of them) with a trained MODEL: score, threshold and decision per file."""
+                  output: Path | None, skip_bad_files: bool, batch_size: int, device: str,
+                  tracking_uri: str | None) -> None:
+    """Score WAV FILES (or folders of them) with a trained MODEL: score, threshold and decision per file.
+    Only the start of each file that the model's clip length needs is read; links that lead out of a folder named
+    are not followed."""
     if output is not None and output.suffix.lower() not in OUTPUT_FORMATS:
         raise AsdbenchError(f"--output {output}: write a .csv or .json file")
     started = time.perf_counter()
+    outside: list[Path] = []
+    paths = wav_files(files, outside.append)
+    if outside:
+        err_console.print(f"[yellow]Note:[/yellow] {len(outside)} links lead out of the folders named and are not "
+                          f"followed, e.g. {outside[0]}", highlight=False)
     trained = _load(model, device, tracking_uri)
-    paths = wav_files(files)
     with RichReporter(err_console).task("Scoring", len(paths)) as step:
-        decisions = trained.score(paths, machine_type, machine_id, batch_size, step.advance)
+        scored = trained.score_files(paths, machine_type, machine_id, batch_size, step.advance, skip_bad_files)
+    for path, why in scored.skipped:
+        err_console.print(f"[yellow]Skipped[/yellow] {why}", highlight=False, soft_wrap=True)
+    decisions = scored.decisions
+    if not decisions:
+        raise AsdbenchError(f"none of the {len(paths)} files could be scored")
     if output is not None:
         write_rows(output, decisions)
         console.print(_summary_table(decisions, output, trained.name))
     else:
         console.print(_file_table(decisions))
     flagged = sum(d.anomalous for d in decisions)
-    err_console.print(f"{flagged} of {len(decisions)} files anomalous; {time.perf_counter() - started:.1f} s "
+    skipped = f", {len(scored.skipped)} bad files skipped" if scored.skipped else ""
+    err_console.print(f"{flagged} of {len(decisions)} files anomalous{skipped}; {time.perf_counter() - started:.1f} s "
                       f"({trained.system}, {trained.device})", highlight=False)
 
 

@@ -99,9 +99,30 @@ def resolve_from_options(
     ):
         if value is not None:
             set_values[key] = value
-    if system is None:
-        return resolve_dataset(plugins, {**file_values, **set_values})
-    return resolve(plugins, system, file_values, set_values)
+    def resolved() -> RunConfig:
+        if system is None:
+            return resolve_dataset(plugins, {**file_values, **set_values})
+        return resolve(plugins, system, file_values, set_values)
+
+    config = resolved()
+    stated = _stated_by_folder(config, root, {**file_values, **set_values})
+    if stated:
+        set_values.update(stated)
+        config = resolved()
+    return config
+
+
+def _stated_by_folder(config: RunConfig, root: Path | None, given: dict) -> dict:
+    """Dataset parameters the ``--root`` folder states itself (a generated tree's size and seed, from its manifest:
+    a dataset factory's optional ``stated_by(root)``), for those the user did not set: the run reads the folder as
+    it is and logs what it read."""
+    if root is None:
+        return {}
+    factory = get_plugins().registry("dataset").get(config.component("dataset")).factory
+    stated_by = getattr(factory, "stated_by", None)
+    if not callable(stated_by):
+        return {}
+    return {f"dataset.{k}": v for k, v in stated_by(root).items() if f"dataset.{k}" not in given}
 
 
 def _recognised(system: str | None, root: Path, plugins: Plugins | Catalog) -> str | None:

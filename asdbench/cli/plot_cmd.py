@@ -20,7 +20,7 @@ def plot_command(run_id: str, out: Path, tracking_uri: str | None) -> None:
     from asdbench.evaluation import figures
     from asdbench.tracking.store import Store  # matplotlib and MLflow load here: `plot --help` does not wait for them
 
-    store = Store(tracking_uri)
+    store = Store(tracking_uri, create=False)
     with tempfile.TemporaryDirectory() as tmp:
         sections = any("/section_" in key for key in store.run(run_id).data.metrics)
         scores = store.download(run_id, "clip_scores.csv", tmp, f"run {run_id} has no clip_scores.csv in {store.uri}")

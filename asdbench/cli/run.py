@@ -87,7 +87,7 @@ def run_command(system: str | None, tracking_uri: str | None, experiment: str | 
     started = time.perf_counter()
     plugins = get_plugins()
     warn_plugin_failures(plugins)
-    store = Store(tracking_uri)
+    store = Store(tracking_uri, create=resume is None)  # --resume reads a store that must exist
     config = _config(system, resume, seeds, store, options)
     with err_console.status(f"Preparing dataset '{config.component('dataset')}'..."):
         plan = make_plan(plugins, config)

@@ -44,7 +44,7 @@ def runs_command(statuses: tuple[str, ...], limit: int, as_json: bool, tracking_
     from asdbench.cache import checkpoint_dir
     from asdbench.tracking.store import Store, alive
 
-    store = Store(tracking_uri)
+    store = Store(tracking_uri, create=False)
     query = " OR ".join(f"attributes.status = '{s}'" for s in statuses)
     records = []
     for run in store.runs(query, max_results=limit, order_by=["attributes.start_time DESC"]):

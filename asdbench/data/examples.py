@@ -6,6 +6,10 @@ Serving and training both build :class:`Examples`; nothing here knows how a mode
 
 from __future__ import annotations
 
+import functools
+import inspect
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,6 +98,14 @@ def indices_on(device: torch.device, batches) -> list[torch.Tensor]:
 
 FEATURE_BATCH = 64
 
+
+def first_samples(dataset: Dataset, num_samples: int) -> Callable[[Clip], np.ndarray]:
+    """``dataset.load``, asked to read only the first ``num_samples`` where it takes ``max_samples`` (an optional
+    parameter of the Dataset contract: a long recording is then not decoded whole to keep its start)."""
+    if "max_samples" in inspect.signature(dataset.load).parameters:
+        return functools.partial(dataset.load, max_samples=num_samples)
+    return dataset.load
+
 class Lengths:
     """Shortest and longest decoded clip, and how many were padded or cut, for the run log."""
 
@@ -124,16 +136,28 @@ class Reader:
 
     def waves(self, clips: tuple[Clip, ...], label: str) -> tuple[torch.Tensor, np.ndarray]:
         """The clips as a matrix, each cut to its first ``num_samples`` samples or padded, and their lengths
-        before that: int16 where that is exact (16-bit PCM, half the memory of float32), else float32."""
+        before that (at most ``num_samples + 1`` where the dataset reads only what is needed): int16 where that is
+        exact (16-bit PCM, half the memory of float32), else float32."""
         d = self.dataset
+        load, length_of = first_samples(d, self.num_samples), self._length_of
         with self.reporter.task(f"Reading {label}", len(clips)) as step:
             if self.use_cache:
                 waves, sizes = wave_cache.load_or_decode(self.source, d.sample_rate, self.num_samples, self.pad,
-                                                         self.dtype, clips, d.load, step.advance)
+                                                         self.dtype, clips, load, step.advance,
+                                                         length_of)
             else:
                 waves = np.zeros((len(clips), self.num_samples), dtype=self.dtype)
-                sizes = wave_cache.decode_into(waves, clips, d.load, self.pad, step.advance)
+                sizes = wave_cache.decode_into(waves, clips, load, self.pad, step.advance, length_of)
         return torch.from_numpy(waves[: len(clips)]), sizes
+
+    def _length_of(self, clip: Clip, wave: np.ndarray) -> int:
+        """A clip's length at the data set's rate: decoded, or (where only its start was read, and the data set reads
+        headers) from its header, so the run's report of lengths and cut clips holds for long recordings too."""
+        check = getattr(self.dataset, "check", None)
+        if wave.shape[0] <= self.num_samples or check is None:
+            return wave.shape[0]
+        found = check(clip)
+        return math.ceil(found.frames * self.dataset.sample_rate / found.sample_rate)
 
     @torch.no_grad()
     def _features_into(self, out: np.ndarray, frontend: Frontend, waves: torch.Tensor, label: str) -> None:

@@ -23,7 +23,7 @@ from asdbench.config import RunConfig
 from asdbench.data.fingerprint import data_fingerprint
 from asdbench.data.groups import UNITS, Group, make_groups, rule_of, skipped_ids
 from asdbench.data.machines import select_machines
-from asdbench.errors import AsdbenchError
+from asdbench.errors import AsdbenchError, reason
 from asdbench.plugins import Plugins
 from asdbench.runtime import resolve_runtime
 
@@ -36,7 +36,7 @@ class Plan:
     groups: list[Group]
     untested: list[str]  # machine IDs left without a model (no test clips), see groups.skipped_ids
     bad: list[tuple[Clip, str]]  # files skipped (skip_bad_files), with the reason
-    notes: list[str]  # conversions the dataset applies, one line each: the run warns once, not per file
+    notes: list[str]  # conversions the dataset applies, doubts about the data: one line each, the run warns once
     exact_int16: bool  # every clip is 16-bit (or less) mono PCM at the dataset's rate: an int16 store is exact
     data: str  # the data fingerprint of the clips used
 
@@ -96,6 +96,38 @@ def _conversions(formats: Counter, sample_rate: int) -> list[str]:
     return notes
 
 
+def _check_frontend(plugins: Plugins, config: RunConfig, dataset: Dataset) -> None:
+    """Build the frontend and pass it one silent clip: parameters it cannot work with (``n_mels=0``, a window longer
+    than the clip) fail here in one line, not in the first model's training (once blamed on the disk)."""
+    num_samples = int(round((config["clip_seconds"] or dataset.clip_seconds) * dataset.sample_rate))
+    frontend = instantiate(plugins, config, "frontend", sample_rate=dataset.sample_rate, num_samples=num_samples)
+    name, params = config.component("frontend"), ", ".join(f"{k}={v}" for k, v in config.params("frontend").items())
+    try:
+        shape = frontend.output_shape(num_samples)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for impossible sizes
+        raise AsdbenchError(f"frontend '{name}' ({params}) cannot process a clip of {num_samples} samples: "
+                            f"{reason(exc)}") from None
+    if 0 in shape:
+        raise AsdbenchError(f"frontend '{name}' ({params}) gives empty features of shape {shape} for a clip of "
+                            f"{num_samples} samples: check its parameters")
+
+
+def _duplicate_names(clips: list[Clip]) -> list[str]:
+    """A note where one file name (of one machine type and split) is found in more than one folder: the same
+    recording counted twice (a development and an additional set unpacked over each other), or, among test clips, two
+    rows of one name in the official result files, which name clips by file name alone."""
+    folders: dict[tuple[str, str, str], list[Clip]] = {}
+    for clip in clips:
+        folders.setdefault((clip.machine_type, clip.split, clip.path.name), []).append(clip)
+    repeated = [found for found in folders.values() if len(found) > 1]
+    if not repeated:
+        return []
+    first = repeated[0]
+    return [f"{len(repeated)} file names occur in more than one folder of the data set, e.g. {first[0].path.name} "
+            f"({first[0].machine_type}, {first[0].split}) in {first[0].path.parent} and {first[1].path.parent}: the "
+            "same recording counted twice? Result files name clips by file name"]
+
+
 def load_dataset(plugins: Plugins, config: RunConfig) -> Dataset:
     """The configured data set, narrowed to the ``types`` and ``ids`` the config names."""
     return select_machines(instantiate(plugins, config, "dataset"), config.values)
@@ -122,6 +154,7 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
     method), then group the clips into models."""
     config = resolve_runtime(config)
     dataset = dataset if dataset is not None else load_dataset(plugins, config)
+    _check_frontend(plugins, config, dataset)
     train, test = dataset.clips("train"), dataset.clips("test")
     check = getattr(dataset, "check", None)
     bad: list[tuple[Clip, str]] = []
@@ -150,4 +183,5 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
     exact = check is not None and all(rate == dataset.sample_rate and channels == 1 and subtype in EXACT_INT16
                                       for rate, channels, subtype in formats)
     return Plan(config, dataset, rule, groups, skipped_ids(train, test, config["model_per"], unit), bad,
-                _conversions(formats, dataset.sample_rate), exact, data_fingerprint(dataset.name, train, test))
+                _conversions(formats, dataset.sample_rate) + _duplicate_names([*train, *test]), exact,
+                data_fingerprint(dataset.name, train, test))

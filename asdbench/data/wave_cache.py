@@ -36,14 +36,19 @@ def cache_key(source: str, sample_rate: int, num_samples: int, pad: str, dtype: 
     return h.hexdigest()[:24]
 
 
+def decoded_length(clip: Clip, wave: np.ndarray) -> int:
+    return wave.shape[0]
+
+
 def decode_into(waves: np.ndarray, clips: tuple[Clip, ...], decode: Callable[[Clip], np.ndarray], pad: str,
-                on_clip: Callable[[], None] = lambda: None) -> np.ndarray:
+                on_clip: Callable[[], None] = lambda: None,
+                length_of: Callable[[Clip, np.ndarray], int] = decoded_length) -> np.ndarray:
     """Fill ``waves`` (int16 or float32, one row per clip) with the clips cut or padded (``pad``) to its width;
-    return their lengths."""
+    return their lengths (``length_of``: the decoded length, or the file's where only its start was decoded)."""
     lengths = np.zeros(len(clips), dtype=np.int64)
     for i, clip in enumerate(clips):
         wave = decode(clip)
-        lengths[i] = wave.shape[0]
+        lengths[i] = length_of(clip, wave)
         fitted = fit_length(wave, waves.shape[1], pad)
         waves[i] = np.clip(np.round(fitted * 32768.0), -32768, 32767) if waves.dtype == np.int16 else fitted
         on_clip()
@@ -53,12 +58,13 @@ def decode_into(waves: np.ndarray, clips: tuple[Clip, ...], decode: Callable[[Cl
 def load_or_decode(
     source: str, sample_rate: int, num_samples: int, pad: str, dtype: np.dtype, clips: tuple[Clip, ...],
     decode: Callable[[Clip], np.ndarray], on_clip: Callable[[], None] = lambda: None,
+    length_of: Callable[[Clip, np.ndarray], int] = decoded_length,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(waves, lengths)``: ``(clips, num_samples)`` of ``dtype`` and each file's length before cutting."""
     folder = cache_dir() / "waves" / cache_key(source, sample_rate, num_samples, pad, dtype, clips)
 
     def fill(waves: np.ndarray, entry) -> None:
-        np.save(entry / LENGTHS, decode_into(waves, clips, decode, pad, on_clip))
+        np.save(entry / LENGTHS, decode_into(waves, clips, decode, pad, on_clip, length_of))
 
     waves = load_or_fill(folder, np.dtype(dtype), (len(clips), num_samples), fill)
     return waves, np.load(folder / LENGTHS)

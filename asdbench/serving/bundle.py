@@ -16,6 +16,7 @@ bundle folder alike.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import re
@@ -83,15 +84,28 @@ def manifest(config: RunConfig, plugins: Plugins, result: Any, sample_rate: int,
     }
 
 
-def write_weights(folder: Path, models: dict[str, dict[str, torch.Tensor]]) -> None:
-    """One safetensors file per model (contiguous copies: channels-last weights are stored in plain layout)."""
+def write_weights(folder: Path, models: dict[str, dict[str, torch.Tensor]]) -> dict[str, str]:
+    """One safetensors file per model (contiguous copies: channels-last weights are stored in plain layout); the
+    SHA-256 of each file, by model."""
     (folder / "weights").mkdir(parents=True, exist_ok=True)
+    digests = {}
     for slug, state in models.items():
-        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(folder / "weights" / f"{slug}.safetensors"))
+        path = folder / "weights" / f"{slug}.safetensors"
+        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(path))
+        digests[slug] = file_sha256(path)
+    return digests
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def write_bundle(folder: Path, manifest_data: dict[str, Any], models: dict[str, dict[str, torch.Tensor]]) -> Path:
-    write_weights(folder, models)
+    """The bundle in ``folder``: the weights, then the manifest with each weight file's checksum."""
+    digests = write_weights(folder, models)
+    manifest_data = {**manifest_data, "models": {slug: {**entry, "sha256": digests[slug]} if slug in digests else entry
+                                                  for slug, entry in manifest_data["models"].items()}}
     (folder / MANIFEST).write_text(json.dumps(manifest_data, indent=2, sort_keys=True) + "\n")
     return folder
 
@@ -132,18 +146,60 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     missing = [k for k in ("system", "config", "models", "sample_rate", "num_samples", "thresholds") if k not in data]
     if missing:
         raise AsdbenchError(f"{path} is corrupt: it lacks {', '.join(missing)}")
+    _check_shape(path, data)
     for model in data["models"].values():
         if not (folder / model["weights"]).is_file():
             raise AsdbenchError(f"{folder} is incomplete: {model['weights']} is missing")
     return data
 
 
-def read_weights(folder: Path, relative: str) -> dict[str, torch.Tensor]:
-    """One model's weights (safetensors: tensors only, nothing is unpickled)."""
+# What each part of a manifest must be: a hand-edited or truncated one is one line naming the part, not a traceback
+# from deep inside the model's rebuild.
+WEIGHT_PATH = re.compile(r"^weights/[\w.\-]+\.safetensors$")
+
+
+def _check_shape(path: Path, data: dict[str, Any]) -> None:
+    def wrong(what: str, expected: str) -> AsdbenchError:
+        return AsdbenchError(f"{path} is corrupt: {what} must be {expected}")
+
+    if not isinstance(data["system"], str) or not isinstance(data["config"], dict):
+        raise wrong("system and config", "a name and a table")
+    for key in ("sample_rate", "num_samples"):
+        if isinstance(data[key], bool) or not isinstance(data[key], int) or data[key] <= 0:
+            raise wrong(key, "a positive whole number")
+    if not isinstance(data["models"], dict) or not data["models"]:
+        raise wrong("models", "a table of one or more models")
+    for slug, model in data["models"].items():
+        if not isinstance(model, dict):
+            raise wrong(f"models.{slug}", "a table")
+        weights = model.get("weights")
+        if not isinstance(weights, str) or not WEIGHT_PATH.match(weights):  # inside the bundle: no ../, no /abs
+            raise wrong(f"models.{slug}.weights", "a file weights/NAME.safetensors inside the bundle")
+        if not isinstance(model.get("classes"), list) or not isinstance(model.get("decides"), list):
+            raise wrong(f"models.{slug}.classes and decides", "lists")
+        shape = model.get("input_shape")
+        if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0
+                                                  for n in shape):
+            raise wrong(f"models.{slug}.input_shape", "a list of positive whole numbers")
+        if "sha256" in model and not (isinstance(model["sha256"], str) and re.fullmatch(r"[0-9a-f]{64}", model["sha256"])):
+            raise wrong(f"models.{slug}.sha256", "a SHA-256 in hex")
+    thresholds = data["thresholds"]
+    if not isinstance(thresholds, dict) or not all(
+            isinstance(t, dict) and isinstance(t.get("value"), (int, float)) and not isinstance(t.get("value"), bool)
+            for t in thresholds.values()):
+        raise wrong("thresholds", "a table of {\"value\": number} per machine")
+
+
+def read_weights(folder: Path, model: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """One model's weights (safetensors: tensors only, nothing is unpickled), checked against the manifest's checksum
+    (bundles written before checksums have none)."""
+    path = folder / model["weights"]
+    if "sha256" in model and file_sha256(path) != model["sha256"]:
+        raise AsdbenchError(f"{path} is corrupt: its SHA-256 differs from the one the manifest records")
     try:
-        return load_file(str(folder / relative))
+        return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise AsdbenchError(f"{folder / relative} is corrupt: not a readable safetensors file ({exc})") from None
+        raise AsdbenchError(f"{path} is corrupt: not a readable safetensors file ({exc})") from None
 
 
 def locate(source: str, download_to: Path, tracking_uri: str | None = None) -> Path:
@@ -163,8 +219,8 @@ def locate(source: str, download_to: Path, tracking_uri: str | None = None) -> P
 
     from asdbench.tracking.store import Store
 
-    store = Store(tracking_uri)
-    store.client  # creates a missing SQLite store under its lock, rather than racing MLflow at it
+    store = Store(tracking_uri, create=False)
+    store.client  # a missing store is one line here, rather than an empty one created by MLflow
     uri = store.uri
     try:
         local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(download_to), tracking_uri=uri)

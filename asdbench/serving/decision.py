@@ -6,7 +6,8 @@ and scripts that only read decisions do not load it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,14 +32,35 @@ class Decision:
         return self.score > self.threshold
 
 
-def wav_files(files: Iterable[str | Path]) -> list[Path]:
-    """The WAV files named, folders expanded to every ``*.wav`` below them in sorted order; a name that does not
-    exist, or a folder without WAV files, is an error."""
+def _wavs_below(folder: Path, on_outside: Callable[[Path], None]) -> list[Path]:
+    """Every ``*.wav`` below ``folder``, sorted; links that lead out of it (a file or a folder elsewhere) are not
+    followed but passed to ``on_outside``: scoring a folder scores what is in it."""
+    root = folder.resolve()
+    found = []
+    for parent, dirs, names in os.walk(folder, followlinks=False):
+        for name in dirs:
+            link = Path(parent, name)
+            if link.is_symlink() and not link.resolve().is_relative_to(root):
+                on_outside(link)
+        for name in names:
+            path = Path(parent, name)
+            if path.suffix.lower() != ".wav":
+                continue
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                on_outside(path)
+            elif path.is_file():
+                found.append(path)
+    return sorted(found)
+
+
+def wav_files(files: Iterable[str | Path], on_outside: Callable[[Path], None] = lambda path: None) -> list[Path]:
+    """The WAV files named, folders expanded to every ``*.wav`` below them in sorted order (links out of a folder
+    not followed, see :func:`_wavs_below`); a name that does not exist, or a folder without WAV files, is an error."""
     paths: list[Path] = []
     for item in files:
         path = Path(item).expanduser()
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() == ".wav" and p.is_file())
+            found = _wavs_below(path, on_outside)
             if not found:
                 raise AsdbenchError(f"{path}: no .wav files in this folder")
             paths += found

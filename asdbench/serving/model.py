@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from asdbench.api import Scorer
-from asdbench.audio import read_wav
+from asdbench.audio import read_wav, wav_format
 from asdbench.build import AnomalyModel, build_model, instantiate
 from asdbench.config import RunConfig
 from asdbench.data.examples import Examples, as_float, target_matrix
@@ -34,6 +34,14 @@ from asdbench.plugins import Plugins, get_plugins
 from asdbench.runtime import pick_device, prepare
 from asdbench.serving.bundle import locate, read_manifest, read_weights, write_bundle
 from asdbench.serving.decision import DEFAULT_BATCH, Decision, wav_files
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The decisions on the files that could be scored, and the files left out with the reason of each."""
+
+    decisions: list[Decision]
+    skipped: list[tuple[Path, str]]
 
 
 @dataclass(frozen=True)
@@ -99,7 +107,7 @@ class TrainedModel:
         frontend = instantiate(plugins, self.config, "frontend", sample_rate=self.sample_rate,
                                num_samples=self.num_samples)
         network, scorer = build_model(plugins, self.config, frontend, tuple(entry["input_shape"]), len(classes))
-        weights, fit_state = fitted.split_state(read_weights(folder, entry["weights"]))
+        weights, fit_state = fitted.split_state(read_weights(folder, entry))
         try:
             network.load_state_dict(weights)
         except RuntimeError as exc:
@@ -143,17 +151,50 @@ class TrainedModel:
     def score(self, files: Iterable[str | Path], machine_type: str | None = None, machine_id: str | None = None,
               batch_size: int = DEFAULT_BATCH, on_batch: Callable[[int], None] = lambda n: None) -> list[Decision]:
         """Score WAV files (folders: every ``*.wav`` below them, sorted) and decide on each. Any sample rate and
-        channel count is read as the run's data set read its clips (see :func:`asdbench.audio.read_wav`)."""
-        paths = wav_files(files)
+        channel count is read as the run's data set read its clips (see :func:`asdbench.audio.read_wav`); a bad
+        file is an error naming it, before anything is scored where its header shows it."""
+        return self.score_files(wav_files(files), machine_type, machine_id, batch_size, on_batch).decisions
+
+    def score_files(self, paths: Sequence[Path], machine_type: str | None = None, machine_id: str | None = None,
+                    batch_size: int = DEFAULT_BATCH, on_batch: Callable[[int], None] = lambda n: None,
+                    skip_bad_files: bool = False) -> Scored:
+        """:meth:`score` of the files ``paths``; with ``skip_bad_files`` a file that cannot be scored (a bad
+        header, undecodable or non-finite samples, a score that is not finite) is left out and listed with its
+        reason, and the others are scored. Headers are read first: a job of 300 files does not stop at the end."""
+        bad: list[tuple[Path, str]] = []
+        for path in paths:
+            try:
+                wav_format(path, scan=False)  # non-finite samples are found as they are decoded: only the start is
+            except AsdbenchError as exc:
+                bad.append((path, str(exc)))
+        if bad and not skip_bad_files:
+            more = f" (and {len(bad) - 1} more bad files)" if len(bad) > 1 else ""
+            raise AsdbenchError(f"{bad[0][1]}{more}; nothing was scored. Replace the file, or pass --skip-bad-files "
+                                "to score the others")
+        paths = [p for p in paths if p not in {b for b, _ in bad}]
         machines = [self.machine_of(p, machine_type, machine_id) for p in paths]
         channel = self.config.values.get("dataset.channel") or "first"
-        values = self.score_items(paths, machines, lambda p: read_wav(p, self.sample_rate, channel), batch_size,
-                                  on_batch)
-        undecidable = [p for p, v in zip(paths, values) if not np.isfinite(v)]
-        if undecidable:  # a NaN compares below every threshold: it would read as "normal"
-            raise AsdbenchError(f"{undecidable[0]}: the model's score is not finite, so no decision can be made"
-                                + (f" (and {len(undecidable) - 1} more files)" if len(undecidable) > 1 else ""))
-        return [Decision(p, t, i, float(v), self.thresholds[(t, i)]) for p, (t, i), v in zip(paths, machines, values)]
+        failed: dict[Path, str] = {}
+
+        def load(path: Path) -> np.ndarray:
+            try:
+                return read_wav(path, self.sample_rate, channel, self.num_samples)
+            except AsdbenchError as exc:
+                if not skip_bad_files:
+                    raise
+                failed[path] = str(exc)
+                return np.zeros(1, dtype=np.float32)  # scored, then left out
+
+        values = self.score_items(paths, machines, load, batch_size, on_batch)
+        for path, value in zip(paths, values):
+            if path not in failed and not np.isfinite(value):
+                failed[path] = f"{path}: the model's score is not finite, so no decision can be made"
+        if failed and not skip_bad_files:  # a NaN compares below every threshold: it would read as "normal"
+            first = next(iter(failed.values()))
+            raise AsdbenchError(first + (f" (and {len(failed) - 1} more files)" if len(failed) > 1 else ""))
+        decisions = [Decision(p, t, i, float(v), self.thresholds[(t, i)])
+                     for p, (t, i), v in zip(paths, machines, values) if p not in failed]
+        return Scored(decisions, bad + list(failed.items()))
 
     @torch.no_grad()
     def score_items(self, items: Sequence[Hashable], machines: Sequence[tuple[str, str]],

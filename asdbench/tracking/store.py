@@ -12,12 +12,15 @@ import json
 import logging
 import os
 import platform
+import re
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import mlflow
 from mlflow.entities import Metric, Param, Run
@@ -33,6 +36,8 @@ ENV_TAG = "asdbench.env."  # + a package name: its version when the run started
 
 for _name in ("mlflow", "alembic", "urllib3"):
     logging.getLogger(_name).setLevel(logging.WARNING)
+# It logs each database error with its traceback before raising it; asdbench turns the error into one line.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 
 def git_commit() -> str | None:
@@ -130,27 +135,78 @@ def sqlite_database(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///"):].split("?")[0]) if uri.startswith("sqlite:///") else None
 
 
-def client(tracking_uri: str | None) -> MlflowClient:
-    """An MLflow client of the store, which exists once this returns.
+# The line of an SQLAlchemy error that says what failed, "(sqlite3.OperationalError) unable to open database file",
+# wherever SQLAlchemy's notes about autoflushes and links put it in the message.
+DATABASE_ERROR = re.compile(r"\(\w+(?:\.\w+)*(?:Error|Exception)\) [^\n]*")
+
+
+def store_reason(exc: BaseException) -> str:
+    """One line saying why a store failed: the database's own error where the message holds one."""
+    found = DATABASE_ERROR.search(str(exc))
+    return found.group(0)[:200] if found else reason(exc)
+
+
+# How long a remote store may take to accept a connection before a command says it cannot be reached: MLflow's own
+# client retries with backoff for minutes.
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _check_reachable(uri: str) -> None:
+    """An ``http(s)://`` store answers a TCP connection within :data:`CONNECT_TIMEOUT_S`, or the command stops here
+    in one line instead of hanging in MLflow's retries."""
+    parsed = urlsplit(uri)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise AsdbenchError(f"the MLflow store {uri} cannot be reached: {exc.strerror or exc or 'timed out'} (is the "
+                            "server running? --tracking-uri or MLFLOW_TRACKING_URI name another store)") from None
+
+
+def _missing(uri: str, database: Path, create: bool) -> None:
+    """A store is created only by a command that logs, in a folder that exists: a mistyped ``--tracking-uri`` is
+    reported, never turned into an empty store (or a tree of folders) that then shows no runs."""
+    if not create:
+        raise AsdbenchError(f"no MLflow store at {database}: nothing has been logged there (check --tracking-uri or "
+                            "MLFLOW_TRACKING_URI; `asdbench run` creates the store)")
+    if not database.parent.is_dir():
+        raise AsdbenchError(f"the MLflow store {uri} cannot be created: its folder {database.parent} does not exist")
+
+
+def client(tracking_uri: str | None, create: bool = True) -> MlflowClient:
+    """An MLflow client of the store, which exists once this returns (``create``: made if missing, else an error).
 
     MLflow creates a SQLite store (its tables, by migrations) on first use; two processes doing
     that at once on a fresh file fail ("table already exists"). For SQLite stores the first use
-    is therefore serialised by a lock file beside the database; later uses pass it at once.
+    is therefore serialised by a lock file beside the database; later uses pass it at once. Where
+    the lock cannot be written (a read-only folder) an existing store is still read.
     """
     uri = resolve_tracking_uri(tracking_uri)
     database = sqlite_database(uri)
     if database is None:
+        _check_reachable(uri)
         return MlflowClient(tracking_uri=uri)
-    database.parent.mkdir(parents=True, exist_ok=True)
-    with open(database.with_name(f".{database.name}.asdbench-lock"), "a+b") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            found = MlflowClient(tracking_uri=uri)
-            found.search_experiments(max_results=1)  # creates and migrates the store, under the lock
-        except Exception as exc:  # noqa: BLE001 - SQLAlchemy and MLflow raise many types for a file that is no store
-            raise AsdbenchError(f"the MLflow store {uri} cannot be used: {reason(exc)}") from None
-        finally:
+    if not database.exists():
+        _missing(uri, database, create)
+    try:
+        lock = open(database.with_name(f".{database.name}.asdbench-lock"), "a+b")
+    except OSError as exc:
+        if not database.exists():
+            raise AsdbenchError(f"the MLflow store {uri} cannot be created: {exc.strerror} ({database.parent})") from None
+        lock = None  # a read-only folder: the store exists, nothing to create, nothing to serialise
+    try:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        found = MlflowClient(tracking_uri=uri)
+        found.search_experiments(max_results=1)  # creates and migrates the store, under the lock
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy and MLflow raise many types for a file that is no store
+        raise AsdbenchError(f"the MLflow store {uri} cannot be used: {store_reason(exc)}") from None
+    finally:
+        if lock is not None:
             fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()
     return found
 
 
@@ -214,15 +270,18 @@ def tracked_run(
     """Start a run in ``store`` (or reopen ``resume_run_id``); end it FINISHED on success, KILLED on Ctrl-C, FAILED on
     any error. A new run logs its environment (``environment.json``: Python, platform, every installed package)."""
     mlflow_client = store.client
-    if resume_run_id:
-        reopen(store, resume_run_id)
-        tracker = Tracker(mlflow_client, resume_run_id)
-    else:
-        if parent_run_id:
-            tags = {**tags, "mlflow.parentRunId": parent_run_id}
-        run = mlflow_client.create_run(experiment_id(mlflow_client, experiment), run_name=run_name,
-                                       tags={**tags, **_process_tags()})
-        tracker = Tracker(mlflow_client, run.info.run_id)
+    try:
+        if resume_run_id:
+            reopen(store, resume_run_id)
+            tracker = Tracker(mlflow_client, resume_run_id)
+        else:
+            if parent_run_id:
+                tags = {**tags, "mlflow.parentRunId": parent_run_id}
+            run = mlflow_client.create_run(experiment_id(mlflow_client, experiment), run_name=run_name,
+                                           tags={**tags, **_process_tags()})
+            tracker = Tracker(mlflow_client, run.info.run_id)
+    except MlflowException as exc:  # a read-only store or folder, a server refusing writes: before any work
+        raise AsdbenchError(f"the MLflow store {store.uri} cannot be written: {store_reason(exc)}") from None
     try:
         with signals_as_interrupt():
             if not resume_run_id:  # every installed package's version, beside the tags' numeric ones
@@ -241,16 +300,18 @@ class Store:
     """One MLflow store, opened once and handed to whatever reads or writes it: the asdbench runs in it (the
     role filter and the experiment listing live here, not in each caller) and the runs it opens.
 
-    Built where a command starts (``Store(tracking_uri)``); the store is created on first use, not here."""
+    Built where a command starts (``Store(tracking_uri)``); the store is opened on first use, not here, and created
+    then only with ``create`` (commands that log): a command that reads reports a missing store."""
 
-    def __init__(self, tracking_uri: str | None = None) -> None:
+    def __init__(self, tracking_uri: str | None = None, create: bool = True) -> None:
         self.uri = resolve_tracking_uri(tracking_uri)
+        self.create = create
         self._client: MlflowClient | None = None
 
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            self._client = client(self.uri)
+            self._client = client(self.uri, self.create)
         return self._client
 
     def experiment_ids(self, prefix: str = "") -> list[str]:
@@ -271,15 +332,17 @@ class Store:
         return [r for r in found if "asdbench.system" in r.data.tags and r.data.tags.get("asdbench.role", "run") in roles]
 
     def run(self, run_id: str) -> Run:
+        client = self.client  # a store that cannot be opened is its own error, not an unknown run
         try:
-            return self.client.get_run(run_id)
+            return client.get_run(run_id)
         except Exception:  # noqa: BLE001 - MLflow raises several types for an unknown id
             raise AsdbenchError(f"no MLflow run {run_id} in {self.uri} (see `asdbench runs`)") from None
 
     def download(self, run_id: str, path: str, folder: Path | str, missing: str) -> Path:
         """An artifact of a run, downloaded into ``folder``; ``missing`` is the error when the run has none."""
+        client = self.client
         try:
-            return Path(self.client.download_artifacts(run_id, path, str(folder)))
+            return Path(client.download_artifacts(run_id, path, str(folder)))
         except Exception:  # noqa: BLE001 - MLflow raises several types for a missing run or artifact
             raise AsdbenchError(missing) from None
 

@@ -208,7 +208,14 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
     def selection_score(evaluated) -> float:
         if val_data is not None:
             return -validation_loss(evaluated, val_data, device, FEATURE_BATCH)
-        values = score_examples(evaluated, scorer, test_data, device, FEATURE_BATCH, framed)[0].tolist()
+        try:
+            values = score_examples(evaluated, scorer, test_data, device, FEATURE_BATCH, framed)[0].tolist()
+        except AsdbenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a plugin's scorer may raise anything: name it, not a traceback
+            raise AsdbenchError(f"{_scorer_named(run)} failed while select={config['select']} scored model "
+                                f"'{group.name}' for checkpoint selection: {described(exc)}; fix the scorer, then "
+                                "--resume the run from its last checkpoint") from None
         rep = evaluate_scores(list(zip(group.test, values)), run.plan.rule) if all(map(math.isfinite, values)) else None
         return float("nan") if rep is None else rep.auc + rep.pauc
 
@@ -237,10 +244,13 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
         raise
     except Exception as exc:  # noqa: BLE001 - a plugin's scorer may raise anything; the trained weights are kept
         result.models[group.slug] = weights
-        name = config.component("scorer")
-        raise ScorerFailed(f"the scorer '{name}' of package {run.plugins.registry('scorer').get(name).package} failed "
-                           f"on model '{group.name}': {described(exc)}", result) from None
+        raise ScorerFailed(f"{_scorer_named(run)} failed on model '{group.name}': {described(exc)}", result) from None
     result.models[group.slug] = {**weights, **fit_state}
+
+
+def _scorer_named(run: _Run) -> str:
+    name = run.config.component("scorer")
+    return f"the scorer '{name}' of package {run.plugins.registry('scorer').get(name).package}"
 
 
 def _threshold_scores(run: _Run, group: Group, model, scorer, train_clips: Examples, framed: bool,

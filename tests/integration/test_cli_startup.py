@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from asdbench.cli import cli
+from asdbench.tracking.store import Store
 
 
 def test_help_imports_no_command_module_and_no_mlflow():
@@ -48,6 +49,7 @@ def test_describing_commands_import_neither_torch_nor_mlflow(args, shown):
     assert heavy == [] and shown in out
 
 def test_compare_reads_a_store_without_torch_or_matplotlib(tmp_path):
+    Store(f"sqlite:///{tmp_path}/empty.db").client  # an empty store, made in this process
     code = ("import sys; from asdbench.cli import cli\n"
             f"try:\n    cli(['compare', '--tracking-uri', 'sqlite:///{tmp_path}/empty.db'])\nexcept SystemExit:\n    pass\n"
             "print(sorted(m for m in sys.modules if m.startswith(('torch', 'matplotlib', 'ray'))))")

@@ -283,3 +283,18 @@ def test_a_scorer_that_raises_is_named_with_its_package_and_the_trained_weights_
     assert run.info.status == "FAILED"
     logged = {a.path for a in MlflowClient(tracking_uri).list_artifacts(run.info.run_id, "model/weights")}
     assert logged == {"model/weights/fan.safetensors"}  # the model trained before the failure
+
+
+def test_a_scorer_that_raises_during_checkpoint_selection_is_named_and_the_run_can_resume(known_cli, tmp_path,
+                                                                                          tracking_uri):
+    """select=oracle scores the test set every few epochs; a scorer raising there was a traceback."""
+    tree = known.write_tree(tmp_path / "data")
+    result = _peak_run(tree, tracking_uri, "--set", "scorer.fail=true", "--set", "select=oracle", "--set",
+                       "select_every=1", "--set", "checkpoint_every_s=0")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: the scorer 'peak' of package {known.PACKAGE} failed while select=oracle scored model 'fan' for "
+        "checkpoint selection: ZeroDivisionError: division by zero in a plugin; fix the scorer, then --resume the run "
+        "from its last checkpoint")
+    (run,) = _runs(tracking_uri)
+    assert run.info.status == "FAILED"

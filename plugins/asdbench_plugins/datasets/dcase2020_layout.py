@@ -110,8 +110,8 @@ class LayoutDataset:
     def clips(self, split: Split) -> list[Clip]:
         return list(self._clips[split])
 
-    def load(self, clip: Clip) -> np.ndarray:
-        return read_wav(clip.path, self.sample_rate, self.channel)
+    def load(self, clip: Clip, max_samples: int | None = None) -> np.ndarray:
+        return read_wav(clip.path, self.sample_rate, self.channel, max_samples)
 
     def check(self, clip: Clip) -> WavFormat:
         return wav_format(clip.path)

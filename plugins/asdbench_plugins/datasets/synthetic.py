@@ -92,14 +92,29 @@ def write_tree(out: Path, write: Callable[[Path], dict]) -> Path:
     return out
 
 
-def _check_manifest(path: Path, size: str, seed: int) -> None:
-    """A tree given as ``root`` must be the one the config describes: its size sets the clip length, and size and
-    seed are what the run logs. A mismatch is an error saying which ``--set`` makes them agree."""
+def _read_manifest(path: Path) -> dict:
     try:
         manifest = json.loads((path / "MANIFEST.json").read_text())
-        found = {"size": manifest["size"], "seed": manifest["seed"], "generator_version": manifest["generator_version"]}
+        return {"size": manifest["size"], "seed": manifest["seed"], "generator_version": manifest["generator_version"]}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise AsdbenchError(f"{path / 'MANIFEST.json'} is not a synthetic data set manifest ({exc})") from None
+
+
+def stated_by(root: Path) -> dict:
+    """The size and seed a generated tree's manifest states: ``--root DIR`` reads the tree as written (the CLI fills
+    ``dataset.size`` and ``dataset.seed`` from here unless they are set)."""
+    path = Path(root).expanduser()
+    if not (path / "MANIFEST.json").exists():
+        return {}
+    found = _read_manifest(path)
+    return {"size": found["size"], "seed": found["seed"]}
+
+
+def _check_manifest(path: Path, size: str, seed: int) -> None:
+    """A tree given as ``root`` must be the one the config describes: its size sets the clip length, and size and
+    seed are what the run logs. A mismatch (a size or seed set by hand) is an error saying which ``--set`` makes
+    them agree."""
+    found = _read_manifest(path)
     if found["generator_version"] != GENERATOR_VERSION:
         raise AsdbenchError(f"{path} was written by synthetic generator v{found['generator_version']}, this asdbench "
                             f"reads v{GENERATOR_VERSION}; write it again with `asdbench data synth`")
@@ -125,6 +140,7 @@ class SyntheticDataset(LayoutDataset):
 
     name = "synthetic"
     recognises = staticmethod(is_synthetic_tree)  # `--root DIR` alone, DIR written by `asdbench data synth`
+    stated_by = staticmethod(stated_by)  # its size and seed, from its manifest
 
     def __init__(self, size: str = "small", seed: int = 2020, root: str = "") -> None:
         spec = _size(size)

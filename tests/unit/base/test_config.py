@@ -99,3 +99,20 @@ def test_numbers_out_of_range_are_refused_before_anything_runs(assignment, messa
                                       f"sqlite:///{tmp_path / 'mlflow.db'}"])
     assert result.exit_code == 1 and result.output == f"Error: {message}\n"
     assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("system, assignment, message", [
+    ("dcase-ae", "frontend.n_mels=0", "gives empty features of shape (28, 0) for a clip of 16000 samples"),
+    ("stgram-mfn", "frontend.n_mels=0", "cannot process a clip of 16000 samples: Given groups=1"),
+    ("stgram-mfn", "clip_seconds=0.001", "cannot process a clip of 16 samples: Argument #4: Padding size"),
+])
+def test_frontend_parameters_it_cannot_work_with_are_refused_before_anything_runs(system, assignment, message,
+                                                                                    tmp_path):
+    """n_mels=0 used to fail the first model's training as a cache the disk could not write (dcase-ae), or in a
+    traceback (stgram-mfn), after the MLflow run had started."""
+    result = CliRunner().invoke(cli, ["run", system, "--set", "dataset.size=tiny", "--set", assignment,
+                                      "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error: frontend '") and message in last, last
+    assert not (tmp_path / "mlflow.db").exists()

@@ -160,3 +160,21 @@ def test_eval_protocol_writes_scores_and_metrics_only_with_ground_truth(tmp_path
     out = Path(client.download_artifacts(unlabelled.info.run_id, "scores", str(tmp_path / "a")))
     rows = (out / "anomaly_score_fan_id_01.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows] == [f"id_01_0000000{i}.wav" for i in range(3)]
+
+
+def test_one_file_name_in_two_folders_is_a_note_of_the_plan(tmp_path):
+    """The development set unpacked a second time into the evaluation folder: every training clip counted twice, and
+    result files (which name clips by file name) ambiguous. The run says so once, with an example."""
+    from asdbench.config import resolve
+    from asdbench.data.plan import make_plan
+    from asdbench.plugins import build_plugins
+
+    root = make_tree(tmp_path)
+    plugins = build_plugins()
+    config = resolve(plugins, "dcase-ae", set_values={"dataset": "dcase2020t2", "dataset.root": str(root)})
+    assert not any("more than one folder" in n for n in make_plan(plugins, config).notes)
+    copied = root / "eval_data" / "fan" / "train" / "normal_id_00_00000000.wav"
+    copied.write_bytes((root / "dev_data" / "fan" / "train" / "normal_id_00_00000000.wav").read_bytes())
+    (note,) = [n for n in make_plan(plugins, config).notes if "more than one folder" in n]
+    assert note.startswith("1 file names occur in more than one folder of the data set, e.g. normal_id_00_00000000.wav "
+                           f"(fan, train) in {root / 'dev_data' / 'fan' / 'train'} and {copied.parent}")

@@ -121,6 +121,14 @@ def test_data_synth_command_writes_the_tree(tmp_path):
         SyntheticDataset(root=str(out))
     again = CliRunner().invoke(cli, ["data", "synth", "--out", str(out), "--size", "tiny"])
     assert again.exit_code == 1 and "not empty" in again.output
+    # --root alone reads the tree as its manifest states it (it used to ask for --set dataset.size=tiny first), and
+    # the config shown (and logged) says so; a size set by hand that disagrees is still refused.
+    shown = CliRunner().invoke(cli, ["config", "show", "dcase-ae", "--root", str(out)])
+    assert shown.exit_code == 0, shown.output
+    assert '"dataset.size" = "tiny"' in shown.output and '"dataset.seed" = 3' in shown.output
+    assert 'dataset = "synthetic"' in shown.output
+    wrong = CliRunner().invoke(cli, ["config", "show", "dcase-ae", "--root", str(out), "--set", "dataset.size=full"])
+    assert wrong.exit_code == 0 and '"dataset.size" = "full"' in wrong.output  # what the user set stays
 
 
 def test_missing_root_is_a_clear_error(tmp_path):

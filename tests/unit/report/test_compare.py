@@ -120,6 +120,7 @@ def test_cli_compare_marks_oracle_and_missing_metrics(store):
 
 def test_clear_errors_for_no_runs_and_mixed_datasets(store, tmp_path):
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    Store(empty).client  # a store without runs
     result = CliRunner().invoke(cli, ["compare", "--tracking-uri", empty])
     assert result.exit_code == 1 and "no finished asdbench runs match" in result.output
     uri, _, _ = store

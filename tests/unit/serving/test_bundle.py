@@ -110,8 +110,8 @@ def test_bad_bundles_get_one_line_errors(tmp_path, tracking_uri):
                   "is a bundle of format version 99, written by asdbench"),
         "plugin": (_edit_manifest(lambda d: d["config"].update(backbone="wavenet-ae")),
                    "needs the backbone plugin 'wavenet-ae' of package asdbench"),
-        "weights": (lambda f: (f / weights).write_bytes((f / weights).read_bytes()[:100]),
-                    f"{weights} is corrupt: not a readable safetensors file"),
+        "weights": (lambda f: (f / weights).write_bytes((f / weights).read_bytes()[:100]) and _edit_manifest(
+            lambda d: d["models"]["fan"].pop("sha256"))(f), f"{weights} is corrupt: not a readable safetensors file"),
         "missing": (lambda f: (f / weights).unlink(), f"is incomplete: {weights} is missing"),
         "json": (lambda f: (f / "manifest.json").write_text("{not json"), "manifest.json is corrupt: not valid JSON"),
         "foreign": (lambda f: (f / "manifest.json").write_text('{"name": "resnet"}'),
@@ -119,6 +119,19 @@ def test_bad_bundles_get_one_line_errors(tmp_path, tracking_uri):
         "shape": (_edit_manifest(lambda d: d["config"].update({"backbone.bottleneck": 16})),
                   "does not fit the model its manifest describes"),
         "empty": (lambda f: (f / "manifest.json").unlink(), "is not an asdbench model bundle"),
+        # hand-edited manifests: a weight path out of the bundle, wrong types, a checksum that does not match
+        "outside": (_edit_manifest(lambda d: d["models"]["fan"].update(weights="../../etc/passwd")),
+                    "models.fan.weights must be a file weights/NAME.safetensors inside the bundle"),
+        "absolute": (_edit_manifest(lambda d: d["models"]["fan"].update(weights="/tmp/fan.safetensors")),
+                     "models.fan.weights must be a file weights/NAME.safetensors inside the bundle"),
+        "rate": (_edit_manifest(lambda d: d.update(sample_rate="16k")), "sample_rate must be a positive whole number"),
+        "models": (_edit_manifest(lambda d: d.update(models=[])), "models must be a table of one or more models"),
+        "shape-type": (_edit_manifest(lambda d: d["models"]["fan"].update(input_shape="640")),
+                       "models.fan.input_shape must be a list of positive whole numbers"),
+        "threshold": (_edit_manifest(lambda d: d["thresholds"].update({"fan/id_00": 0.5})),
+                      "thresholds must be a table of {\"value\": number} per machine"),
+        "swapped": (lambda f: (f / weights).write_bytes((f / "weights/valve.safetensors").read_bytes()),
+                    f"{weights} is corrupt: its SHA-256 differs from the one the manifest records"),
     }
     for name, (change, message) in cases.items():
         folder = _broken(bundle, tmp_path, name, change)
@@ -141,6 +154,58 @@ def test_a_recording_with_nan_samples_is_an_error_never_a_decision(tmp_path, tra
     out = tmp_path / "scores.json"
     result = CliRunner().invoke(cli, ["score", run_id, str(broken), "-o", str(out), "--tracking-uri", tracking_uri])
     assert result.exit_code == 1 and "Traceback" not in result.output and not out.exists()
-    assert f"{broken}: 8000 samples are not finite (NaN or infinite)" in result.output
+    assert f"{broken}: 5334 samples are not finite (NaN or infinite)" in result.output  # of the 16,001 read
     with pytest.raises(AsdbenchError, match="samples are not finite"):
         load_model(f"runs:/{run_id}", tracking_uri=tracking_uri).score([broken])
+
+
+def test_score_reads_headers_first_skips_bad_files_on_request_and_stays_in_its_folder(tmp_path, tracking_uri):
+    """One bad file among many used to stop the job at its end with nothing written; a link out of the folder was
+    followed."""
+    run_id = train_run(tracking_uri, "dcase-ae")
+    folder = tmp_path / "fan" / "test"
+    folder.mkdir(parents=True)
+    good = sorted((tiny_data_root() / "fan" / "test").glob("*id_00*.wav"))[:4]
+    for clip in good:
+        __import__("shutil").copy(clip, folder / clip.name)
+    corrupt = folder / "normal_id_00_90000000.wav"
+    corrupt.write_bytes(b"RIFF\x24\x00\x00\x00WAVEjunk" + bytes(64))
+    nan = folder / "normal_id_00_90000001.wav"
+    sf.write(str(nan), np.tile(np.float32([0.1, np.nan, -0.1]), 8000), 16000, subtype="FLOAT")
+    elsewhere = tmp_path / "elsewhere.wav"
+    __import__("shutil").copy(good[0], elsewhere)
+    (folder / "normal_id_00_90000002.wav").symlink_to(elsewhere)
+    out = tmp_path / "scores.csv"
+    stopped = CliRunner().invoke(cli, ["score", run_id, str(folder), "-o", str(out), "--tracking-uri", tracking_uri])
+    assert stopped.exit_code == 1 and not out.exists(), stopped.output
+    assert stopped.output.strip().splitlines()[-1].startswith(f"Error: {corrupt}: not a readable WAV file")
+    assert "nothing was scored" in stopped.output
+    skipped = CliRunner().invoke(cli, ["score", run_id, str(folder), "-o", str(out), "--skip-bad-files",
+                                       "--tracking-uri", tracking_uri])
+    assert skipped.exit_code == 0, skipped.output
+    rows = out.read_text().splitlines()
+    assert [Path(r.split(",")[0]).name for r in rows[1:]] == [c.name for c in good]  # the link's target is not read
+    text = " ".join(skipped.output.split())
+    assert f"Skipped {corrupt}: not a readable WAV file" in text and f"Skipped {nan}: 5334 samples are not finite" in text
+    assert "1 links lead out of the folders named and are not followed" in text and "2 bad files skipped" in text
+
+
+def test_only_the_start_a_model_needs_is_read_from_a_long_recording(tmp_path):
+    """An hour of 48 kHz audio in six channels took 10 GB to score its first second; here a minute of it is read
+    in well under the 69 MB its samples take as float32, and the start is exactly what a whole read gives."""
+    import tracemalloc
+
+    from asdbench.audio import read_wav
+
+    path = tmp_path / "long.wav"
+    rng = np.random.default_rng(0)
+    sf.write(str(path), rng.uniform(-0.5, 0.5, (48000 * 60, 6)).astype(np.float32), 48000, subtype="PCM_16")
+    tracemalloc.start()
+    start = read_wav(path, 48000, "first", max_samples=48000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 3_000_000 and start.shape == (48001,)
+    whole = read_wav(path, 48000, "first")
+    assert np.array_equal(start, whole[:48001])
+    resampled = read_wav(path, 16000, "mean", max_samples=16000)  # the sinc filter sees a second beyond the start
+    np.testing.assert_allclose(resampled, read_wav(path, 16000, "mean")[:16001], atol=1e-6)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import time
+from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 from click.testing import CliRunner
 from mlflow import MlflowClient
 
 from asdbench.cli import cli
 from asdbench.errors import AsdbenchError
-from asdbench.tracking.store import Store
+from asdbench.tracking.store import Store, sqlite_database
 
 
 @pytest.fixture
@@ -66,10 +72,63 @@ def test_what_is_not_there_is_one_line(store, tmp_path):
 
 
 def test_the_store_is_created_on_first_use_not_when_named(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}")
-    assert not (tmp_path / "new").exists()
+    store = Store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert not (tmp_path / "mlflow.db").exists()
     assert store.runs() == []
-    assert (tmp_path / "new" / "mlflow.db").is_file()
+    assert (tmp_path / "mlflow.db").is_file()
+
+
+def test_a_missing_store_is_reported_and_not_created(tmp_path):
+    """A mistyped --tracking-uri used to become a fresh empty store (and its folders) that showed no runs."""
+    missing = tmp_path / "typo" / "mlflow.db"
+    wav = tmp_path / "normal_id_00_00000000.wav"
+    sf.write(str(wav), np.zeros(1600, dtype=np.float32), 16000)
+    uri = f"sqlite:///{missing}"
+    expected = (f"Error: no MLflow store at {missing}: nothing has been logged there (check --tracking-uri or "
+                "MLFLOW_TRACKING_URI; `asdbench run` creates the store)")
+    for args in (["runs"], ["compare"], ["plot", "0" * 32, "--out", str(tmp_path / "figures")],
+                 ["run", "--resume", "0" * 32], ["score", "0" * 32, str(wav)]):
+        result = CliRunner().invoke(cli, [*args, "--tracking-uri", uri])
+        assert result.exit_code == 1 and result.output.strip().splitlines()[-1] == expected, (args, result.output)
+    result = CliRunner().invoke(cli, ["run", "dcase-ae", "--set", "dataset.size=tiny", "--tracking-uri", uri])
+    assert result.exit_code == 1 and result.output.strip().splitlines()[-1] == (
+        f"Error: the MLflow store {uri} cannot be created: its folder {missing.parent} does not exist")
+    assert "Training" not in result.output and not missing.parent.exists()
+
+
+def test_an_unreachable_server_is_one_line_in_seconds_not_minutes_of_retries():
+    with socket.socket() as probe:  # a loopback port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    for args in (["runs"], ["compare"]):
+        started = time.monotonic()
+        result = CliRunner().invoke(cli, [*args, "--tracking-uri", uri])
+        assert time.monotonic() - started < 10
+        assert result.exit_code == 1 and result.output.strip().splitlines() == [
+            f"Error: the MLflow store {uri} cannot be reached: Connection refused (is the server running? "
+            "--tracking-uri or MLFLOW_TRACKING_URI name another store)"], result.output
+
+
+def test_a_read_only_store_folder_still_lets_runs_and_compare_read(store, tmp_path):
+    """The lock file beside the store made every command fail where the folder could not be written. Root ignores
+    permissions, so the folder is made immutable (chattr +i), which binds root too."""
+    folder = sqlite_database(store.uri).parent
+    Path(folder, ".mlflow.db.asdbench-lock").unlink(missing_ok=True)  # gone, and it cannot be created again
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        listed = CliRunner().invoke(cli, ["runs", "--json", "--tracking-uri", store.uri])
+        assert listed.exit_code == 0 and len(json.loads(listed.output)) == 3, listed.output
+        compared = CliRunner().invoke(cli, ["compare", "--tracking-uri", store.uri, "--format", "csv"])
+        assert compared.exit_code == 0 and "idnn" in compared.output, compared.output
+        written = CliRunner().invoke(cli, ["run", "dcase-ae", "--set", "dataset.size=tiny", "--tracking-uri", store.uri])
+        assert written.exit_code == 1 and "Training" not in written.output and "Traceback" not in written.output
+        assert written.output.strip().splitlines()[-1] == (
+            f"Error: the MLflow store {store.uri} cannot be written: (sqlite3.OperationalError) unable to open database "
+            "file"), written.output
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
 
 
 def test_a_corrupt_store_is_one_line_naming_it_and_nothing_is_trained(tmp_path):
