@@ -25,6 +25,7 @@ from asdbench.data.plan import make_plan
 from asdbench.errors import AsdbenchError, reason
 from asdbench.plugins import get_plugins
 from asdbench.progress import Reporter
+from asdbench.scale import orphans
 from asdbench.scale.suite import RunSpec, Suite
 from asdbench.tracking.comparability import TAG, comparability_key
 from asdbench.tracking.store import Store, alive
@@ -141,9 +142,11 @@ def run_sweep(suite: Suite, tracking_uri: str, on_outcome: Callable[[Outcome], N
     env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
     Store(tracking_uri).client  # the store exists before workers race to create it
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR, "runtime_env": {"env_vars": env}}
+    watcher = None
     if address:
         ray.init(address=address, **quiet)
     else:
+        watcher = orphans.watch()  # a local instance's agents outlived a driver killed outright
         slots = workers or max(1, int((os.cpu_count() or 1) // max(suite.num_cpus, 1)))
         ray.init(num_cpus=int(slots * suite.num_cpus) or 1, num_gpus=None if suite.num_gpus else 0,
                  include_dashboard=False, **quiet)
@@ -173,6 +176,9 @@ def run_sweep(suite: Suite, tracking_uri: str, on_outcome: Callable[[Outcome], N
         raise
     finally:
         ray.shutdown()  # stops a local instance's workers
+        if watcher is not None:
+            watcher.terminate()
+            watcher.wait()
         close_abandoned(tracking_uri, suite.name, wait_s=30 if interrupted else 0)
     return outcomes
 
