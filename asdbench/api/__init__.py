@@ -11,16 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from asdbench.api.dataset import Clip, Dataset, Split
-    from asdbench.api.model import Backbone, Frontend, Loss, Mix, ModelOutput, Scorer
+    from asdbench.api.model import Backbone, Frontend, Loss, Mix, ModelOutput, Scorer, WindowedFrontend
     from asdbench.api.system import SystemSpec
 
 _MODULES = {
     "Clip": "dataset", "Dataset": "dataset", "Split": "dataset",
     "Backbone": "model", "Frontend": "model", "Loss": "model", "Mix": "model", "ModelOutput": "model", "Scorer": "model",
-    "SystemSpec": "system",
+    "WindowedFrontend": "model", "SystemSpec": "system",
 }
 
-__all__ = ["Backbone", "Clip", "Dataset", "Frontend", "Loss", "Mix", "ModelOutput", "Scorer", "Split", "SystemSpec"]
+__all__ = ["Backbone", "Clip", "Dataset", "Frontend", "Loss", "Mix", "ModelOutput", "Scorer", "Split", "SystemSpec",
+           "WindowedFrontend"]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from asdbench.cache import cache_dir
 from asdbench.cli.output import console, err_console
+from asdbench.data.array_cache import dataset_of
 
 # Folders of the cache: what each holds, and whether clearing it loses anything that cannot be made again.
 PARTS = {
@@ -43,8 +44,10 @@ def info_command(as_json: bool) -> None:
     parts = {part: {"entries": _entries(root / part), "bytes": _size(root / part), "holds": holds}
              for part, holds in PARTS.items()}
     total = sum(p["bytes"] for p in parts.values())
+    datasets = _by_dataset(root)
     if as_json:
-        click.echo(json.dumps({"root": str(root), "parts": parts, "total_bytes": total}, indent=2))
+        click.echo(json.dumps({"root": str(root), "parts": parts, "total_bytes": total, "datasets": datasets},
+                              indent=2))
         return
     table = Table(title=f"asdbench cache at {root}")
     for col in ("part", "entries", "size", "holds"):
@@ -53,6 +56,25 @@ def info_command(as_json: bool) -> None:
         table.add_row(part, str(p["entries"]), f"{p['bytes'] / 2**20:,.1f} MB", p["holds"])
     table.add_row("all", "", f"{total / 2**20:,.1f} MB", "", style="bold")
     console.print(table)
+    if datasets:
+        per = Table(title="decoded waves and features by data set (a run says what it will add before it reads)")
+        for col in ("data set", "waves", "features"):
+            per.add_column(col, justify="left" if col == "data set" else "right")
+        for name, sizes in datasets.items():
+            per.add_row(name, f"{sizes['waves'] / 2**20:,.1f} MB", f"{sizes['features'] / 2**20:,.1f} MB")
+        console.print(per)
+
+
+def _by_dataset(root: Path) -> dict[str, dict[str, int]]:
+    """Bytes of the wave and feature entries of each data set, from the label each entry carries."""
+    out: dict[str, dict[str, int]] = {}
+    for part in ("waves", "features"):
+        folder = root / part
+        for entry in (folder.iterdir() if folder.exists() else ()):
+            if entry.is_dir() and not entry.name.startswith("."):
+                sizes = out.setdefault(dataset_of(entry), {"waves": 0, "features": 0})
+                sizes[part] += _size(entry)
+    return dict(sorted(out.items()))
 
 
 @cache_group.command("clear")

@@ -8,6 +8,7 @@ and two processes filling the same entry do not corrupt it. Reading is lazy
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -20,6 +21,19 @@ from asdbench.errors import AsdbenchError
 
 ARRAY = "array.bin"
 COMPLETE = "complete"  # written last: its presence marks a whole entry
+ABOUT = "about.json"  # what an entry holds, for `asdbench cache info`: {"dataset": name}
+
+
+def write_about(entry: Path, dataset: str) -> None:
+    (entry / ABOUT).write_text(json.dumps({"dataset": dataset}) + "\n")
+
+
+def dataset_of(entry: Path) -> str:
+    """The data set an entry was made for ("unknown" for entries written before entries said so)."""
+    try:
+        return str(json.loads((entry / ABOUT).read_text())["dataset"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unknown"
 
 
 def _open(folder: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:

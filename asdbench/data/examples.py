@@ -10,12 +10,13 @@ import functools
 import inspect
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
-from asdbench.api import Clip, Dataset, Frontend
+from asdbench.api import Clip, Dataset, Frontend, WindowedFrontend
+from asdbench.api.model import arranged_windows
 from asdbench.config import RunConfig
 from asdbench.data import feature_cache, wave_cache
 from asdbench.data.fingerprint import code_fingerprint
@@ -38,42 +39,114 @@ def target_matrix(rows: list[list[int]]) -> torch.Tensor:
         return torch.tensor([r[0] for r in rows], dtype=torch.long)
     return torch.tensor([r + [-1] * (width - len(r)) for r in rows], dtype=torch.long)
 
+@dataclass(frozen=True)
+class Windowing:
+    """How the examples of a :class:`~asdbench.api.WindowedFrontend` come from the stored base features: ``count``
+    windows per clip, of ``size`` frames every ``step``, each arranged by the frontend."""
+
+    size: int
+    step: int
+    count: int
+    arrange: Callable[[torch.Tensor], torch.Tensor]
+
+    @classmethod
+    def of(cls, frontend: WindowedFrontend, frames: int) -> Windowing:
+        size, step = frontend.window(frames)
+        return cls(size, step, (frames - size) // step + 1, frontend.arrange)
+
+    def rows(self, base: torch.Tensor) -> torch.Tensor:
+        """``base`` (contiguous, time first) as a matrix with a row per time step holding the ``size`` frames from
+        there on: the window at step ``t`` of clip ``c`` is row ``c * frames + t``, one block of memory (a view)."""
+        block = base[0, 0].numel()
+        return base.as_strided((base.shape[0] * base.shape[1] - self.size + 1, self.size * block), (block, 1),
+                               base.storage_offset())
+
+    def row_of(self, base: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """The :meth:`rows` row of each framed example ``index`` (clip-major, as the frontend's windows)."""
+        return index // self.count * base.shape[1] + index % self.count * self.step
+
+
 @dataclass
 class Examples:
     """Training or scoring inputs: stored waveforms (int16 or float32), or float features when the frontend has
-    no weights."""
+    no weights. With ``windows``, ``inputs`` are a windowed frontend's base features and the examples are cut from
+    them as batches are gathered: whole clips (``(clips, windows, ...)``, as the frontend's output), or with
+    ``framed`` one window each (``train_unit=frame``)."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
     features_ready: bool
+    windows: Windowing | None = None
+    framed: bool = False  # one example per window (windows), per clip otherwise
     _rows: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
-        return self.targets.shape[0]
+        return self.targets.shape[0] * (self.windows.count if self.framed else 1)
 
     def nbytes(self) -> int:
         return self.inputs.numel() * self.inputs.element_size()
 
+    @property
+    def example_shape(self) -> tuple[int, ...]:
+        if self.windows is None:
+            return tuple(self.inputs.shape[1:])
+        return tuple(self.example(0).shape[1:])
+
     def subset(self, rows: list[int]) -> Examples:
-        """The examples ``rows``, in that order (all of them without a copy)."""
+        """The examples ``rows``, in that order (all of them without a copy); clips, not windows."""
+        if self.framed:
+            raise AsdbenchError("a subset of a windowed data set's frames is not supported; take clips before framing")
         if rows == list(range(len(self))):
             return self
         idx = torch.tensor(rows, dtype=torch.long)
-        return Examples(self.inputs[idx], self.targets[idx], self.features_ready)
+        return replace(self, inputs=self.inputs[idx], targets=self.targets[idx], _rows=None)
+
+    def with_targets(self, targets: torch.Tensor) -> Examples:
+        return replace(self, targets=targets, _rows=None)
 
     def to(self, device: torch.device) -> Examples:
-        return Examples(self.inputs.to(device), self.targets.to(device), self.features_ready)
+        return replace(self, inputs=self.inputs.to(device), targets=self.targets.to(device), _rows=None)
+
+    def example(self, i: int) -> torch.Tensor:
+        """Example ``i`` as float32, batch axis kept, where the inputs are (not the reused batch buffer)."""
+        idx = torch.tensor([i], device=self.inputs.device)
+        return as_float(self._cut(idx) if self.windows is not None else self.inputs[idx])
+
+    def all_inputs(self) -> torch.Tensor:
+        """Every example at once (input statistics such as a per-band standardisation are fitted on them)."""
+        return self.inputs if self.windows is None else self._cut(torch.arange(len(self), device=self.inputs.device))
+
+    def _cut(self, idx: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Examples ``idx`` of windowed inputs (``idx`` where the inputs are), gathered into ``out`` if given."""
+        windows = self.windows
+        if not self.framed:
+            return arranged_windows(self.inputs[idx], windows.size, windows.step, windows.arrange)
+        flat = torch.index_select(windows.rows(self.inputs), 0, windows.row_of(self.inputs, idx), out=out)
+        return windows.arrange(flat.view(len(idx), windows.size, *self.inputs.shape[2:]))
+
+    def _targets(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.targets[idx // self.windows.count if self.framed else idx]
+
+    def _buffer(self, rows: int, shape: tuple[int, ...]) -> torch.Tensor:
+        """A batch buffer reused from batch to batch: allocating a fresh batch each time cost page faults that took
+        three times the copy itself (dcase-ae's frame batches)."""
+        if self._rows is None or len(self._rows) < rows:
+            self._rows = torch.empty((rows, *shape), dtype=self.inputs.dtype)
+        return self._rows[:rows]
 
     def _gather(self, idx: torch.Tensor) -> torch.Tensor:
-        """Rows ``idx`` of the inputs, into a buffer reused from batch to batch: allocating a fresh batch
-        each time cost page faults that took three times the copy itself (dcase-ae's frame batches)."""
-        if self._rows is None or len(self._rows) < len(idx):
-            self._rows = torch.empty((len(idx), *self.inputs.shape[1:]), dtype=self.inputs.dtype)
-        return torch.index_select(self.inputs, 0, idx, out=self._rows[: len(idx)])
+        """Rows ``idx`` of the inputs, into the reused buffer."""
+        return torch.index_select(self.inputs, 0, idx, out=self._buffer(len(idx), tuple(self.inputs.shape[1:])))
 
     def batch(self, idx: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """The examples ``idx`` on ``device`` as float32; int16 waveforms are scaled here.
         On the CPU the returned inputs live in a reused buffer: valid until the next call."""
+        if self.windows is not None:
+            idx = idx.to(self.inputs.device)
+            reuse = self.framed and device.type == "cpu" and self.inputs.device.type == "cpu"
+            buffer = self._buffer(len(idx), (self.windows.size * self.inputs[0, 0].numel(),)) if reuse else None
+            x, y = self._cut(idx, buffer), self._targets(idx)
+            return as_float(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
         if self.inputs.device != device:
             idx = idx.to(self.inputs.device)
             x, y = self.inputs[idx], self.targets[idx]
@@ -143,8 +216,7 @@ class Reader:
         with self.reporter.task(f"Reading {label}", len(clips)) as step:
             if self.use_cache:
                 waves, sizes = wave_cache.load_or_decode(self.source, d.sample_rate, self.num_samples, self.pad,
-                                                         self.dtype, clips, load, step.advance,
-                                                         length_of)
+                                                         self.dtype, clips, load, step.advance, length_of, d.name)
             else:
                 waves = np.zeros((len(clips), self.num_samples), dtype=self.dtype)
                 sizes = wave_cache.decode_into(waves, clips, load, self.pad, step.advance, length_of)
@@ -160,12 +232,12 @@ class Reader:
         return math.ceil(found.frames * self.dataset.sample_rate / found.sample_rate)
 
     @torch.no_grad()
-    def _features_into(self, out: np.ndarray, frontend: Frontend, waves: torch.Tensor, label: str) -> None:
-        frontend.to(self.device).eval()
+    def _features_into(self, out: np.ndarray, compute: Callable[[torch.Tensor], torch.Tensor], waves: torch.Tensor,
+                       label: str) -> None:
         with self.reporter.task(f"Features {label}", len(waves)) as step:
             for start in range(0, len(waves), FEATURE_BATCH):
                 batch = waves[start : start + FEATURE_BATCH]
-                out[start : start + len(batch)] = frontend(as_float(batch.to(self.device))).cpu().numpy()
+                out[start : start + len(batch)] = compute(as_float(batch.to(self.device))).cpu().numpy()
                 step.advance(len(batch))
 
     def examples(self, frontend: Frontend, fingerprint: str, group: Group, clips: tuple[Clip, ...], label: str,
@@ -176,22 +248,30 @@ class Reader:
         read afresh, into the run's. ``scoring``: targets are every class a clip may be of (test clips)."""
         targets = (target_matrix([group.alternatives(c) for c in clips]) if scoring else
                    torch.tensor([group.target(c) for c in clips], dtype=torch.long))
+        windowed = isinstance(frontend, WindowedFrontend)
+        compute = frontend.base if windowed else frontend  # a windowed frontend's base is cached, its windows cut later
+
+        def made(inputs: torch.Tensor) -> Examples:
+            windows = Windowing.of(frontend, inputs.shape[1]) if windowed else None
+            return Examples(inputs, targets, features_ready=not frontend.has_weights, windows=windows)
+
         if reuse and self._last is not None and self._last[0] == clips:
             lengths.add(self._last[2])
-            return Examples(self._last[1], targets, features_ready=not frontend.has_weights)
+            return made(self._last[1])
 
         def features(out: np.ndarray) -> np.ndarray:
             waves, sizes = self.waves(clips, label)
-            self._features_into(out, frontend, waves, label)
+            frontend.to(self.device).eval()
+            self._features_into(out, compute, waves, label)
             return sizes
 
-        shape = (len(clips), *frontend.output_shape(self.num_samples)) if not frontend.has_weights else None
+        shape = (len(clips), *_probe_shape(frontend, compute, self.num_samples)) if not frontend.has_weights else None
         if frontend.has_weights:
             inputs, sizes = self.waves(clips, label)
         elif self.use_cache:
             wave_key = wave_cache.cache_key(self.source, self.dataset.sample_rate, self.num_samples, self.pad, self.dtype,
                                             clips)
-            cached, sizes = feature_cache.load_or_compute(wave_key, fingerprint, shape, features)
+            cached, sizes = feature_cache.load_or_compute(wave_key, fingerprint, shape, features, self.dataset.name)
             inputs = torch.from_numpy(cached)
         else:
             inputs = torch.from_numpy(np.empty(shape, dtype=np.float32))
@@ -200,10 +280,20 @@ class Reader:
         lengths.add(sizes)
         if reuse:
             self._last = (clips, inputs, sizes)
-        return Examples(inputs, targets, features_ready=not frontend.has_weights)
+        return made(inputs)
+
+@torch.no_grad()
+def _probe_shape(frontend: Frontend, compute: Callable[[torch.Tensor], torch.Tensor], num_samples: int) -> tuple[int, ...]:
+    """The shape ``compute`` (the frontend, or a windowed frontend's ``base``) gives one clip, probed where the
+    frontend's tensors are."""
+    device = next((t.device for t in (*frontend.parameters(), *frontend.buffers())), torch.device("cpu"))
+    return tuple(compute(torch.zeros(1, num_samples, device=device)).shape[1:])
+
 
 def as_frames(data: Examples) -> Examples:
-    """Each frame (or patch) of each clip becomes one training example (``train_unit=frame``)."""
+    """Each frame (or patch) of each clip becomes one training example (``train_unit=frame``), in clip order."""
+    if data.windows is not None:
+        return replace(data, framed=True, _rows=None)
     if not data.features_ready or data.inputs.dim() < 3:
         raise AsdbenchError("train_unit=frame needs a frontend without weights that returns (clips, frames, ...) features")
     frames = data.inputs.shape[1]

@@ -18,14 +18,14 @@ import torch
 
 from asdbench.api import Frontend
 from asdbench.cache import cache_dir
-from asdbench.data.array_cache import load_or_fill
+from asdbench.data.array_cache import load_or_fill, write_about
 from asdbench.data.fingerprint import code_fingerprint
 from asdbench.data.wave_cache import LENGTHS
 from asdbench.environment import require
 
 torchaudio = require("torchaudio")
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a windowed frontend's entry holds its base features (asdbench.api.WindowedFrontend)
 
 
 def frontend_fingerprint(frontend: Frontend, name: str, params: dict[str, Any]) -> str:
@@ -33,13 +33,15 @@ def frontend_fingerprint(frontend: Frontend, name: str, params: dict[str, Any]) 
 
 
 def load_or_compute(wave_key: str, fingerprint: str, shape: tuple[int, ...],
-                    compute: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+                    compute: Callable[[np.ndarray], np.ndarray], dataset: str = "unknown") -> tuple[np.ndarray, np.ndarray]:
     """``(features, lengths)``: features ``shape`` (clips first) of the clips behind ``wave_key`` and the
-    clips' lengths before cutting. When missing, ``compute(out)`` fills ``out`` and returns the lengths."""
+    clips' lengths before cutting. When missing, ``compute(out)`` fills ``out`` and returns the lengths; the entry
+    is labelled with the ``dataset``'s name."""
     folder = cache_dir() / "features" / hashlib.sha256(f"{wave_key}\0{fingerprint}".encode()).hexdigest()[:24]
 
     def fill(out: np.ndarray, entry) -> None:
         np.save(entry / LENGTHS, compute(out))
+        write_about(entry, dataset)
 
     features = load_or_fill(folder, np.dtype(np.float32), shape, fill)
     return features, np.load(folder / LENGTHS)

@@ -12,11 +12,14 @@ handed down as a required value: the runner and the tracked run decide nothing a
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from asdbench.api import Clip, Dataset
+import torch
+
+from asdbench.api import Clip, Dataset, WindowedFrontend
 from asdbench.audio import EXACT_INT16
 from asdbench.build import instantiate
 from asdbench.config import RunConfig
@@ -39,6 +42,7 @@ class Plan:
     notes: list[str]  # conversions the dataset applies, doubts about the data: one line each, the run warns once
     exact_int16: bool  # every clip is 16-bit (or less) mono PCM at the dataset's rate: an int16 store is exact
     data: str  # the data fingerprint of the clips used
+    cache_bytes: tuple[int, int]  # at most this much in the wave and feature caches (see cache_bytes)
 
     def with_seed(self, seed: int) -> Plan:
         """The same run with another seed (``--seeds``: the clips are checked once for all of them)."""
@@ -96,20 +100,32 @@ def _conversions(formats: Counter, sample_rate: int) -> list[str]:
     return notes
 
 
-def _check_frontend(plugins: Plugins, config: RunConfig, dataset: Dataset) -> None:
+def _check_frontend(plugins: Plugins, config: RunConfig, dataset: Dataset) -> int:
     """Build the frontend and pass it one silent clip: parameters it cannot work with (``n_mels=0``, a window longer
-    than the clip) fail here in one line, not in the first model's training (once blamed on the disk)."""
+    than the clip) fail here in one line, not in the first model's training (once blamed on the disk). Returns the
+    floats the feature cache keeps per clip (0 for a frontend with weights: its features are not cached)."""
     num_samples = int(round((config["clip_seconds"] or dataset.clip_seconds) * dataset.sample_rate))
     frontend = instantiate(plugins, config, "frontend", sample_rate=dataset.sample_rate, num_samples=num_samples)
     name, params = config.component("frontend"), ", ".join(f"{k}={v}" for k, v in config.params("frontend").items())
     try:
         shape = frontend.output_shape(num_samples)
+        with torch.no_grad():
+            cached = frontend.base(torch.zeros(1, num_samples)).shape[1:] if isinstance(frontend, WindowedFrontend) \
+                else shape
     except Exception as exc:  # noqa: BLE001 - torch raises many types for impossible sizes
         raise AsdbenchError(f"frontend '{name}' ({params}) cannot process a clip of {num_samples} samples: "
                             f"{reason(exc)}") from None
     if 0 in shape:
         raise AsdbenchError(f"frontend '{name}' ({params}) gives empty features of shape {shape} for a clip of "
                             f"{num_samples} samples: check its parameters")
+    return 0 if frontend.has_weights else math.prod(cached)
+
+
+def cache_bytes(groups: list[Group], num_samples: int, exact_int16: bool, feature_floats: int) -> tuple[int, int]:
+    """What a run's entries in the wave and feature caches take at most (entries made before are reused): one per
+    model's training and test clip lists."""
+    clips = sum(len(g.train) + len(g.test) for g in groups)
+    return clips * num_samples * (2 if exact_int16 else 4), clips * feature_floats * 4
 
 
 def _duplicate_names(clips: list[Clip]) -> list[str]:
@@ -154,7 +170,7 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
     method), then group the clips into models."""
     config = resolve_runtime(config)
     dataset = dataset if dataset is not None else load_dataset(plugins, config)
-    _check_frontend(plugins, config, dataset)
+    feature_floats = _check_frontend(plugins, config, dataset)
     train, test = dataset.clips("train"), dataset.clips("test")
     check = getattr(dataset, "check", None)
     bad: list[tuple[Clip, str]] = []
@@ -182,6 +198,8 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
     _check_selectable(groups, config["select"])
     exact = check is not None and all(rate == dataset.sample_rate and channels == 1 and subtype in EXACT_INT16
                                       for rate, channels, subtype in formats)
+    num_samples = int(round((config["clip_seconds"] or dataset.clip_seconds) * dataset.sample_rate))
     return Plan(config, dataset, rule, groups, skipped_ids(train, test, config["model_per"], unit), bad,
                 _conversions(formats, dataset.sample_rate) + _duplicate_names([*train, *test]), exact,
-                data_fingerprint(dataset.name, train, test))
+                data_fingerprint(dataset.name, train, test),
+                cache_bytes(groups, num_samples, exact, feature_floats) if config["cache"] else (0, 0))

@@ -21,7 +21,7 @@ import numpy as np
 from asdbench.api import Clip
 from asdbench.audio import fit_length
 from asdbench.cache import cache_dir
-from asdbench.data.array_cache import load_or_fill
+from asdbench.data.array_cache import load_or_fill, write_about
 
 FORMAT_VERSION = 3
 LENGTHS = "lengths.npy"
@@ -58,13 +58,15 @@ def decode_into(waves: np.ndarray, clips: tuple[Clip, ...], decode: Callable[[Cl
 def load_or_decode(
     source: str, sample_rate: int, num_samples: int, pad: str, dtype: np.dtype, clips: tuple[Clip, ...],
     decode: Callable[[Clip], np.ndarray], on_clip: Callable[[], None] = lambda: None,
-    length_of: Callable[[Clip, np.ndarray], int] = decoded_length,
+    length_of: Callable[[Clip, np.ndarray], int] = decoded_length, dataset: str = "unknown",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(waves, lengths)``: ``(clips, num_samples)`` of ``dtype`` and each file's length before cutting."""
+    """``(waves, lengths)``: ``(clips, num_samples)`` of ``dtype`` and each file's length before cutting; the entry
+    is labelled with the ``dataset``'s name."""
     folder = cache_dir() / "waves" / cache_key(source, sample_rate, num_samples, pad, dtype, clips)
 
     def fill(waves: np.ndarray, entry) -> None:
         np.save(entry / LENGTHS, decode_into(waves, clips, decode, pad, on_clip, length_of))
+        write_about(entry, dataset)
 
     waves = load_or_fill(folder, np.dtype(dtype), (len(clips), num_samples), fill)
     return waves, np.load(folder / LENGTHS)

@@ -23,7 +23,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from asdbench.build import AnomalyModel
-from asdbench.data.examples import Examples, as_float
+from asdbench.data.examples import Examples
 
 MIN_EAGER_SECONDS = 300.0
 CPU_FLOPS_PER_THREAD = 20e9
@@ -50,7 +50,7 @@ def forward_flops(model: AnomalyModel, data: Examples) -> int:
     counted = copy.deepcopy(model).eval()
     devices = [data.inputs.device] if data.inputs.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.no_grad(), FlopCounterMode(display=False) as counter:
-        counted(as_float(data.inputs[:1]), data.features_ready)  # not data.batch: that sizes the reused batch buffer
+        counted(data.example(0), data.features_ready)  # not data.batch: that sizes the reused batch buffer
     return int(counter.get_total_flops())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ import torch
 from asdbench import distributed
 from asdbench.api import Clip
 from asdbench.build import build_model, count_parameters, instantiate
+from asdbench.cache import cache_dir
 from asdbench.config import RunConfig
 from asdbench.data import feature_cache
 from asdbench.data.examples import (
@@ -130,6 +132,7 @@ def execute(
     num_samples = int(round(seconds * dataset.sample_rate))
     for note in plan.notes:
         reporter.info(f"[yellow]Note:[/yellow] {note}")
+    _report_cache(plan, reporter)
     if plan.bad:
         reporter.info(f"[yellow]Skipped {len(plan.bad)} bad files[/yellow] (--skip-bad-files), e.g. {plan.bad[0][1]}")
     if plan.untested:
@@ -161,6 +164,26 @@ def execute(
     return result
 
 
+def _bytes(n: int) -> str:
+    return f"{n / 1e9:,.2f} GB" if n >= 1e9 else f"{n / 1e6:,.1f} MB"
+
+
+def _report_cache(plan: Plan, reporter: Reporter) -> None:
+    """What the run may write into the cache, against the space free there: a disk that fills stops a run midway."""
+    waves, features = plan.cache_bytes
+    if not waves + features:
+        return
+    folder = cache_dir()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    line = (f"Cache: up to {_bytes(waves)} of decoded waves and {_bytes(features)} of features for this run, "
+            f"{_bytes(free)} free at {folder}")
+    if waves + features > free:
+        line = (f"[yellow]{line}: more than is free; free space there, point ASDBENCH_CACHE at another disk, or "
+                "--set cache=false[/yellow]")
+    reporter.info(line)
+
+
 def _train_group(run: _Run, group: Group, result: RunResult) -> None:
     """Train ``group``'s model, then (on the main process) score its training clips for the thresholds and its
     test clips, into ``result``. The model draws from a random stream of its own (:func:`asdbench.runtime.model_seed`):
@@ -184,7 +207,7 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
         f"{dataset.sample_rate} Hz, cut or padded to {run.seconds:.2f} s ({run.num_samples} samples): "
         f"{lengths.padded} shorter clips padded (pad={config['pad']}), {lengths.cut} longer clips cut"
     )
-    input_shape = tuple(train_data.inputs.shape[1:]) if train_data.features_ready else frontend.output_shape(run.num_samples)
+    input_shape = train_data.example_shape if train_data.features_ready else frontend.output_shape(run.num_samples)
     train_clips = train_data  # clip by clip, for the training scores that calibrate thresholds
     val_data = None
     if run.settings.select == "val":
@@ -198,10 +221,10 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
     if framed:
         train_data = as_frames(train_data)
         val_data = as_frames(val_data) if val_data is not None else None
-        input_shape = tuple(train_data.inputs.shape[1:])
+        input_shape = train_data.example_shape
     model, scorer = build_model(run.plugins, config, frontend, input_shape, len(group.classes))
     if callable(getattr(model.backbone, "fit_input", None)) and train_data.features_ready:
-        model.backbone.fit_input(train_data.inputs)  # input statistics (per-band standardisation), before training
+        model.backbone.fit_input(train_data.all_inputs())  # input statistics (per-band standardisation), before training
     result.n_params = max(result.n_params, count_parameters(model))
     result.input_shapes[group.slug] = input_shape
 
@@ -261,8 +284,8 @@ def _threshold_scores(run: _Run, group: Group, model, scorer, train_clips: Examp
     decides = set(group.decides)
     own = [i for i, c in enumerate(group.train) if (c.machine_type, c.machine_id) in decides]
     own_clips = train_clips.subset(own)
-    own_clips = Examples(own_clips.inputs, target_matrix([group.alternatives(group.train[i]) for i in own]),
-                         own_clips.features_ready)  # scored as test clips are: against every class of their ID
+    # scored as test clips are: against every class of their ID
+    own_clips = own_clips.with_targets(target_matrix([group.alternatives(group.train[i]) for i in own]))
     fit_state = {}
     if fitted.fits(scorer):  # fitted on the training embeddings; their scores for the thresholds cross-fitted
         embeddings = embed(model, train_clips, device, FEATURE_BATCH, framed)

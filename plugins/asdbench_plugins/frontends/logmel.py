@@ -6,7 +6,7 @@ import torch
 import torchaudio
 
 from asdbench import hookimpl
-from asdbench.api import Frontend
+from asdbench.api import Frontend, WindowedFrontend
 
 
 class LogMel(Frontend):
@@ -60,24 +60,31 @@ class LogMel(Frontend):
         return self.log_mel(wave).unsqueeze(1)
 
 
-class LogMelFrames(LogMel):
+class LogMelFrames(LogMel, WindowedFrontend):
     """Log-mel with consecutive frames stacked into vectors, as the DCASE 2020 baseline.
 
     ``(B, L) -> (B, vectors, frames * n_mels)``; vector ``v`` is frames ``v .. v+frames-1``
-    concatenated in time order, and there are ``N - frames + 1`` vectors per clip.
+    concatenated in time order, and there are ``N - frames + 1`` vectors per clip. The runner caches
+    the log-mel and stacks the frames of each batch (:class:`asdbench.api.WindowedFrontend`).
     """
 
     def __init__(self, sample_rate: int, num_samples: int, frames: int = 5, **kwargs) -> None:
         super().__init__(sample_rate, num_samples, **kwargs)
         self.frames = frames
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        x = self.log_mel(wave)  # (B, M, N)
-        windows = x.unfold(-1, self.frames, 1)  # (B, M, V, frames)
-        return windows.permute(0, 2, 3, 1).reshape(x.shape[0], windows.shape[2], -1)
+    def base(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.log_mel(wave).transpose(1, 2).contiguous()  # (B, N, M): a window of frames is one block
+
+    def window(self, frames: int) -> tuple[int, int]:
+        return self.frames, 1
+
+    def arrange(self, windows: torch.Tensor) -> torch.Tensor:
+        return windows.reshape(windows.shape[0], -1)  # (K, frames, M) -> (K, frames * M), in time order
+
+    forward = WindowedFrontend.forward
 
 
-class LogMelPatches(LogMel):
+class LogMelPatches(LogMel, WindowedFrontend):
     """Log-mel cut into patches of consecutive frames, for classifiers that see a clip piece by piece.
 
     ``(B, L) -> (B, patches, 1, n_mels, patch_frames)`` with a patch every ``patch_hop``
@@ -88,11 +95,16 @@ class LogMelPatches(LogMel):
         super().__init__(sample_rate, num_samples, **kwargs)
         self.patch_frames, self.patch_hop = patch_frames, patch_hop
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        x = self.log_mel(wave)  # (B, M, N)
-        size = min(self.patch_frames, x.shape[-1])
-        patches = x.unfold(-1, size, self.patch_hop)  # (B, M, V, size)
-        return patches.permute(0, 2, 1, 3).unsqueeze(2)
+    def base(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.log_mel(wave).transpose(1, 2).contiguous()  # (B, N, M)
+
+    def window(self, frames: int) -> tuple[int, int]:
+        return min(self.patch_frames, frames), self.patch_hop
+
+    def arrange(self, windows: torch.Tensor) -> torch.Tensor:
+        return windows.transpose(1, 2).unsqueeze(1)  # (K, size, M) -> (K, 1, M, size)
+
+    forward = WindowedFrontend.forward
 
 
 @hookimpl

@@ -26,6 +26,7 @@ def test_cache_info_and_clear(monkeypatch, tmp_path):
     assert {p: (v["entries"], v["bytes"]) for p, v in listed["parts"].items()} == {
         "waves": (1, 2**20), "features": (1, 2**19), "synthetic": (0, 0), "runs": (1, 2**10)}
     assert listed["total_bytes"] == 2**20 + 2**19 + 2**10 and listed["root"] == str(tmp_path / "cache")
+    assert listed["datasets"] == {"unknown": {"waves": 2**20, "features": 2**19}}  # entries without a label
 
     cleared = CliRunner().invoke(cli, ["cache", "clear"])
     assert cleared.exit_code == 0 and "Cleared waves: 1.0 MB" in cleared.output
@@ -42,3 +43,20 @@ def test_cache_info_and_clear(monkeypatch, tmp_path):
     assert not (cache_dir() / "runs").exists()
     bad = CliRunner().invoke(cli, ["cache", "clear", "everything"])
     assert bad.exit_code == 2 and "Invalid value" in bad.output
+
+
+def test_cache_info_says_how_much_each_data_set_takes(monkeypatch, tmp_path):
+    """A run labels its entries with its data set: tiny synthetic dcase-ae on fan, 44 clips of 1 s: int16 waves and
+    32 x 128 float32 log-mel frames per clip (the run announced the same figures before it read)."""
+    monkeypatch.setenv("ASDBENCH_CACHE", str(tmp_path / "cache"))
+    ran = CliRunner().invoke(cli, ["run", "dcase-ae", "--set", "dataset.size=tiny", "--set", "epochs=1", "--types", "fan",
+                                   "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    assert ran.exit_code == 0, ran.output
+    listed = json.loads(CliRunner().invoke(cli, ["cache", "info", "--json"]).output)
+    datasets = listed["datasets"]
+    assert set(datasets) == {"synthetic"}
+    sizes = datasets["synthetic"]
+    assert sizes["waves"] - 44 * 16000 * 2 < 8192 and sizes["features"] - 44 * 32 * 128 * 4 < 8192  # + lengths, labels
+    shown = CliRunner().invoke(cli, ["cache", "info"])
+    assert "│ synthetic │ 1.3 MB │   0.7 MB │" in shown.output
+
