@@ -18,7 +18,7 @@ from asdbench.errors import AsdbenchError, reason
 # Subtypes an int16 store holds exactly; anything else is kept in float32.
 EXACT_INT16 = frozenset({"PCM_16", "PCM_S8", "PCM_U8"})
 WAV_FORMATS = frozenset({"WAV", "WAVEX", "RF64"})
-CHANNEL_RULES = ("first", "mean")
+CHANNEL_RULES = ("first", "second", "mean")  # DCASE 2026: first = the near microphone, second = the far one
 FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})  # the only samples that can be NaN or infinite
 _TRUNCATED = re.compile(r"^data\s*:\s*\d+\s*\(should be \d+\)", re.MULTILINE)
 
@@ -60,7 +60,8 @@ def _check_finite(path: Path, nonfinite: int) -> None:
 def read_wav(path: Path, sample_rate: int, channel: str = "first", max_samples: int | None = None) -> np.ndarray:
     """Mono float32 waveform at ``sample_rate``, at the file's full precision (24-bit and float samples are not
     rounded; float samples beyond [-1, 1] are kept). A multi-channel file gives its first channel (as DCASE
-    2020 did) or, with ``channel="mean"``, the mean of its channels; another sample rate is resampled
+    2020 did; DCASE 2026's near microphone), with ``channel="second"`` its second (2026's far microphone), or with
+    ``channel="mean"`` the mean of its channels; another sample rate is resampled
     (torchaudio's band-limited sinc interpolation).
 
     ``max_samples``: only the start of the file that gives this many samples (and one more, so that a longer file
@@ -79,7 +80,10 @@ def read_wav(path: Path, sample_rate: int, channel: str = "first", max_samples: 
     _check_finite(path, int((~np.isfinite(data)).sum()))
     if channel not in CHANNEL_RULES:
         raise AsdbenchError(f"channel={channel!r} is not one of: {', '.join(CHANNEL_RULES)}")
-    mono = data[:, 0] if channel == "first" or data.shape[1] == 1 else data.mean(axis=1)
+    if channel == "second" and data.shape[1] < 2:
+        raise AsdbenchError(f"{path}: channel=second asks for a second channel, but the file has one")
+    mono = data[:, 1] if channel == "second" else data[:, 0] if channel == "first" or data.shape[1] == 1 else \
+        data.mean(axis=1)
     if rate != sample_rate:
         mono = resample(mono, rate, sample_rate)
     if max_samples is not None:
@@ -102,7 +106,8 @@ def resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
 
 
 def write_wav(path: Path, wave: np.ndarray, sample_rate: int) -> None:
-    """16-bit PCM, written to a temporary name and renamed, so no half-written file is left."""
+    """16-bit PCM (``(samples,)`` or ``(samples, channels)``), written to a temporary name and renamed, so no
+    half-written file is left."""
     tmp = path.with_name(f".{path.name}.partial")
     sf.write(str(tmp), np.clip(wave, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
     os.replace(tmp, path)

@@ -23,7 +23,7 @@ from asdbench.errors import AsdbenchError
 @click.option("--run-id", "run_ids", multiple=True, help="Exactly these runs (repeatable).")
 @click.option("--table", "which", default="all", show_default=True, type=click.Choice(["2", "3", "4", "dcase", "pooled", "all"]),
               help="Table 2 (AUC, pAUC), 3 (mAUC) or 4 (AUC, mAUC) of the STgram-MFN paper; dcase: AUC source and "
-              "target, pAUC and harmonic mean per type, as the DCASE 2021-2025 results pages (the default for "
+              "target, pAUC and harmonic mean per type, as the DCASE 2021-2026 results pages (the default for "
               "those data sets); pooled: AUC and pAUC over all IDs of a type at once, as Noisy-ArcMix and OS-SCL "
               "report (not the official metric), with mAUC.")
 @click.option("--format", "fmt", default="rich", show_default=True,

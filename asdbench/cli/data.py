@@ -24,7 +24,8 @@ def data_group() -> None:
               help="tiny: 2 machine types, 1 s clips; small: 4 (2021+: 3) types, 2 s; full (2020 layout only): 10 s.")
 @click.option("--seed", default=2020, show_default=True, help="Generator seed: the same seed writes the same files.")
 @click.option("--layout", default="dcase2020t2", show_default=True,
-              type=click.Choice(["dcase2020t2", "dcase2021t2", "dcase2022t2", "dcase2023t2", "dcase2024t2", "dcase2025t2"]),
+              type=click.Choice(["dcase2020t2", "dcase2021t2", "dcase2022t2", "dcase2023t2", "dcase2024t2", "dcase2025t2",
+                                 "dcase2026t2"]),
               help="Which release's layout to write: file names, folders, sections, domains, ground-truth list.")
 def synth_command(out: Path, size: str, seed: int, layout: str) -> None:
     """Write synthetic machine sounds in the layout of a DCASE Task 2 release (default: 2020's)."""

@@ -46,7 +46,7 @@ DCASE_TITLE = "DCASE results style: AUC per domain, pAUC, harmonic mean (%)"
 
 
 def tables_for(which: str, rows: list[Row]) -> list[str]:
-    """``all``: the paper's tables 2-4 for DCASE 2020-style runs; the per-domain table (DCASE 2021-2025 results
+    """``all``: the paper's tables 2-4 for DCASE 2020-style runs; the per-domain table (DCASE 2021-2026 results
     pages) for runs of data sets scored by section and domain."""
     if which != "all":
         return [which]

@@ -1,9 +1,10 @@
-"""``dcase2021t2`` ... ``dcase2025t2``: the DCASE 2021–2025 Task 2 data sets, one layout, a table per year.
+"""``dcase2021t2`` ... ``dcase2026t2``: the DCASE 2021–2026 Task 2 data sets, one layout, a table per year.
 
 The releases differ in data, not in code paths: which machine types and sections the development
 and evaluation sets hold, whether the 2021 test clips sit in ``source_test``/``target_test``
 folders, the first-shot rule of 2023–2025 (dev and eval machine types disjoint, one section per
-type) and the 2025 supplemental clips. Everything else is one parser:
+type), the 2025 supplemental clips and the two channels of 2026 (near microphone = channel 0, the signal of
+earlier years; far = channel 1). Everything else is one parser:
 
 - training clips ``<T>/train/section_SS_{source|target}_train_normal_NNNN[_<attributes>].wav``,
 - development test clips ``section_SS_{source|target}_test_{normal|anomaly}_NNNN[_<attributes>].wav``
@@ -16,7 +17,8 @@ each read with an anchored regular expression (attribute strings hold underscore
 splitting on ``_`` would misread them). ``<T>/attributes_SS.csv`` fills in the attributes of clips
 whose names carry none. The evaluation ground truth is the release's ``eval_data_list_<year>.csv``
 (a machine-type line, then ``<evaluation name>,<labelled name>`` rows: CRLF line ends in most years,
-unsorted in 2023), whose labelled names give each clip its label, domain and attributes.
+unsorted in 2023), whose labelled names give each clip its label, domain and attributes, or the official
+evaluator's three ``ground_truth_*`` files per type (2024 on; the form 2026's ground truth is published in).
 
 ``root`` holds ``dev_data/`` and ``eval_data/`` (optionally each with ``raw/``, as the 2023 baseline
 unpacks them), or the ``<T>/`` folders directly. A section plays the role a machine ID plays in 2020:
@@ -61,6 +63,7 @@ class Release:
     split_test: bool = False  # 2021: <T>/source_test and <T>/target_test
     first_shot: bool = False  # 2023+: dev and eval types disjoint, one section per type
     supplemental: bool = False  # 2025: <T>/supplemental clean-machine and noise clips
+    two_channel: bool = False  # 2026: every clip near (channel 0) and far (channel 1) microphone
 
     @property
     def name(self) -> str:
@@ -82,7 +85,8 @@ class Release:
         """Whether a tree can be this release: its folders, machine types and sections."""
         return (not found.names_2020 and bool(found.types) and found.split_test_folders == self.split_test
                 and all(section in self.sections(t) for t, section in found.units)
-                and found.types <= self.types and (self.supplemental or not found.supplemental))
+                and found.types <= self.types and (self.supplemental or not found.supplemental)
+                and (found.channels is None or (found.channels == 2) == self.two_channel))
 
     def is_eval(self, machine_type: str, section: str) -> bool:
         """Whether a unit belongs to the evaluation set (its test clips are the evaluation test clips)."""
@@ -104,6 +108,11 @@ RELEASES = {r.year: r for r in (
     Release(2025, _2022_TYPES, ("AutoTrash", "BandSealer", "CoffeeGrinder", "HomeCamera", "Polisher", "ScrewFeeder",
                                 "ToyPet", "ToyRCCar"),
             ("00",), ("00",), "15097779, 15392814, 15519362", first_shot=True, supplemental=True),
+    # Type names alone cannot tell 2026 (ToyDrone and ToothBrush were evaluation types of 2023 and 2024, ToyCar and
+    # fan development types before): its two channels and the Emu types can.
+    Release(2026, ("ToyCar", "ToyCarEmu", "bearingEmu", "fan", "gearboxEmu", "sliderEmu", "valveEmu"),
+            ("ToyDrone", "ToothBrush", "SewingMachine", "BlowerDustCollector", "Sander"),
+            ("00",), ("00",), "19336329, 20151556, 20437238", first_shot=True, two_channel=True),
 )}
 
 
@@ -133,6 +142,7 @@ class Found:
     units: set[tuple[str, str]] = field(default_factory=set)  # (type, section) of every clip
     split_test_folders: bool = False
     names_2020: bool = False
+    channels: int | None = None  # of the first clip found (its header): 2026's clips have two
 
 
 def _attributes(cells: list[str]) -> str:
@@ -196,7 +206,16 @@ def scan(root: Path) -> Found:
                     else:
                         (found.train if clip.split == "train" else found.test).append(clip)
                         found.units.add((clip.machine_type, clip.machine_id))
+                        if found.channels is None:
+                            found.channels = _channels(path)
     return found
+
+
+def _channels(path: Path) -> int | None:
+    try:
+        return wav_format(path, scan=False).channels
+    except AsdbenchError:  # a bad first file is reported when the data set checks its clips
+        return None
 
 
 def layout_years(found: Found) -> list[str]:
@@ -219,13 +238,18 @@ def layouts_under(root: Path) -> list[str]:
 
 
 def read_eval_list(path: Path, release: Release) -> dict[tuple[str, str], Clip]:
-    """``eval_data_list_<year>.csv``: ``(type, key of the evaluation name)`` -> the labelled clip it was, read
-    from its labelled name (label, domain, attributes)."""
+    """``eval_data_list_<year>.csv``, or a folder holding it or the official evaluator's ``ground_truth_*`` folders
+    (:func:`read_evaluator_truth`): ``(type, key of the evaluation name)`` -> the labelled clip it was, read from
+    its labelled name (label, domain, attributes)."""
     if path.is_dir():
         candidates = [path / f"eval_data_list_{release.year}.csv", path / "eval_data_list.csv"]
-        path = next((p for p in candidates if p.is_file()), candidates[0])
+        found = next((p for p in candidates if p.is_file()), None)
+        if found is None and (path / EVALUATOR_TRUTH[0]).is_dir():
+            return read_evaluator_truth(path, release)
+        path = found or candidates[0]
     if not path.is_file():
-        raise AsdbenchError(f"evaluation ground truth not found: {path} (eval_data_list_{release.year}.csv)")
+        raise AsdbenchError(f"evaluation ground truth not found: {path} (eval_data_list_{release.year}.csv, or the "
+                            "evaluator's ground_truth_data/ folders)")
     labels: dict[tuple[str, str], Clip] = {}
     machine_type = None
     with open(path, newline="") as fh:  # newline="": CRLF and LF lists read alike
@@ -246,6 +270,48 @@ def read_eval_list(path: Path, release: Release) -> dict[tuple[str, str], Clip]:
     return labels
 
 
+# The official evaluator's ground truth (2024 on): three folders, one file per type and section in each, rows
+# ``<evaluation name>,<value>`` without a header, in no particular order.
+EVALUATOR_TRUTH = ("ground_truth_data", "ground_truth_domain", "ground_truth_attributes")
+TRUTH_FILE = re.compile(r"^ground_truth_(.+)_section_(\d{2})_test\.csv$")
+
+
+def _truth_rows(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as fh:
+        rows = [[cell.strip() for cell in row] for row in csv.reader(fh)]
+    bad = next((i for i, row in enumerate(rows, start=1) if any(row) and len(row) != 2), None)
+    if bad is not None:
+        raise AsdbenchError(f"{path}:{bad}: expected '<evaluation file>,<value>'")
+    return {row[0]: row[1] for row in rows if any(row)}
+
+
+def read_evaluator_truth(folder: Path, release: Release) -> dict[tuple[str, str], Clip]:
+    """The evaluator's ``ground_truth_data`` (label: 0 normal, 1 anomaly), ``ground_truth_domain`` (0 source,
+    1 target) and ``ground_truth_attributes`` (the labelled name, without ``.wav``) files of every type, paired by
+    evaluation name, never by position; the same mapping as :func:`read_eval_list`."""
+    labels: dict[tuple[str, str], Clip] = {}
+    for path in sorted((folder / EVALUATOR_TRUTH[0]).glob("ground_truth_*_section_*_test.csv")):
+        machine_type, section = TRUTH_FILE.match(path.name).groups()
+        domains = _truth_rows(folder / EVALUATOR_TRUTH[1] / path.name)
+        named = _truth_rows(folder / EVALUATOR_TRUTH[2] / path.name)
+        for name, label in _truth_rows(path).items():
+            key = _eval_key(name)
+            labelled = TEST.match(f"{named[name]}.wav") if name in named else None
+            if key is None or label not in ("0", "1") or domains.get(name, "0") not in ("0", "1") or (
+                    name in named and labelled is None):
+                raise AsdbenchError(f"{path}: the row of {name} does not hold a DCASE {release.year} evaluation name "
+                                    "and a label 0 or 1 (or its domain or labelled name is not the year's)")
+            domain = {"0": "source", "1": "target"}.get(domains.get(name, ""))
+            labels[(machine_type, key)] = Clip(Path(f"{named[name]}.wav" if name in named else name), machine_type,
+                                                section, "test", int(label), domain,
+                                                (labelled.group(5) or "") if labelled else "")
+    if not labels:
+        raise AsdbenchError(f"{folder / EVALUATOR_TRUTH[0]} holds no ground_truth_<type>_section_SS_test.csv")
+    return labels
+
+
 def _eval_key(name: str) -> str | None:
     """One key for both spellings of an evaluation name: ``section_SS[_domain]_NNNN``."""
     m = EVAL_2021.match(name)
@@ -256,7 +322,7 @@ def _eval_key(name: str) -> str | None:
 
 
 class SectionsDataset(LayoutDataset):
-    """A DCASE 2021–2025 Task 2 release (``Release``), from the official zips' layout."""
+    """A DCASE 2021–2026 Task 2 release (``Release``), from the official zips' layout."""
 
     def __init__(self, release: Release, root: str = "", protocol: str = "dev", eval_labels: str = "",
                  strict: bool = True, channel: str = "first", classes: str = "section") -> None:
@@ -341,7 +407,8 @@ class SectionsDataset(LayoutDataset):
     def _labelled(self, clip: Clip, labels: dict[tuple[str, str], Clip]) -> Clip:
         truth = labels.get((clip.machine_type, _eval_key(clip.name) or ""))
         if truth is None or truth.machine_id != clip.machine_id:
-            raise AsdbenchError(f"{clip.path} is not in the evaluation ground truth (eval_data_list_{self.release.year}.csv)")
+            raise AsdbenchError(f"{clip.path} is not in the evaluation ground truth (eval_data_list_{self.release.year}.csv "
+                                "or the evaluator's ground_truth_* files)")
         return Clip(clip.path, clip.machine_type, clip.machine_id, "test", truth.label, truth.domain, truth.attributes)
 
     def describe(self) -> str:

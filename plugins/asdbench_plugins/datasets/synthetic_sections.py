@@ -1,10 +1,12 @@
-"""Synthetic machine sounds in the exact layout of a DCASE 2021–2025 Task 2 release (``asdbench data synth --layout``).
+"""Synthetic machine sounds in the exact layout of a DCASE 2021–2026 Task 2 release (``asdbench data synth --layout``).
 
 Every year's path runs on a fresh machine: the tree holds the release's machine-type names and
 sections (the first few of each), a development set (``dev_data/``) and an evaluation set
 (``eval_data/``) with the year's test folders and evaluation-name spelling, ``attributes_SS.csv``
 tables (2022+), the ground truth ``eval_data_list_<year>.csv`` (CRLF where the release has CRLF,
-its rows unsorted for 2023) and the 2025 supplemental clips. Each machine type borrows one of the
+its rows unsorted for 2023), the 2025 supplemental clips, and for 2026 two-channel clips (the far
+microphone, channel 1, hears the machine fainter and more noise), the running test index of ToyCar and
+ToyCarEmu and the official evaluator's ``ground_truth_*`` files. Each machine type borrows one of the
 four synthetic sound models; a section is a machine. The domain shift is real: target-domain
 clips run the machine under another operating condition (another speed and harmonic balance),
 named in their attribute string (``spd_A`` source, ``spd_B`` target).
@@ -16,6 +18,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from asdbench.audio import write_wav
 from asdbench.errors import AsdbenchError
@@ -61,6 +65,18 @@ def _attribute(domain: str) -> str:
     return "spd_A" if domain == "source" else "spd_B"
 
 
+# 2026: the far microphone's share of the machine and the noise it adds (its own, drawn per clip).
+FAR_GAIN = 0.5
+FAR_NOISE = 0.05
+RUNNING_INDEX_TYPES = ("ToyCar", "ToyCarEmu")  # 2026 development test names count 0000-0199 over all test clips
+
+
+def two_channels(near: np.ndarray, noise_seed: list[int]) -> np.ndarray:
+    """``(samples, 2)``: the near signal and a far one, fainter and noisier."""
+    noise = np.random.default_rng(noise_seed).normal(0.0, FAR_NOISE, near.shape).astype(np.float32)
+    return np.stack([near, FAR_GAIN * near + noise], axis=1)
+
+
 def generate_layout(out: Path, layout: str, size: str = "tiny", seed: int = 2021,
                     progress: Callable[[int, int], None] | None = None) -> Path:
     """Write a tree of ``layout`` (``dcase2021t2`` ... ``dcase2025t2``) under ``out``, atomically."""
@@ -79,7 +95,10 @@ def generate_layout(out: Path, layout: str, size: str = "tiny", seed: int = 2021
         path.parent.mkdir(parents=True, exist_ok=True)
         machine = int(section) * 2 + (1 if domain == "target" else 0)  # the target condition: a neighbouring run
         stream = split_code * 1000 + index + (500 if domain == "target" else 0)
-        write_wav(path, machine_clip(seed, sounds[machine_type], machine, stream, spec.seconds, anomaly, 0), SAMPLE_RATE)
+        wave = machine_clip(seed, sounds[machine_type], machine, stream, spec.seconds, anomaly, 0)
+        if release.two_channel:
+            wave = two_channels(wave, [seed, 7, machine, stream, int(anomaly)])
+        write_wav(path, wave, SAMPLE_RATE)
         done += 1
         if progress:
             progress(done, total)
@@ -99,13 +118,14 @@ def generate_layout(out: Path, layout: str, size: str = "tiny", seed: int = 2021
                      for i in range(spec.test)]
             random.Random(f"{seed}-{machine_type}-{section}").shuffle(tests)  # evaluation names hide the order
             for position, (domain, label, i) in enumerate(tests):
-                labelled = f"section_{section}_{domain}_test_{label}_{i:04d}"
+                number = position if release.two_channel and machine_type in RUNNING_INDEX_TYPES else i
+                labelled = f"section_{section}_{domain}_test_{label}_{number:04d}"
                 labelled += ".wav" if release.split_test else f"_{_attribute(domain)}.wav"
                 test_folder = folder / (f"{domain}_test" if release.split_test else "test")
                 if evaluation:
                     index = sum(1 for d, _, _ in tests[:position] if d == domain) if release.split_test else position
                     name = (f"section_{section}_{domain}_test_{index:04d}.wav" if release.split_test else
-                            f"section_{section}_{'test_' if release.year >= 2024 else ''}{index:04d}.wav")
+                            f"section_{section}_{'test_' if 2024 <= release.year <= 2025 else ''}{index:04d}.wav")
                     truth.setdefault(machine_type, []).append((name, labelled))
                 else:
                     name = labelled
@@ -120,10 +140,30 @@ def generate_layout(out: Path, layout: str, size: str = "tiny", seed: int = 2021
                         clip(folder / "supplemental" / f"supplemental_{kind}_{i:04d}.wav", machine_type, section,
                              "source", 900 + i, False, 3)
         _write_truth(tmp / f"eval_data_list_{release.year}.csv", truth, release, seed)
+        if release.two_channel:
+            _write_evaluator_truth(tmp, truth, seed)
         return {"generator_version": GENERATOR_VERSION, "layout": release.name, "size": size, "seed": seed,
                 "clips": done}
 
     return write_tree(out, write)
+
+
+def _write_evaluator_truth(root: Path, truth: dict[str, list[tuple[str, str]]], seed: int) -> None:
+    """The official evaluator's ground truth (the form 2026's is published in): per type, ``ground_truth_data``
+    (0 normal, 1 anomaly), ``ground_truth_domain`` (0 source, 1 target) and ``ground_truth_attributes`` (the
+    labelled name without ``.wav``); rows in no particular order, no header."""
+    for machine_type, rows in truth.items():
+        rows = list(rows)
+        random.Random(f"{seed}-{machine_type}-truth").shuffle(rows)
+        values = {
+            "ground_truth_data": [str(int("_anomaly_" in b)) for _, b in rows],
+            "ground_truth_domain": [str(int("_target_" in b)) for _, b in rows],
+            "ground_truth_attributes": [b[: -len(".wav")] for _, b in rows],
+        }
+        for folder, column in values.items():
+            path = root / folder / f"ground_truth_{machine_type}_section_00_test.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(f"{a},{v}\n" for (a, _), v in zip(rows, column)))
 
 
 def _write_truth(path: Path, truth: dict[str, list[tuple[str, str]]], release: Release, seed: int) -> None:

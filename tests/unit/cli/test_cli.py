@@ -159,5 +159,5 @@ def test_tab_completes_systems_and_datasets_from_the_catalog():
     assert [c.value for c in complete(["run"], "stgram")] == ["stgram-mfn", "stgram-mfn-cee"]
     assert [c.value for c in complete(["config", "show"], "SUB")] == ["subcluster-adacos"]
     assert [c.value for c in complete(["run", "idnn", "--dataset"], "dcase202")] == [
-        f"dcase{year}t2" for year in range(2020, 2026)]
+        f"dcase{year}t2" for year in range(2020, 2027)]
     assert [c.value for c in complete(["compare", "--system"], "noisy")] == ["noisy-arcmix"]

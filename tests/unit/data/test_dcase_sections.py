@@ -15,7 +15,7 @@ from asdbench.errors import AsdbenchError
 from asdbench.evaluation.metrics import EPS
 from asdbench.evaluation.results import write_official
 from asdbench.evaluation.summary import evaluate_scores as evaluate
-from asdbench_plugins.datasets.dcase_sections import RELEASES, SectionsDataset, _clip
+from asdbench_plugins.datasets.dcase_sections import RELEASES, TEST, SectionsDataset, _clip
 from asdbench_plugins.datasets.synthetic import generate
 from asdbench_plugins.datasets.synthetic_sections import generate_layout
 
@@ -294,8 +294,8 @@ def test_a_root_without_dataset_is_read_by_the_plugin_that_recognises_it(trees, 
     only_dev = tmp_path / "dev-only" / "fan" / "train"  # one section 00 of fan: 2022's, and any first-shot year's
     only_dev.mkdir(parents=True)
     (only_dev / "section_00_source_train_normal_0000_a.wav").touch()
-    with pytest.raises(AsdbenchError, match=r"fits the layouts of dcase2022t2, dcase2023t2, dcase2024t2, dcase2025t2; "
-                                            r"pass --dataset NAME, one of dcase2022t2, dcase2023t2"):
+    with pytest.raises(AsdbenchError, match=r"fits the layouts of dcase2022t2, dcase2023t2, dcase2024t2, dcase2025t2, "
+                                            r"dcase2026t2; pass --dataset NAME, one of dcase2022t2, dcase2023t2"):
         dataset_for(plugins, tmp_path / "dev-only")
     (tmp_path / "empty").mkdir()
     with pytest.raises(AsdbenchError, match=r"empty holds no layout a data set plugin recognises .* one of "
@@ -303,3 +303,54 @@ def test_a_root_without_dataset_is_read_by_the_plugin_that_recognises_it(trees, 
         dataset_for(plugins, tmp_path / "empty")
     result = CliRunner().invoke(cli, ["data", "check", "--root", str(tmp_path / "missing")])
     assert result.exit_code == 1 and result.output == f"Error: --root {tmp_path / 'missing'}: no such folder\n"
+
+
+def test_2026_is_told_from_earlier_years_by_its_two_channels(tmp_path):
+    """ToyDrone was an evaluation type of 2023 too: a tree holding only ToyDrone is 2026 when its clips have two
+    channels, 2023 when they have one."""
+    import numpy as np
+    import soundfile as sf
+
+    from asdbench.data.recognise import dataset_for
+    from asdbench.plugins import get_plugins
+
+    for channels, year in ((2, 2026), (1, 2023)):
+        folder = tmp_path / str(channels) / "eval_data" / "ToyDrone" / "train"
+        folder.mkdir(parents=True)
+        sf.write(str(folder / "section_00_source_train_normal_0000_noAttribute.wav"),
+                 np.zeros((1600, channels) if channels > 1 else 1600, dtype=np.float32), 16000, subtype="PCM_16")
+        assert dataset_for(get_plugins(), tmp_path / str(channels)) == f"dcase{year}t2"
+
+
+def test_2026_reads_the_near_microphone_and_the_evaluators_ground_truth(trees, tmp_path):
+    """The near microphone is channel 0 (the signal of earlier years); the ground truth comes as the evaluator's three
+    files per type, rows unsorted, paired by name, the same labels as the list."""
+    import shutil
+
+    import soundfile as sf
+
+    release, tree = RELEASES[2026], trees[2026]
+    with_list = SectionsDataset(release, str(tree), "eval", eval_labels=str(tree))
+    folder = tmp_path / "truth"
+    for name in ("ground_truth_data", "ground_truth_domain", "ground_truth_attributes"):
+        shutil.copytree(tree / name, folder / name)
+    evaluator = SectionsDataset(release, str(tree), "eval", eval_labels=str(folder))
+    assert [(c.path, c.label, c.domain, c.attributes) for c in evaluator.clips("test")] == [
+        (c.path, c.label, c.domain, c.attributes) for c in with_list.clips("test")]
+    clip = evaluator.clips("train")[0]
+    stereo, rate = sf.read(str(clip.path), dtype="float32")
+    assert stereo.shape[1] == 2 and (stereo[:, 1] != stereo[:, 0]).any()
+    assert (evaluator.load(clip) == stereo[:, 0]).all()
+    far = SectionsDataset(release, str(tree), "eval", eval_labels=str(folder), channel="second")
+    assert (far.load(clip) == stereo[:, 1]).all()  # the far microphone
+    mono = SectionsDataset(RELEASES[2025], str(trees[2025]), "dev", channel="second")
+    with pytest.raises(AsdbenchError, match="channel=second asks for a second channel, but the file has one"):
+        mono.load(mono.clips("train")[0])
+    dev = SectionsDataset(release, str(tree), "dev").clips("test")
+    for machine_type, indices in (("ToyCar", list(range(12))), ("ToyCarEmu", list(range(12)))):
+        numbers = sorted(int(TEST.match(c.path.name).group(4)) for c in dev if c.machine_type == machine_type)
+        assert numbers == indices  # one running index over all test clips, as the release names them
+    rows = (folder / "ground_truth_data" / "ground_truth_ToyDrone_section_00_test.csv").read_text().splitlines()
+    (folder / "ground_truth_data" / "ground_truth_ToyDrone_section_00_test.csv").write_text("\n".join(rows[1:]) + "\n")
+    with pytest.raises(AsdbenchError, match=r"is not in the evaluation ground truth"):
+        SectionsDataset(release, str(tree), "eval", eval_labels=str(folder))
