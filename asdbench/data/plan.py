@@ -42,6 +42,7 @@ class Plan:
     notes: list[str]  # conversions the dataset applies, doubts about the data: one line each, the run warns once
     exact_int16: bool  # every clip is 16-bit (or less) mono PCM at the dataset's rate: an int16 store is exact
     data: str  # the data fingerprint of the clips used
+    samples: dict[str, int]  # each model's clip length in samples (clip_samples)
     cache_bytes: tuple[int, int]  # at most this much in the wave and feature caches (see cache_bytes)
 
     def with_seed(self, seed: int) -> Plan:
@@ -121,11 +122,28 @@ def _check_frontend(plugins: Plugins, config: RunConfig, dataset: Dataset) -> in
     return 0 if frontend.has_weights else math.prod(cached)
 
 
-def cache_bytes(groups: list[Group], num_samples: int, exact_int16: bool, feature_floats: int) -> tuple[int, int]:
+def cache_bytes(groups: list[Group], samples: dict[str, int], exact_int16: bool, feature_floats: int,
+                base_samples: int) -> tuple[int, int]:
     """What a run's entries in the wave and feature caches take at most (entries made before are reused): one per
-    model's training and test clip lists."""
-    clips = sum(len(g.train) + len(g.test) for g in groups)
-    return clips * num_samples * (2 if exact_int16 else 4), clips * feature_floats * 4
+    model's training and test clip lists (features scale with each model's clip length)."""
+    waves = features = 0
+    for g in groups:
+        clips = len(g.train) + len(g.test)
+        waves += clips * samples[g.name] * (2 if exact_int16 else 4)
+        features += clips * round(feature_floats * samples[g.name] / base_samples) * 4
+    return waves, features
+
+
+def clip_samples(config: RunConfig, dataset: Dataset, groups: list[Group]) -> dict[str, int]:
+    """Each model's clip length in samples: ``clip_seconds`` where set, else its machine types' own (the longest,
+    where a model's types differ; datasets that can tell, ``clip_seconds_of``), else the data set's."""
+    of = getattr(dataset, "clip_seconds_of", None)
+    out = {}
+    for g in groups:
+        seconds = config["clip_seconds"] or (max(of(t) for t in sorted({c.machine_type for c in g.train}))
+                                             if of is not None and g.train else dataset.clip_seconds)
+        out[g.name] = int(round(seconds * dataset.sample_rate))
+    return out
 
 
 def _duplicate_names(clips: list[Clip]) -> list[str]:
@@ -198,8 +216,9 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
     _check_selectable(groups, config["select"])
     exact = check is not None and all(rate == dataset.sample_rate and channels == 1 and subtype in EXACT_INT16
                                       for rate, channels, subtype in formats)
-    num_samples = int(round((config["clip_seconds"] or dataset.clip_seconds) * dataset.sample_rate))
+    samples = clip_samples(config, dataset, groups)
+    base_samples = int(round((config["clip_seconds"] or dataset.clip_seconds) * dataset.sample_rate))
     return Plan(config, dataset, rule, groups, skipped_ids(train, test, config["model_per"], unit), bad,
                 _conversions(formats, dataset.sample_rate) + _duplicate_names([*train, *test]), exact,
-                data_fingerprint(dataset.name, train, test),
-                cache_bytes(groups, num_samples, exact, feature_floats) if config["cache"] else (0, 0))
+                data_fingerprint(dataset.name, train, test), samples,
+                cache_bytes(groups, samples, exact, feature_floats, base_samples) if config["cache"] else (0, 0))

@@ -72,7 +72,8 @@ def manifest(config: RunConfig, plugins: Plugins, result: Any, sample_rate: int,
         "num_samples": num_samples,
         "models": {
             slug: {"classes": result.label_maps[name], "input_shape": list(result.input_shapes[slug]),
-                   "decides": result.decides[name], "weights": f"weights/{slug}.safetensors"}
+                   "decides": result.decides[name], "weights": f"weights/{slug}.safetensors",
+                   "num_samples": result.model_samples.get(slug, num_samples)}
             for name, slug in ((name, model_slug(name)) for name in result.label_maps)
             if slug in result.models
         },
@@ -181,6 +182,9 @@ def _check_shape(path: Path, data: dict[str, Any]) -> None:
         if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0
                                                   for n in shape):
             raise wrong(f"models.{slug}.input_shape", "a list of positive whole numbers")
+        samples = model.get("num_samples", 1)
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples <= 0:
+            raise wrong(f"models.{slug}.num_samples", "a positive whole number")
         if "sha256" in model and not (isinstance(model["sha256"], str) and re.fullmatch(r"[0-9a-f]{64}", model["sha256"])):
             raise wrong(f"models.{slug}.sha256", "a SHA-256 in hex")
     thresholds = data["thresholds"]

@@ -50,6 +50,7 @@ class _Model:
     scorer: Scorer
     classes: tuple[tuple[str, ...], ...]  # (type, ID) or (type, section, attributes), label order
     fit_state: dict[str, torch.Tensor]  # what the scorer was fitted on (asdbench.evaluation.fitted), if it fits
+    num_samples: int  # the clip length it was trained on (its machine types' own), what its clips are cut or padded to
 
 
 class TrainedModel:
@@ -104,8 +105,8 @@ class TrainedModel:
 
     def _build(self, plugins: Plugins, folder: Path, slug: str, entry: dict) -> _Model:
         classes = tuple(self._machine(name) for name in entry["classes"])
-        frontend = instantiate(plugins, self.config, "frontend", sample_rate=self.sample_rate,
-                               num_samples=self.num_samples)
+        num_samples = int(entry.get("num_samples", self.num_samples))  # bundles of one clip length for all models
+        frontend = instantiate(plugins, self.config, "frontend", sample_rate=self.sample_rate, num_samples=num_samples)
         network, scorer = build_model(plugins, self.config, frontend, tuple(entry["input_shape"]), len(classes))
         weights, fit_state = fitted.split_state(read_weights(folder, entry))
         try:
@@ -120,7 +121,7 @@ class TrainedModel:
                 raise AsdbenchError(f"{folder / entry['weights']} lacks the training embeddings its scorer "
                                     f"'{self.config.component('scorer')}' is fitted on")
             fitted.refit(scorer, fit_state, network.loss)
-        return _Model(network, scorer, classes, fit_state)
+        return _Model(network, scorer, classes, fit_state, num_samples)
 
     def save(self, folder: Path) -> Path:
         """Write this model as a bundle folder (``asdbench export``)."""
@@ -176,9 +177,9 @@ class TrainedModel:
         channel = self.config.values.get("dataset.channel") or "first"
         failed: dict[Path, str] = {}
 
-        def load(path: Path) -> np.ndarray:
+        def load(path: Path, num_samples: int) -> np.ndarray:
             try:
-                return read_wav(path, self.sample_rate, channel, self.num_samples)
+                return read_wav(path, self.sample_rate, channel, num_samples)
             except AsdbenchError as exc:
                 if not skip_bad_files:
                     raise
@@ -198,10 +199,11 @@ class TrainedModel:
 
     @torch.no_grad()
     def score_items(self, items: Sequence[Hashable], machines: Sequence[tuple[str, str]],
-                    load: Callable[[Hashable], np.ndarray], batch_size: int = DEFAULT_BATCH,
+                    load: Callable[[Hashable, int], np.ndarray], batch_size: int = DEFAULT_BATCH,
                     on_batch: Callable[[int], None] = lambda n: None) -> np.ndarray:
-        """Scores of ``items`` (read by ``load`` as mono float32 at the model's rate), in their order. Items are
-        scored model by model in batches of ``batch_size``: memory holds one batch of audio, whatever the count."""
+        """Scores of ``items`` (read by ``load(item, num_samples)`` as mono float32 at the model's rate, at least the
+        first ``num_samples``: the clip length of the model that decides for it), in their order. Items are scored
+        model by model in batches of ``batch_size``: memory holds one batch of audio, whatever the count."""
         out = np.empty(len(items), dtype=np.float64)
         rows_of: dict[str, list[int]] = {}
         for row, machine in enumerate(machines):
@@ -212,8 +214,8 @@ class TrainedModel:
             frontend = model.network.frontend
             for start in range(0, len(rows), batch_size):
                 chunk = rows[start : start + batch_size]
-                waves = np.zeros((len(chunk), self.num_samples), dtype=np.float32)
-                decode_into(waves, tuple(items[r] for r in chunk), load, pad)
+                waves = np.zeros((len(chunk), model.num_samples), dtype=np.float32)
+                decode_into(waves, tuple(items[r] for r in chunk), lambda item: load(item, model.num_samples), pad)
                 targets = target_matrix([alternatives(model.classes, machines[r]) for r in chunk])
                 inputs = torch.from_numpy(waves)
                 if not frontend.has_weights:  # as a run does: features first, then the model on them

@@ -72,7 +72,8 @@ def score_dataset(model: TrainedModel, dataset: Dataset, reporter: Reporter,
                             f"{', '.join(model.name(m) for m in model.machines)}); a model per ID is trained only for the IDs its "
                             "protocol tests: train with the protocol that tests these (e.g. dataset.protocol=eval)")
     with reporter.task("Scoring test clips", len(clips)) as step:
-        values = model.score_items(clips, machines, first_samples(dataset, model.num_samples), batch_size, step.advance)
+        values = model.score_items(clips, machines, lambda clip, n: first_samples(dataset, n)(clip), batch_size,
+                                   step.advance)
     scores = list(zip(clips, values.tolist()))
     problem = nonfinite(scores, model.unit)
     if problem:

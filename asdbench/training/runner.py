@@ -47,7 +47,8 @@ class RunResult:
     report: Report | None
     n_params: int
     rule: str = "dcase2020"  # the data set's evaluation rule (asdbench.evaluation.metrics), and so its unit: ID or section
-    num_samples: int = 0  # the clip length every clip was cut or padded to
+    num_samples: int = 0  # the longest of the models' clip lengths (model_samples)
+    model_samples: dict[str, int] = field(default_factory=dict)  # per model: the clip length its clips were cut or padded to
     models: dict[str, dict] = field(default_factory=dict)
     label_maps: dict[str, list[str]] = field(default_factory=dict)
     decides: dict[str, list[str]] = field(default_factory=dict)  # per model: the IDs it decides for (not its outliers)
@@ -93,10 +94,8 @@ class _Run:
     plugins: Plugins
     plan: Plan
     reporter: Reporter
-    reader: Reader
+    readers: dict[int, Reader]  # one per clip length (a model's, see Plan.samples)
     settings: TrainSettings
-    seconds: float  # the clip length, cut or padded to
-    num_samples: int
     on_epoch: Callable[[str, int, dict[str, float]], None]
     on_checkpoint: Callable[[str, int], None]
     checkpoint_dir: Path | None
@@ -106,6 +105,16 @@ class _Run:
     @property
     def config(self) -> RunConfig:
         return self.plan.config
+
+    def reader(self, num_samples: int) -> Reader:
+        """The reader of clips cut or padded to ``num_samples``."""
+        if num_samples not in self.readers:
+            plan, config = self.plan, self.plan.config
+            self.readers[num_samples] = Reader(
+                plan.dataset, loader_fingerprint(plan.dataset, config), num_samples, config["pad"],
+                np.dtype(np.int16 if plan.exact_int16 else np.float32), Runtime.of(config).device, self.reporter,
+                config["cache"])
+        return self.readers[num_samples]
 
 
 def execute(
@@ -128,8 +137,6 @@ def execute(
     runtime = Runtime.of(config)
     runtime.apply()
     distributed.init(runtime.device)
-    seconds = config["clip_seconds"] or dataset.clip_seconds
-    num_samples = int(round(seconds * dataset.sample_rate))
     for note in plan.notes:
         reporter.info(f"[yellow]Note:[/yellow] {note}")
     _report_cache(plan, reporter)
@@ -144,16 +151,15 @@ def execute(
         reporter.info("[yellow]select=oracle: the kept checkpoint is chosen on the test set (the authors' protocol); "
                       "its metrics are an upper bound[/yellow]")
     rule = plan.rule
-    result = RunResult([], None, 0, rule, num_samples=num_samples)
-    reader = Reader(dataset, loader_fingerprint(dataset, config), num_samples, config["pad"],
-                    np.dtype(np.int16 if plan.exact_int16 else np.float32), runtime.device, reporter, config["cache"])
-    run = _Run(plugins, plan, reporter, reader, settings, seconds, num_samples, on_epoch, on_checkpoint,
-               checkpoint_dir, resume, Identity(config.values, config.hash, plan.data) if checkpoint_dir else None)
+    result = RunResult([], None, 0, rule, num_samples=max(plan.samples.values(), default=0))
+    run = _Run(plugins, plan, reporter, {}, settings, on_epoch, on_checkpoint, checkpoint_dir, resume,
+               Identity(config.values, config.hash, plan.data) if checkpoint_dir else None)
     for group in plan.groups:
         _train_group(run, group, result)
-    lengths = reader.lengths
-    result.clip_seconds = ((lengths.shortest or 0) / dataset.sample_rate, lengths.longest / dataset.sample_rate)
-    result.padded_clips, result.cut_clips = lengths.padded, lengths.cut
+    seen = [r.lengths for r in run.readers.values() if r.lengths.shortest is not None]
+    result.clip_seconds = (min((s.shortest for s in seen), default=0) / dataset.sample_rate,
+                           max((s.longest for s in seen), default=0) / dataset.sample_rate)
+    result.padded_clips, result.cut_clips = sum(s.padded for s in seen), sum(s.cut for s in seen)
     result.bad_files = [(str(c.path), reason) for c, reason in plan.bad]
     check_finite(result)
     unit = UNITS[rule]
@@ -195,19 +201,21 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
     result.label_maps[group.name] = labels
     result.decides[group.name] = [id_name(t, i, unit) for t, i in group.decides]
     reporter.info(f"Model '{group.name}': {len(labels)} classes: " + ", ".join(f"{k}={v}" for k, v in enumerate(labels)))
-    frontend = instantiate(run.plugins, config, "frontend", sample_rate=dataset.sample_rate, num_samples=run.num_samples)
+    num_samples = run.plan.samples[group.name]
+    result.model_samples[group.slug] = num_samples
+    reader = run.reader(num_samples)
+    frontend = instantiate(run.plugins, config, "frontend", sample_rate=dataset.sample_rate, num_samples=num_samples)
     fingerprint = feature_cache.frontend_fingerprint(frontend, config.component("frontend"), config.params("frontend"))
-    lengths = Lengths(run.num_samples)
-    train_data = run.reader.examples(frontend, fingerprint, group, group.train, f"{group.name} train", lengths,
-                                     reuse=True)
-    test_data = (run.reader.examples(frontend, fingerprint, group, group.test, f"{group.name} test", lengths,
-                                     scoring=True) if group.test else None)
+    lengths = Lengths(num_samples)
+    train_data = reader.examples(frontend, fingerprint, group, group.train, f"{group.name} train", lengths, reuse=True)
+    test_data = (reader.examples(frontend, fingerprint, group, group.test, f"{group.name} test", lengths,
+                                 scoring=True) if group.test else None)
     reporter.info(
         f"Clips: {lengths.shortest / dataset.sample_rate:.2f}-{lengths.longest / dataset.sample_rate:.2f} s at "
-        f"{dataset.sample_rate} Hz, cut or padded to {run.seconds:.2f} s ({run.num_samples} samples): "
-        f"{lengths.padded} shorter clips padded (pad={config['pad']}), {lengths.cut} longer clips cut"
+        f"{dataset.sample_rate} Hz, cut or padded to {num_samples / dataset.sample_rate:.2f} s ({num_samples} "
+        f"samples): {lengths.padded} shorter clips padded (pad={config['pad']}), {lengths.cut} longer clips cut"
     )
-    input_shape = train_data.example_shape if train_data.features_ready else frontend.output_shape(run.num_samples)
+    input_shape = train_data.example_shape if train_data.features_ready else frontend.output_shape(num_samples)
     train_clips = train_data  # clip by clip, for the training scores that calibrate thresholds
     val_data = None
     if run.settings.select == "val":

@@ -15,6 +15,7 @@ from asdbench.errors import AsdbenchError
 from asdbench.evaluation.metrics import EPS
 from asdbench.evaluation.results import write_official
 from asdbench.evaluation.summary import evaluate_scores as evaluate
+from asdbench.serving.model import load_model
 from asdbench_plugins.datasets.dcase_sections import RELEASES, TEST, SectionsDataset, _clip
 from asdbench_plugins.datasets.synthetic import generate
 from asdbench_plugins.datasets.synthetic_sections import generate_layout
@@ -159,7 +160,8 @@ def test_each_year_end_to_end_dev_and_eval_with_ground_truth(trees, year, tracki
         assert not {c.machine_type for c in eval_set.clips("train")} & set(release.dev_types)
     assert len(dev.clips("supplemental")) == (8 if release.supplemental else 0)
     assert not {c.path for c in dev.clips("supplemental")} & {c.path for c in dev.clips("test") + dev.clips("train")}
-    assert dev.clip_seconds == 1.0 and dev.evaluation == ("dcase2021" if year == 2021 else "dcase2022")
+    assert dev.clip_seconds == (1.2 if year == 2026 else 1.0)  # 2026's ToyCar clips are longer than the others
+    assert dev.evaluation == ("dcase2021" if year == 2021 else "dcase2022")
 
     for protocol, types in (("dev", dev_types), ("eval", eval_types)):
         args = ["run", "dcase-ae", "--dataset", release.name, "--root", str(tree), "--set", "epochs=1",
@@ -354,3 +356,28 @@ def test_2026_reads_the_near_microphone_and_the_evaluators_ground_truth(trees, t
     (folder / "ground_truth_data" / "ground_truth_ToyDrone_section_00_test.csv").write_text("\n".join(rows[1:]) + "\n")
     with pytest.raises(AsdbenchError, match=r"is not in the evaluation ground truth"):
         SectionsDataset(release, str(tree), "eval", eval_labels=str(folder))
+
+
+def test_each_model_trains_and_scores_on_its_own_types_clip_length(trees, tracking_uri, tmp_path):
+    """2026's evaluation types have clips of 6, 10 and 16 s: a model per type keeps its own length (here 0.6 and
+    1 s), none padded or cut to another type's, and the bundle scores a recording as the run did."""
+    import json
+
+    import mlflow
+
+    tree = trees[2026]
+    result = CliRunner().invoke(cli, ["run", "dcase-ae", "--root", str(tree), "--set", "epochs=1", "--set",
+                                      "dataset.protocol=eval", "--eval-labels", str(tree), "--tracking-uri", tracking_uri])
+    assert result.exit_code == 0, result.output
+    run_id = result.output.strip().split("MLflow run ")[-1].split()[0]
+    client = mlflow.MlflowClient(tracking_uri)
+    params = client.get_run(run_id).data.params
+    assert params["data.padded_clips"] == "0" and params["data.cut_clips"] == "0"
+    folder = Path(client.download_artifacts(run_id, "model/artifacts/bundle", str(tmp_path)))
+    models = json.loads((folder / "manifest.json").read_text())["models"]
+    assert {slug: m["num_samples"] for slug, m in models.items()} == {"ToyDrone": 16000, "ToothBrush": 9600}
+    clip = sorted((tree / "eval_data" / "ToothBrush" / "test").glob("*.wav"))[0]
+    logged = Path(client.download_artifacts(run_id, "clip_scores.csv", str(tmp_path / "scores"))).read_text()
+    row = next(line for line in logged.splitlines() if line.startswith(f"ToothBrush,00,{clip.name},"))
+    (decision,) = load_model(folder).score([clip])
+    assert decision.score == float(row.split(",")[-1])  # the run's own score, at the model's own clip length
