@@ -1,0 +1,54 @@
+"""``dcase2023-ae``: the official DCASE 2023–2026 Task 2 autoencoder baseline (nttcslab/dcase2023_task2_baseline_ae,
+v1 to v5, whose hyper-parameters and network are the same every year), in its MSE scoring mode.
+
+Facts and sources: ``../shared/reference/dcase2026-and-official-ae.md`` §2. The README lists what differs from the
+official code.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from asdbench import hookimpl
+from asdbench.api import SystemSpec
+
+# librosa.feature.melspectrogram's conventions (librosa >= 0.10, as v4/v5 require): Slaney mel scale and area norm,
+# centred frames padded with zeros, a periodic Hann window; then 10 * log10(max(mel, machine epsilon)), a clamp where
+# the 2020 baseline added epsilon.
+DCASE2023_LOGMEL = {
+    "frontend.mel_scale": "slaney",
+    "frontend.norm": "slaney",
+    "frontend.amin": sys.float_info.epsilon,
+    "frontend.offset": 0.0,
+    "frontend.pad_mode": "constant",
+}
+
+DCASE2023_AE = SystemSpec(
+    frontend="logmel-frames",
+    backbone="dense-ae",
+    loss="mse",
+    scorer="recon-error",
+    paper="Harada et al., DCASE 2023-2026 Task 2 baseline (github.com/nttcslab/dcase2023_task2_baseline_ae)",
+    defaults={
+        **DCASE2023_LOGMEL,
+        "frontend.frames": 5,
+        "backbone.init": "torch",  # PyTorch's default initialisation (the 2020 baseline: Keras's Glorot)
+        # baseline.yaml: 100 epochs, batch 256 vectors, Adam lr 1e-3, seed 13711, one model per machine type
+        "epochs": 100,
+        "batch_size": 256,
+        "lr": 1e-3,
+        "seed": 13711,
+        "model_per": "type",
+        "train_unit": "frame",
+    },
+)
+
+
+@hookimpl
+def register_systems(register):
+    register(
+        "dcase2023-ae",
+        DCASE2023_AE,
+        "DCASE 2023-2026 T2 official baseline: dense autoencoder on 5 stacked log-mel frames (librosa conventions), "
+        "score = mean squared reconstruction error (its MSE mode)",
+    )
