@@ -156,8 +156,9 @@ CORE_HELP = {
     "model_per": "one model for all machines (all), per machine type, per machine ID, or per ID trained on its "
     "type's clips with the other IDs as outliers, class 0 = the ID (id-vs-others)",
     "train_unit": "train on whole clips, or on each feature frame as an example (weightless frontends)",
-    "clip_seconds": "cut or pad clips to this length; 0 = each model's machine types' own clip length (read from "
-    "their files where the data set can; the longest where a model's types differ), else the data set's",
+    "clip_seconds": "cut or pad clips to this length; 0 = each model's machine types' own clip length where the data "
+    "set tells it (DCASE 2021-2026, read from the files; the longest where a model's types differ), else the data "
+    "set's (DCASE 2020: 10 s, as STgram-MFN's authors cut ToyCar's 11 s clips)",
     "pad": "how a clip shorter than clip_seconds is filled: repeat (loop the clip) or zeros (digital silence, which "
     "a log-mel turns into -100 dB frames)",
     "channels_last": "keep the backbone's conv weights channels-last (NHWC); auto: where measured faster (see "

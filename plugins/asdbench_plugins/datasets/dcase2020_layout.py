@@ -116,15 +116,5 @@ class LayoutDataset:
     def check(self, clip: Clip) -> WavFormat:
         return wav_format(clip.path)
 
-    def clip_seconds_of(self, machine_type: str) -> float:
-        """The clip length of a machine type, read from its first training clip's header: the types of one release
-        differ (DCASE 2026: ToyCar 12 s, fan 10 s, evaluation types 6 to 16 s), and each model is trained and scored
-        on its own type's length rather than cut or padded to another's."""
-        first = next((c for c in self._clips["train"] if c.machine_type == machine_type), None)
-        if first is None:
-            return self.clip_seconds
-        found = wav_format(first.path, scan=False)
-        return round(found.frames / found.sample_rate, 2)
-
     def describe(self) -> str:
         return f"{self.name} at {self.root}: {len(self._clips['train'])} train, {len(self._clips['test'])} test clips"

@@ -372,6 +372,17 @@ class SectionsDataset(LayoutDataset):
         super().__init__(path, {"train": train, "test": test, "supplemental": found.supplemental},
                          round(first.frames / first.sample_rate, 2), channel)
 
+    def clip_seconds_of(self, machine_type: str) -> float:
+        """The clip length of a machine type, read from its first training clip's header: the types of one release
+        differ (DCASE 2026: ToyCar 12 s, fan 10 s, evaluation types 6 to 16 s), and each model is trained and scored
+        on its own type's whole clips, as the official baselines read them. (DCASE 2020 keeps one length, 10 s:
+        STgram-MFN's authors cut ToyCar's 11 s clips to it.)"""
+        first = next((c for c in self._clips["train"] if c.machine_type == machine_type), None)
+        if first is None:
+            return self.clip_seconds
+        found = wav_format(first.path, scan=False)
+        return round(found.frames / found.sample_rate, 2)
+
     @staticmethod
     def _with_attributes(clip: Clip, table: dict[tuple[str, str], str]) -> Clip:
         attributes = table.get((clip.machine_type, clip.name), "")
