@@ -56,11 +56,7 @@ class Frontend(nn.Module):
 
     def output_shape(self, num_samples: int) -> tuple[int, ...]:
         """Feature shape of one clip of ``num_samples`` samples (without the batch axis)."""
-        # The probe goes where the frontend's tensors are: a frontend already moved to the GPU has its STFT window
-        # and mel filters there.
-        device = next((t.device for t in (*self.parameters(), *self.buffers())), torch.device("cpu"))
-        with torch.no_grad():
-            return tuple(self(torch.zeros(1, num_samples, device=device)).shape[1:])
+        return _probe(self, self, num_samples)
 
     @property
     def has_weights(self) -> bool:
@@ -89,6 +85,19 @@ class WindowedFrontend(Frontend):
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         return windowed_features(self, self.base(wave))
+
+    def base_shape(self, num_samples: int) -> tuple[int, ...]:
+        """Shape of the base features of one clip (what the feature cache keeps of it)."""
+        return _probe(self, self.base, num_samples)
+
+
+def _probe(frontend: Frontend, compute, num_samples: int) -> tuple[int, ...]:
+    """The shape ``compute`` (the frontend, or its ``base``) gives one silent clip, without the batch axis. The probe
+    goes where the frontend's tensors are: a frontend already moved to the GPU has its STFT window and mel filters
+    there."""
+    device = next((t.device for t in (*frontend.parameters(), *frontend.buffers())), torch.device("cpu"))
+    with torch.no_grad():
+        return tuple(compute(torch.zeros(1, num_samples, device=device)).shape[1:])
 
 
 def windowed_features(frontend: WindowedFrontend, base: torch.Tensor) -> torch.Tensor:

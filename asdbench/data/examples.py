@@ -6,7 +6,6 @@ Serving and training both build :class:`Examples`; nothing here knows how a mode
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 from collections.abc import Callable
@@ -172,12 +171,13 @@ def indices_on(device: torch.device, batches) -> list[torch.Tensor]:
 FEATURE_BATCH = 64
 
 
-def first_samples(dataset: Dataset, num_samples: int) -> Callable[[Clip], np.ndarray]:
-    """``dataset.load``, asked to read only the first ``num_samples`` where it takes ``max_samples`` (an optional
-    parameter of the Dataset contract: a long recording is then not decoded whole to keep its start)."""
+def sample_loader(dataset: Dataset) -> Callable[[Clip, int], np.ndarray]:
+    """``load(clip, num_samples)``: ``dataset.load``, asked to read only the first ``num_samples`` where it takes
+    ``max_samples`` (an optional parameter of the Dataset contract: a long recording is then not decoded whole to keep
+    its start). The signature is read once, not per clip."""
     if "max_samples" in inspect.signature(dataset.load).parameters:
-        return functools.partial(dataset.load, max_samples=num_samples)
-    return dataset.load
+        return lambda clip, num_samples: dataset.load(clip, max_samples=num_samples)
+    return lambda clip, num_samples: dataset.load(clip)
 
 class Lengths:
     """Shortest and longest decoded clip, and how many were padded or cut, for the run log."""
@@ -212,7 +212,8 @@ class Reader:
         before that (at most ``num_samples + 1`` where the dataset reads only what is needed): int16 where that is
         exact (16-bit PCM, half the memory of float32), else float32."""
         d = self.dataset
-        load, length_of = first_samples(d, self.num_samples), self._length_of
+        loader, num_samples = sample_loader(d), self.num_samples
+        load, length_of = (lambda clip: loader(clip, num_samples)), self._length_of
         with self.reporter.task(f"Reading {label}", len(clips)) as step:
             if self.use_cache:
                 waves, sizes = wave_cache.load_or_decode(self.source, d.sample_rate, self.num_samples, self.pad,
@@ -265,7 +266,8 @@ class Reader:
             self._features_into(out, compute, waves, label)
             return sizes
 
-        shape = (len(clips), *_probe_shape(frontend, compute, self.num_samples)) if not frontend.has_weights else None
+        shape = None if frontend.has_weights else (len(clips), *(
+            frontend.base_shape(self.num_samples) if windowed else frontend.output_shape(self.num_samples)))
         if frontend.has_weights:
             inputs, sizes = self.waves(clips, label)
         elif self.use_cache:
@@ -281,14 +283,6 @@ class Reader:
         if reuse:
             self._last = (clips, inputs, sizes)
         return made(inputs)
-
-@torch.no_grad()
-def _probe_shape(frontend: Frontend, compute: Callable[[torch.Tensor], torch.Tensor], num_samples: int) -> tuple[int, ...]:
-    """The shape ``compute`` (the frontend, or a windowed frontend's ``base``) gives one clip, probed where the
-    frontend's tensors are."""
-    device = next((t.device for t in (*frontend.parameters(), *frontend.buffers())), torch.device("cpu"))
-    return tuple(compute(torch.zeros(1, num_samples, device=device)).shape[1:])
-
 
 def as_frames(data: Examples) -> Examples:
     """Each frame (or patch) of each clip becomes one training example (``train_unit=frame``), in clip order."""

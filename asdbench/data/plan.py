@@ -17,8 +17,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass, replace
 
-import torch
-
 from asdbench.api import Clip, Dataset, WindowedFrontend
 from asdbench.audio import EXACT_INT16
 from asdbench.build import instantiate
@@ -101,18 +99,16 @@ def _conversions(formats: Counter, sample_rate: int) -> list[str]:
     return notes
 
 
-def _check_frontend(plugins: Plugins, config: RunConfig, dataset: Dataset) -> int:
-    """Build the frontend and pass it one silent clip: parameters it cannot work with (``n_mels=0``, a window longer
-    than the clip) fail here in one line, not in the first model's training (once blamed on the disk). Returns the
-    floats the feature cache keeps per clip (0 for a frontend with weights: its features are not cached)."""
-    num_samples = int(round((config["clip_seconds"] or dataset.clip_seconds) * dataset.sample_rate))
+def _check_frontend(plugins: Plugins, config: RunConfig, dataset: Dataset, num_samples: int) -> int:
+    """Build the frontend and pass it one silent clip of ``num_samples``: parameters it cannot work with
+    (``n_mels=0``, a window longer than the clip) fail here in one line, not in the first model's training (once
+    blamed on the disk). Returns the floats the feature cache keeps per clip (0 for a frontend with weights: its
+    features are not cached)."""
     frontend = instantiate(plugins, config, "frontend", sample_rate=dataset.sample_rate, num_samples=num_samples)
     name, params = config.component("frontend"), ", ".join(f"{k}={v}" for k, v in config.params("frontend").items())
     try:
         shape = frontend.output_shape(num_samples)
-        with torch.no_grad():
-            cached = frontend.base(torch.zeros(1, num_samples)).shape[1:] if isinstance(frontend, WindowedFrontend) \
-                else shape
+        cached = frontend.base_shape(num_samples) if isinstance(frontend, WindowedFrontend) else shape
     except Exception as exc:  # noqa: BLE001 - torch raises many types for impossible sizes
         raise AsdbenchError(f"frontend '{name}' ({params}) cannot process a clip of {num_samples} samples: "
                             f"{reason(exc)}") from None
@@ -140,7 +136,7 @@ def clip_samples(config: RunConfig, dataset: Dataset, groups: list[Group]) -> di
     of = getattr(dataset, "clip_seconds_of", None)
     out = {}
     for g in groups:
-        seconds = config["clip_seconds"] or (max(of(t) for t in sorted({c.machine_type for c in g.train}))
+        seconds = config["clip_seconds"] or (max(of(t) for t in {c.machine_type for c in g.train})
                                              if of is not None and g.train else dataset.clip_seconds)
         out[g.name] = int(round(seconds * dataset.sample_rate))
     return out
@@ -188,7 +184,8 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
     method), then group the clips into models."""
     config = resolve_runtime(config)
     dataset = dataset if dataset is not None else load_dataset(plugins, config)
-    feature_floats = _check_frontend(plugins, config, dataset)
+    base_samples = int(round((config["clip_seconds"] or dataset.clip_seconds) * dataset.sample_rate))
+    feature_floats = _check_frontend(plugins, config, dataset, base_samples)
     train, test = dataset.clips("train"), dataset.clips("test")
     check = getattr(dataset, "check", None)
     bad: list[tuple[Clip, str]] = []
@@ -217,7 +214,6 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
     exact = check is not None and all(rate == dataset.sample_rate and channels == 1 and subtype in EXACT_INT16
                                       for rate, channels, subtype in formats)
     samples = clip_samples(config, dataset, groups)
-    base_samples = int(round((config["clip_seconds"] or dataset.clip_seconds) * dataset.sample_rate))
     return Plan(config, dataset, rule, groups, skipped_ids(train, test, config["model_per"], unit), bad,
                 _conversions(formats, dataset.sample_rate) + _duplicate_names([*train, *test]), exact,
                 data_fingerprint(dataset.name, train, test), samples,

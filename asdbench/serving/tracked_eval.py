@@ -17,7 +17,7 @@ from typing import Any
 from asdbench.api import Clip, Dataset
 from asdbench.build import instantiate
 from asdbench.config import resolve_dataset
-from asdbench.data.examples import first_samples
+from asdbench.data.examples import sample_loader
 from asdbench.data.groups import rule_of
 from asdbench.data.machines import select_machines
 from asdbench.errors import AsdbenchError
@@ -72,8 +72,7 @@ def score_dataset(model: TrainedModel, dataset: Dataset, reporter: Reporter,
                             f"{', '.join(model.name(m) for m in model.machines)}); a model per ID is trained only for the IDs its "
                             "protocol tests: train with the protocol that tests these (e.g. dataset.protocol=eval)")
     with reporter.task("Scoring test clips", len(clips)) as step:
-        values = model.score_items(clips, machines, lambda clip, n: first_samples(dataset, n)(clip), batch_size,
-                                   step.advance)
+        values = model.score_items(clips, machines, sample_loader(dataset), batch_size, step.advance)
     scores = list(zip(clips, values.tolist()))
     problem = nonfinite(scores, model.unit)
     if problem:

@@ -11,13 +11,13 @@ import sys
 
 from asdbench import hookimpl
 from asdbench.api import SystemSpec
+from asdbench_plugins.systems.dcase_ae import DCASE_BASELINE_LOGMEL
 
-# librosa.feature.melspectrogram's conventions (librosa >= 0.10, as v4/v5 require): Slaney mel scale and area norm,
-# centred frames padded with zeros, a periodic Hann window; then 10 * log10(max(mel, machine epsilon)), a clamp where
-# the 2020 baseline added epsilon.
+# librosa.feature.melspectrogram's conventions as the 2020 baseline (Slaney mel scale and area norm), but of librosa
+# >= 0.10, as v4/v5 require: centred frames padded with zeros; then 10 * log10(max(mel, machine epsilon)), a clamp
+# where the 2020 baseline added epsilon.
 DCASE2023_LOGMEL = {
-    "frontend.mel_scale": "slaney",
-    "frontend.norm": "slaney",
+    **DCASE_BASELINE_LOGMEL,
     "frontend.amin": sys.float_info.epsilon,
     "frontend.offset": 0.0,
     "frontend.pad_mode": "constant",
