@@ -44,6 +44,14 @@ def init(device: torch.device) -> None:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
 
+def finish() -> None:
+    """Leave the process group. A process that exits still in it can abort in gloo's threads as the interpreter
+    tears down ("terminate called without an active exception", SIGABRT), which torchrun reports as the run failing;
+    leaving is local, so a rank done with its share leaves while rank 0 still scores."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def shard(idx: torch.Tensor) -> torch.Tensor:
     """This process's share of a global batch."""
     return idx[rank():: world_size()] if active() else idx

@@ -175,13 +175,40 @@ def _missing(uri: str, database: Path, create: bool) -> None:
         raise AsdbenchError(f"the MLflow store {uri} cannot be created: its folder {database.parent} does not exist")
 
 
+# What a store that another process is creating at the same moment answers: a migration that process has applied
+# already, or a database it holds locked; and, while its migrations run, a schema it has not finished.
+CREATION_RACE = re.compile(r"already exists|database is locked", re.IGNORECASE)
+UNFINISHED_SCHEMA = re.compile(r"out-of-date database schema", re.IGNORECASE)
+CREATION_WAIT_S = 60.0
+
+
+def _first_use(uri: str, fresh: bool) -> MlflowClient:
+    """A client whose store exists and is migrated. A store that a process outside asdbench (``mlflow ui``, a
+    script's ``MlflowClient``) creates at the same moment fails a migration that process has applied; SQLite rolls
+    the failed one back, so it is tried again until the other process is done. An out-of-date schema is waited for
+    only on a store that was ``fresh`` (absent or empty): on an old store it is the user's to upgrade."""
+    deadline = time.monotonic() + CREATION_WAIT_S
+    while True:
+        try:
+            found = MlflowClient(tracking_uri=uri)
+            found.search_experiments(max_results=1)  # creates and migrates the store
+            return found
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy and MLflow raise many types for a file that is no store
+            message = str(exc)
+            racing = CREATION_RACE.search(message) or (fresh and UNFINISHED_SCHEMA.search(message))
+            if not racing or time.monotonic() > deadline:
+                raise AsdbenchError(f"the MLflow store {uri} cannot be used: {store_reason(exc)}") from None
+        time.sleep(0.2)
+
+
 def client(tracking_uri: str | None, create: bool = True) -> MlflowClient:
     """An MLflow client of the store, which exists once this returns (``create``: made if missing, else an error).
 
     MLflow creates a SQLite store (its tables, by migrations) on first use; two processes doing
     that at once on a fresh file fail ("table already exists"). For SQLite stores the first use
-    is therefore serialised by a lock file beside the database; later uses pass it at once. Where
-    the lock cannot be written (a read-only folder) an existing store is still read.
+    is therefore serialised by a lock file beside the database (and retried where a process outside
+    asdbench races it: :func:`_first_use`); later uses pass it at once. Where the lock cannot be
+    written (a read-only folder) an existing store is still read.
     """
     uri = resolve_tracking_uri(tracking_uri)
     database = sqlite_database(uri)
@@ -199,10 +226,7 @@ def client(tracking_uri: str | None, create: bool = True) -> MlflowClient:
     try:
         if lock is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)
-        found = MlflowClient(tracking_uri=uri)
-        found.search_experiments(max_results=1)  # creates and migrates the store, under the lock
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy and MLflow raise many types for a file that is no store
-        raise AsdbenchError(f"the MLflow store {uri} cannot be used: {store_reason(exc)}") from None
+        found = _first_use(uri, fresh=not database.exists() or database.stat().st_size == 0)
     finally:
         if lock is not None:
             fcntl.flock(lock, fcntl.LOCK_UN)

@@ -154,8 +154,11 @@ def execute(
     result = RunResult([], None, 0, rule, num_samples=max(plan.samples.values(), default=0))
     run = _Run(plugins, plan, reporter, {}, settings, on_epoch, on_checkpoint, checkpoint_dir, resume,
                Identity(config.values, config.hash, plan.data) if checkpoint_dir else None)
-    for group in plan.groups:
-        _train_group(run, group, result)
+    try:
+        for group in plan.groups:
+            _train_group(run, group, result)
+    finally:
+        distributed.finish()  # the last collective is behind: each process leaves the group before it exits
     seen = [r.lengths for r in run.readers.values() if r.lengths.shortest is not None]
     result.clip_seconds = (min((s.shortest for s in seen), default=0) / dataset.sample_rate,
                            max((s.longest for s in seen), default=0) / dataset.sample_rate)

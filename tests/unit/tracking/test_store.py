@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -11,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import sqlalchemy
 from click.testing import CliRunner
 from mlflow import MlflowClient
 
 from asdbench.cli import cli
 from asdbench.errors import AsdbenchError
-from asdbench.tracking.store import Store, sqlite_database
+from asdbench.tracking.store import Store, client, sqlite_database
 
 
 @pytest.fixture
@@ -141,3 +143,47 @@ def test_a_corrupt_store_is_one_line_naming_it_and_nothing_is_trained(tmp_path):
         result = CliRunner().invoke(cli, [*args, "--tracking-uri", uri])
         assert result.exit_code == 1 and "Traceback" not in result.output, result.output
         assert result.output.strip().splitlines()[-1] == expected and "Training" not in result.output
+
+
+class _Racing:
+    """The MLflow client of a store that another process is creating: its first use fails as the loser of that race
+    does (CI saw exactly this when a test's plain MlflowClient polled the store a run was creating)."""
+
+    failures = 0
+
+    def __init__(self, error: str, times: int) -> None:
+        self.error, self.times = error, times
+
+    def __call__(self, tracking_uri: str) -> MlflowClient:
+        real, racing = MlflowClient(tracking_uri=tracking_uri), self
+
+        class Client:
+            def search_experiments(self, **kwargs):
+                if racing.failures < racing.times:
+                    racing.failures += 1
+                    raise sqlalchemy.exc.OperationalError("ALTER TABLE ...", {}, sqlite3.OperationalError(racing.error))
+                return real.search_experiments(**kwargs)
+
+        return Client()
+
+
+def test_a_store_another_process_is_creating_is_waited_for_not_reported_unusable(tmp_path, monkeypatch):
+    racing = _Racing("table sql_trace_metric_daily_rollups already exists", times=3)
+    monkeypatch.setattr("asdbench.tracking.store.MlflowClient", racing)
+    assert [e.name for e in client(f"sqlite:///{tmp_path / 'mlflow.db'}").search_experiments()] == ["Default"]
+    assert racing.failures == 3
+
+
+def test_an_out_of_date_schema_is_waited_for_only_on_a_store_being_created(tmp_path, monkeypatch):
+    """On a fresh store it is the other process's migration under way; on an old store it is the user's to upgrade,
+    reported at once."""
+    error = "Detected out-of-date database schema (found version 1b5f0d9ad7c1, but expected 3500859a5d39)"
+    monkeypatch.setattr("asdbench.tracking.store.MlflowClient", _Racing(error, times=1))
+    client(f"sqlite:///{tmp_path / 'fresh.db'}")
+    old = tmp_path / "old.db"
+    MlflowClient(f"sqlite:///{old}").search_experiments()
+    monkeypatch.setattr("asdbench.tracking.store.MlflowClient", _Racing(error, times=1))
+    started = time.monotonic()
+    with pytest.raises(AsdbenchError, match="cannot be used: .*out-of-date database schema"):
+        client(f"sqlite:///{old}")
+    assert time.monotonic() - started < 5
