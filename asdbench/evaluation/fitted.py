@@ -1,22 +1,58 @@
-"""Scorers that learn from the training embeddings (kNN, k-means, GMM...): fitting them, scoring the training
-clips for thresholds without letting a clip see itself, and carrying the fit in a model's weights.
+"""Scorers that learn from the training data after training: fitting them, scoring the training clips for
+thresholds without letting a clip see itself, and carrying the fit in a model's weights.
 
-A scorer fits when it has a ``fit(embeddings, targets, loss)`` method (CONTRIBUTING.md, "Scorers that fit"). The
-runner fits it once after training on the embeddings of all the model's training clips, each with its class.
+Two kinds (CONTRIBUTING.md, "Scorers that fit"). A scorer with ``fit(embeddings, targets, loss)`` (kNN, k-means,
+GMM...) learns from the clip embeddings of all the model's training clips, each with its class; a bundle keeps those
+and fits again when loaded. A scorer with ``fit_outputs(batches, loss)`` (the official DCASE 2023-2026 baseline's
+Selective Mahalanobis) learns from the model's outputs on its training examples, batch by batch, with each example's
+domain; it returns what it learned, which a bundle keeps and gives back to ``load_fit``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 
 from asdbench.api import Loss, ModelOutput
+from asdbench.data.examples import Examples, indices_on
 from asdbench.evaluation.scoring import score_targets
 
 FIT_PREFIX = "scorer_fit."  # the fit's data travel in the model's state dict (and safetensors file) under this prefix
+OUTPUTS_PREFIX = f"{FIT_PREFIX}outputs."  # what a fit_outputs scorer learned, under FIT_PREFIX
 
 
 def fits(scorer: object) -> bool:
     return callable(getattr(scorer, "fit", None))
+
+
+def fits_outputs(scorer: object) -> bool:
+    return callable(getattr(scorer, "fit_outputs", None))
+
+
+def fitted_at_all(scorer: object) -> bool:
+    return fits(scorer) or fits_outputs(scorer)
+
+
+@torch.no_grad()
+def fit_outputs(scorer, model, examples: Examples, domains: torch.Tensor, device: torch.device, batch_size: int,
+                seed: int) -> dict[str, torch.Tensor]:
+    """Fit ``scorer`` on the model's eval-mode outputs over ``examples`` (the training clips, or their frames: an
+    equal number per clip, in clip order), in a random order drawn from ``seed`` and batches of ``batch_size``, as
+    the official baseline's covariance pass reads its shuffled training loader (batches of one example skipped, as
+    there). ``domains``: per clip, True for the target domain. Returns the fit, prefixed for the model's weights."""
+    per_example = domains.bool().repeat_interleave(len(examples) // max(len(domains), 1))
+    order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(seed))
+
+    def batches() -> Iterator[tuple[ModelOutput, torch.Tensor, torch.Tensor]]:
+        model.to(device).eval()
+        for idx in indices_on(examples.inputs.device, order.split(batch_size)):
+            if len(idx) > 1:
+                x, y = examples.batch(idx, device)
+                yield model(x, examples.features_ready), y, per_example[idx.cpu()].to(device)
+
+    state = scorer.fit_outputs(batches(), model.loss)
+    return {f"{OUTPUTS_PREFIX}{k}": v.detach().cpu().contiguous() for k, v in state.items()}
 
 
 def _folds(targets: torch.Tensor) -> torch.Tensor | None:
@@ -67,6 +103,10 @@ def split_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor]
     return weights, {k: v for k, v in state.items() if k.startswith(FIT_PREFIX)}
 
 
-def refit(scorer, state: dict[str, torch.Tensor], loss: Loss) -> None:
-    """Fit ``scorer`` again from a bundle's fit data (:func:`fit_state`)."""
-    scorer.fit(state[f"{FIT_PREFIX}embeddings"], state[f"{FIT_PREFIX}targets"], loss)
+def restore(scorer, state: dict[str, torch.Tensor], loss: Loss) -> None:
+    """Give ``scorer`` back its fit from a bundle's fit data: fitted again on the embeddings (:func:`fit_state`), or
+    handed what :func:`fit_outputs` learned."""
+    if fits(scorer):
+        scorer.fit(state[f"{FIT_PREFIX}embeddings"], state[f"{FIT_PREFIX}targets"], loss)
+    else:
+        scorer.load_fit({k[len(OUTPUTS_PREFIX):]: v for k, v in state.items() if k.startswith(OUTPUTS_PREFIX)})

@@ -116,11 +116,11 @@ class TrainedModel:
             raise AsdbenchError(f"{folder / entry['weights']} does not fit the model its manifest describes "
                                 f"({reason})") from None
         prepare(network, self.device, self.config["channels_last"]).eval()
-        if fitted.fits(scorer):
+        if fitted.fitted_at_all(scorer):
             if not fit_state:
-                raise AsdbenchError(f"{folder / entry['weights']} lacks the training embeddings its scorer "
-                                    f"'{self.config.component('scorer')}' is fitted on")
-            fitted.refit(scorer, fit_state, network.loss)
+                raise AsdbenchError(f"{folder / entry['weights']} lacks the fit of its scorer "
+                                    f"'{self.config.component('scorer')}' (what it learned from the training data)")
+            fitted.restore(scorer, fit_state, network.loss)
         return _Model(network, scorer, classes, fit_state, num_samples)
 
     def save(self, folder: Path) -> Path:

@@ -307,6 +307,10 @@ def _threshold_scores(run: _Run, group: Group, model, scorer, train_clips: Examp
             run.reporter.info(f"[yellow]Model '{group.name}': a class has a single training clip, so the thresholds "
                               "come from scores of the fit that saw each clip (too low for neighbour scorers)[/yellow]")
     else:
+        if fitted.fits_outputs(scorer):  # fitted on the model's outputs over its training examples, with domains
+            domains = torch.tensor([c.domain == "target" for c in group.train])
+            fit_state = fitted.fit_outputs(scorer, model, as_frames(train_clips) if framed else train_clips, domains,
+                                           device, run.settings.batch_size, run.config["seed"])
         values = score_examples(model, scorer, own_clips, device, FEATURE_BATCH, framed)[0].tolist()
     for i, value in zip(own, values):
         clip = group.train[i]

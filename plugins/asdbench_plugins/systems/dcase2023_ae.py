@@ -1,5 +1,6 @@
 """``dcase2023-ae``: the official DCASE 2023–2026 Task 2 autoencoder baseline (nttcslab/dcase2023_task2_baseline_ae,
-v1 to v5, whose hyper-parameters and network are the same every year), in its MSE scoring mode.
+v1 to v5, whose hyper-parameters and network are the same every year), in both its scoring modes: MSE
+(``dcase2023-ae``) and Selective Mahalanobis (``dcase2023-ae-mahala``), one training recipe.
 
 Facts and sources: ``../shared/reference/dcase2026-and-official-ae.md`` §2. The README lists what differs from the
 official code.
@@ -8,6 +9,7 @@ official code.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 from asdbench import hookimpl
 from asdbench.api import SystemSpec
@@ -44,6 +46,14 @@ DCASE2023_AE = SystemSpec(
 )
 
 
+# --score MAHALA: the same training; the residual rows of the 5 stacked frames, one covariance per domain.
+DCASE2023_AE_MAHALA = replace(
+    DCASE2023_AE,
+    scorer="selective-mahalanobis",
+    defaults={**DCASE2023_AE.defaults, "scorer.blocks": DCASE2023_AE.defaults["frontend.frames"]},
+)
+
+
 @hookimpl
 def register_systems(register):
     register(
@@ -51,4 +61,10 @@ def register_systems(register):
         DCASE2023_AE,
         "DCASE 2023-2026 T2 official baseline: dense autoencoder on 5 stacked log-mel frames (librosa conventions), "
         "score = mean squared reconstruction error (its MSE mode)",
+    )
+    register(
+        "dcase2023-ae-mahala",
+        DCASE2023_AE_MAHALA,
+        "DCASE 2023-2026 T2 official baseline in its Selective Mahalanobis mode: the same autoencoder, score = the "
+        "Mahalanobis norm of a clip's mean residual frame under the nearer domain's residual covariance",
     )
