@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -14,16 +16,28 @@ from asdbench.plugins import Plugins
 
 
 def instantiate(plugins: Plugins, config: RunConfig, kind: str, **context: Any) -> Any:
-    """Call the configured factory of ``kind`` with the runner's context and the config's params."""
+    """Call the configured factory of ``kind`` with the runner's context (what of it the factory names: an
+    augmentation that needs no data set takes no ``dataset``) and the config's params."""
     entry = plugins.registry(kind).get(config.component(kind))
     params = {k: v for k, v in config.params(kind).items() if v is not None}
     try:
-        return entry.factory(**context, **params)
+        return entry.factory(**_accepted(entry.factory, context), **params)
     except AsdbenchError:
         raise
     except Exception as exc:  # a plugin's own bug or bad argument: name the plugin and its package, not a traceback
         raise AsdbenchError(f"cannot build {kind} '{entry.name}' (package {entry.package}): "
                             f"{described(exc, limit=300)}") from None
+
+
+def _accepted(factory: Any, context: dict[str, Any]) -> dict[str, Any]:
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: everything, as before
+        return context
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return context
+    names = {p.name for p in parameters}
+    return {k: v for k, v in context.items() if k in names}
 
 
 class AnomalyModel(nn.Module):
@@ -36,16 +50,19 @@ class AnomalyModel(nn.Module):
         self.loss = loss
 
     def forward(self, inputs: torch.Tensor, features_ready: bool, frame_axis: bool = False,
-                mix: Mix | None = None) -> ModelOutput:
+                mix: Mix | None = None, augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> ModelOutput:
         """``frame_axis``: inputs are ``(clips, frames, *example)``; the backbone sees each frame (or
         patch) as an example and the outputs come back as ``(clips, frames, ...)`` for the scorer. ``mix``: a
-        training batch's mixup, applied by the frontend (``forward_mixed``) or to its features."""
+        training batch's mixup, applied by the frontend (``forward_mixed``) or to its features. ``augment``: a
+        training batch's feature augmentation (:mod:`asdbench.api.augmentation`), after any mixing."""
         if mix is not None and not features_ready and hasattr(self.frontend, "forward_mixed"):
             features = self.frontend.forward_mixed(inputs, mix)
         else:
             features = inputs if features_ready else self.frontend(inputs)
             if mix is not None:
                 features = mix.apply(features)
+        if augment is not None:
+            features = augment(features)
         if not frame_axis:
             return self.backbone(features)
         clips, frames = features.shape[:2]

@@ -30,7 +30,7 @@ from asdbench.errors import AsdbenchError
 from asdbench.plugins import PluginFailure, Plugins, entry_points, get_plugins
 from asdbench.registry import KINDS, Registry, factory_params
 
-FORMAT = 1
+FORMAT = 2  # 2: the augmentation kind
 
 
 @dataclass

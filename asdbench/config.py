@@ -20,7 +20,7 @@ from typing import Any
 from asdbench.errors import AsdbenchError
 from asdbench.registry import Entry, Registries, factory_params, normalize
 
-COMPONENT_KINDS = ("dataset", "frontend", "backbone", "loss", "scorer")
+COMPONENT_KINDS = ("dataset", "frontend", "backbone", "loss", "scorer", "augmentation")
 
 CORE_DEFAULTS: dict[str, Any] = {
     "epochs": 10,
@@ -323,6 +323,7 @@ def resolve(
         "backbone": spec.backbone,
         "loss": spec.loss,
         "scorer": spec.scorer,
+        "augmentation": "none",  # a recipe that augments names one in its defaults
     }
     for kind in COMPONENT_KINDS:
         if kind in spec.defaults:

@@ -50,6 +50,12 @@ def register_scorers(register: Register) -> None:
 
 
 @hookspec
+def register_augmentations(register: Register) -> None:
+    """Register training-data augmentations: ``factory(dataset, **params) -> asdbench.api.Augmentation`` (or
+    ``None``: no augmentation)."""
+
+
+@hookspec
 def register_systems(register: Register) -> None:
     """Register systems: ``register(name, asdbench.api.SystemSpec(...))``."""
 

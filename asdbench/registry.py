@@ -10,10 +10,10 @@ from typing import Any, Protocol
 
 from asdbench.errors import AsdbenchError
 
-KINDS = ("dataset", "frontend", "backbone", "loss", "scorer", "system")
+KINDS = ("dataset", "frontend", "backbone", "loss", "scorer", "augmentation", "system")
 PLURALS = {kind: "losses" if kind == "loss" else f"{kind}s" for kind in KINDS}
 # Arguments the runner passes itself; never settable from the config.
-CONTEXT_ARGS = {"sample_rate", "num_samples", "input_shape", "num_classes", "embedding_dim"}
+CONTEXT_ARGS = {"sample_rate", "num_samples", "input_shape", "num_classes", "embedding_dim", "dataset"}
 
 
 def normalize(name: str) -> str:

@@ -100,6 +100,11 @@ class Examples:
         idx = torch.tensor(rows, dtype=torch.long)
         return replace(self, inputs=self.inputs[idx], targets=self.targets[idx], _rows=None)
 
+    def joined(self, other: Examples) -> Examples:
+        """These clips, then ``other``'s (the same kind of inputs: waves or features of one shape), as one set."""
+        return replace(self, inputs=torch.cat([self.inputs, other.inputs.to(self.inputs.dtype)]),
+                       targets=torch.cat([self.targets, other.targets]), _rows=None)
+
     def with_targets(self, targets: torch.Tensor) -> Examples:
         return replace(self, targets=targets, _rows=None)
 
@@ -283,6 +288,22 @@ class Reader:
         if reuse:
             self._last = (clips, inputs, sizes)
         return made(inputs)
+
+    def examples_of_waves(self, frontend: Frontend, waves: torch.Tensor, targets: torch.Tensor, label: str) -> Examples:
+        """Examples of waves made in the run (augmented clips): their features computed as the clips' are (never
+        cached: they exist only in this run), or the waves themselves for a frontend with weights, in the dtype the
+        clips' waves have (int16 rounded and clipped as the wave cache stores them)."""
+        windowed = isinstance(frontend, WindowedFrontend)
+        if frontend.has_weights:
+            inputs = torch.from_numpy(wave_cache.as_stored(waves.numpy(), np.dtype(self.dtype)))
+        else:
+            shape = frontend.base_shape(self.num_samples) if windowed else frontend.output_shape(self.num_samples)
+            inputs = torch.from_numpy(np.empty((len(waves), *shape), dtype=np.float32))
+            frontend.to(self.device).eval()
+            self._features_into(inputs.numpy(), frontend.base if windowed else frontend, waves, label)
+        windows = Windowing.of(frontend, inputs.shape[1]) if windowed else None
+        return Examples(inputs, targets, features_ready=not frontend.has_weights, windows=windows)
+
 
 def as_frames(data: Examples) -> Examples:
     """Each frame (or patch) of each clip becomes one training example (``train_unit=frame``), in clip order."""

@@ -17,7 +17,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from asdbench.api import Clip, Dataset, WindowedFrontend
+import torch
+
+from asdbench.api import Augmentation, Clip, Dataset, WindowedFrontend
+from asdbench.api.augmentation import STAGES
 from asdbench.audio import EXACT_INT16
 from asdbench.build import instantiate
 from asdbench.config import RunConfig
@@ -42,6 +45,7 @@ class Plan:
     data: str  # the data fingerprint of the clips used
     samples: dict[str, int]  # each model's clip length in samples (clip_samples)
     cache_bytes: tuple[int, int]  # at most this much in the wave and feature caches (see cache_bytes)
+    augmentation: Augmentation | None = None  # the config's, built (and its source checked) before anything trains
 
     def with_seed(self, seed: int) -> Plan:
         """The same run with another seed (``--seeds``: the clips are checked once for all of them)."""
@@ -99,11 +103,12 @@ def _conversions(formats: Counter, sample_rate: int) -> list[str]:
     return notes
 
 
-def _check_frontend(plugins: Plugins, config: RunConfig, dataset: Dataset, num_samples: int) -> int:
+def _check_frontend(plugins: Plugins, config: RunConfig, dataset: Dataset, num_samples: int) -> tuple[tuple[int, ...],
+                                                                                                       int]:
     """Build the frontend and pass it one silent clip of ``num_samples``: parameters it cannot work with
     (``n_mels=0``, a window longer than the clip) fail here in one line, not in the first model's training (once
-    blamed on the disk). Returns the floats the feature cache keeps per clip (0 for a frontend with weights: its
-    features are not cached)."""
+    blamed on the disk). Returns the clip's feature shape and the floats the feature cache keeps per clip (0 for a
+    frontend with weights: its features are not cached)."""
     frontend = instantiate(plugins, config, "frontend", sample_rate=dataset.sample_rate, num_samples=num_samples)
     name, params = config.component("frontend"), ", ".join(f"{k}={v}" for k, v in config.params("frontend").items())
     try:
@@ -115,7 +120,29 @@ def _check_frontend(plugins: Plugins, config: RunConfig, dataset: Dataset, num_s
     if 0 in shape:
         raise AsdbenchError(f"frontend '{name}' ({params}) gives empty features of shape {shape} for a clip of "
                             f"{num_samples} samples: check its parameters")
-    return 0 if frontend.has_weights else math.prod(cached)
+    return shape, 0 if frontend.has_weights else math.prod(cached)
+
+
+def _augmentation(plugins: Plugins, config: RunConfig, dataset: Dataset,
+                  feature_shape: tuple[int, ...]) -> Augmentation | None:
+    """The configured augmentation (``None``: none). One of a stage asdbench does not know, or a feature
+    augmentation that cannot take this frontend's training examples (``feature_shape``, or its frames with
+    ``train_unit=frame``), is one line before anything trains."""
+    augmentation = instantiate(plugins, config, "augmentation", dataset=dataset)
+    name = config.component("augmentation")
+    if augmentation is not None and getattr(augmentation, "stage", None) not in STAGES:
+        raise AsdbenchError(f"augmentation '{name}' has stage={getattr(augmentation, 'stage', None)!r}; an "
+                            f"augmentation's stage is one of: {', '.join(STAGES)}")
+    if augmentation is not None and augmentation.stage == "features":
+        example = feature_shape[1:] if config["train_unit"] == "frame" else feature_shape
+        try:
+            augmentation(torch.zeros(2, *example), torch.Generator().manual_seed(0))
+        except AsdbenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a plugin's own error: named, not a traceback
+            raise AsdbenchError(f"augmentation '{name}' cannot take training examples of shape {example}: "
+                                f"{reason(exc)}") from None
+    return augmentation
 
 
 def cache_bytes(groups: list[Group], samples: dict[str, int], exact_int16: bool, feature_floats: int,
@@ -185,7 +212,7 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
     config = resolve_runtime(config)
     dataset = dataset if dataset is not None else load_dataset(plugins, config)
     base_samples = int(round((config["clip_seconds"] or dataset.clip_seconds) * dataset.sample_rate))
-    feature_floats = _check_frontend(plugins, config, dataset, base_samples)
+    feature_shape, feature_floats = _check_frontend(plugins, config, dataset, base_samples)
     train, test = dataset.clips("train"), dataset.clips("test")
     check = getattr(dataset, "check", None)
     bad: list[tuple[Clip, str]] = []
@@ -214,7 +241,9 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
     exact = check is not None and all(rate == dataset.sample_rate and channels == 1 and subtype in EXACT_INT16
                                       for rate, channels, subtype in formats)
     samples = clip_samples(config, dataset, groups)
+    augmentation = _augmentation(plugins, config, dataset, feature_shape)
     return Plan(config, dataset, rule, groups, skipped_ids(train, test, config["model_per"], unit), bad,
                 _conversions(formats, dataset.sample_rate) + _duplicate_names([*train, *test]), exact,
                 data_fingerprint(dataset.name, train, test), samples,
-                cache_bytes(groups, samples, exact, feature_floats, base_samples) if config["cache"] else (0, 0))
+                cache_bytes(groups, samples, exact, feature_floats, base_samples) if config["cache"] else (0, 0),
+                augmentation)

@@ -40,6 +40,11 @@ def decoded_length(clip: Clip, wave: np.ndarray) -> int:
     return wave.shape[0]
 
 
+def as_stored(wave: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Float samples as the cache stores them: int16 rounded and clipped, float32 as they are."""
+    return np.clip(np.round(wave * 32768.0), -32768, 32767).astype(np.int16) if dtype == np.int16 else wave
+
+
 def decode_into(waves: np.ndarray, clips: tuple[Clip, ...], decode: Callable[[Clip], np.ndarray], pad: str,
                 on_clip: Callable[[], None] = lambda: None,
                 length_of: Callable[[Clip, np.ndarray], int] = decoded_length) -> np.ndarray:
@@ -50,7 +55,7 @@ def decode_into(waves: np.ndarray, clips: tuple[Clip, ...], decode: Callable[[Cl
         wave = decode(clip)
         lengths[i] = length_of(clip, wave)
         fitted = fit_length(wave, waves.shape[1], pad)
-        waves[i] = np.clip(np.round(fitted * 32768.0), -32768, 32767) if waves.dtype == np.int16 else fitted
+        waves[i] = as_stored(fitted, waves.dtype)
         on_clip()
     return lengths
 

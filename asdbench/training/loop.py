@@ -6,10 +6,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
 from asdbench import distributed
+from asdbench.api import FeatureAugmentation
 from asdbench.build import AnomalyModel
 from asdbench.data.examples import Examples, indices_on
 from asdbench.errors import AsdbenchError
@@ -18,7 +20,7 @@ from asdbench.runtime import Runtime, prepare
 from asdbench.training import compile_rule
 from asdbench.training.checkpoint import Slot, restore_rng, rng_state
 from asdbench.training.mixup import Mixer
-from asdbench.training.step import Objective, make_optimizer, train_step
+from asdbench.training.step import Augment, Objective, make_optimizer, train_step
 
 OFFICIAL_COSINE_START = 20  # the STgram-MFN code steps its cosine schedule only after epoch 20
 
@@ -105,17 +107,22 @@ class MovingAverage:
 
 
 def hold_out(data: Examples, fraction: float, seed: int) -> tuple[Examples, Examples]:
-    """Training and validation examples: of each class with two or more examples, ``fraction`` of them (at least
-    one), drawn with ``seed``, held out (``select=val``)."""
+    """Training and validation examples (``select=val``): see :func:`held_out_rows`."""
+    kept, held = held_out_rows(data.targets, fraction, seed)
+    return data.subset(kept), data.subset(held)
+
+
+def held_out_rows(targets: torch.Tensor, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """The rows kept for training and those held out: of each class with two or more examples, ``fraction`` of them
+    (at least one), drawn with ``seed``."""
     generator = torch.Generator().manual_seed(seed)
     held: list[int] = []
-    for c in data.targets.unique():
-        rows = (data.targets == c).nonzero().squeeze(1)
+    for c in targets.unique():
+        rows = (targets == c).nonzero().squeeze(1)
         if len(rows) >= 2:
             n = max(1, round(fraction * len(rows)))
             held += rows[torch.randperm(len(rows), generator=generator)[:n]].tolist()
-    kept = sorted(set(range(len(data))) - set(held))
-    return data.subset(kept), data.subset(sorted(held))
+    return sorted(set(range(len(targets))) - set(held)), sorted(held)
 
 
 
@@ -144,8 +151,10 @@ class _Training:
     checkpoint saves and restores."""
 
     def __init__(self, model: AnomalyModel, data: Examples, settings: TrainSettings, runtime: Runtime,
-                 generator: torch.Generator, reporter: Reporter, label: str) -> None:
+                 generator: torch.Generator, reporter: Reporter, label: str,
+                 augmentation: FeatureAugmentation | None = None) -> None:
         self.model, self.settings, self.runtime, self.generator = model, settings, runtime, generator
+        self.augmentation = augmentation
         self.reporter, self.label = reporter, label
         device = runtime.device
         self.data = place(data, device)
@@ -184,6 +193,14 @@ class _Training:
             self.scheduler.load_state_dict(resumed["scheduler"])
         self.best = resumed["best"]
 
+    def _augment(self) -> Augment | None:
+        """This epoch's feature augmentation, drawing from a generator seeded from the model's stream (only when
+        there is one: a run without augmentation draws what it always drew), so a resumed run draws the same."""
+        if self.augmentation is None:
+            return None
+        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
+        return partial(self.augmentation, generator=torch.Generator().manual_seed(seed))
+
     def run_epoch(self) -> _Epoch:
         """One pass over the data in a fresh shuffled order. Losses are summed on the device and read once: no host
         sync per step; the first batch whose loss is not finite is noted on the device too."""
@@ -196,6 +213,7 @@ class _Training:
         seen, classifier = 0, False
         batches = _batches(len(data), settings.batch_size, self.generator)
         self.mixer.start_epoch(self.generator)
+        augment = self._augment()
         for number, (batch, idx) in enumerate(zip(batches, indices_on(data.inputs.device, map(distributed.shard, batches))),
                                               start=1):
             # idx: this process's share of the global batch, where the data are
@@ -205,7 +223,7 @@ class _Training:
             loss, class_scores = train_step(model, self.optimizer, x, y, data.features_ready, self.runtime.amp,
                                             settings.grad_clip, self.objective,
                                             len(idx) * distributed.world_size() / len(batch),
-                                            self.mixer.draw(len(idx), device))
+                                            self.mixer.draw(len(idx), device), augment)
             if self.ema is not None:
                 self.ema.update(model)
             first_bad.masked_fill_(~torch.isfinite(loss) & (first_bad < 0), number)
@@ -270,6 +288,7 @@ def train(
     checkpoint: Slot | None,
     select_score: Callable[[AnomalyModel], float] | None = None,
     on_checkpoint: Callable[[int], None] = lambda epoch: None,
+    augmentation: FeatureAugmentation | None = None,
 ) -> int:
     """Adam over frontend, backbone and loss weights, checkpointed. Returns the kept epoch.
 
@@ -289,7 +308,7 @@ def train(
     selection score is an error: it would compare below every later epoch and silently keep
     an early one. A diverged epoch is reported with the batch where it began.
     """
-    training = _Training(model, data, settings, runtime, generator, reporter, label)
+    training = _Training(model, data, settings, runtime, generator, reporter, label, augmentation)
     resumed = checkpoint.load() if checkpoint is not None else None
     if checkpoint is not None and checkpoint.resume and resumed is None:
         reporter.info(f"[yellow]Model '{label}': no checkpoint to resume from ({checkpoint.path}); it trains from the "

@@ -22,6 +22,7 @@ from asdbench.data.examples import (
     Examples,
     Lengths,
     Reader,
+    as_float,
     as_frames,
     loader_fingerprint,
     target_matrix,
@@ -38,7 +39,7 @@ from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.runtime import Runtime, model_seed, seed_everything
 from asdbench.training.checkpoint import Identity, Slot
-from asdbench.training.loop import TrainSettings, hold_out, settings_from, train
+from asdbench.training.loop import TrainSettings, held_out_rows, settings_from, train
 
 
 @dataclass
@@ -220,14 +221,18 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
     )
     input_shape = train_data.example_shape if train_data.features_ready else frontend.output_shape(num_samples)
     train_clips = train_data  # clip by clip, for the training scores that calibrate thresholds
-    val_data = None
+    val_data, kept = None, list(range(len(train_data)))
     if run.settings.select == "val":
-        train_data, val_data = hold_out(train_data, run.settings.val_fraction, config["seed"])
+        kept, held = held_out_rows(train_data.targets, run.settings.val_fraction, config["seed"])
+        train_data, val_data = train_data.subset(kept), train_data.subset(held)
         if not len(val_data):
             raise AsdbenchError(f"select=val: no class of model '{group.name}' has two training clips, so none can "
                                 "be held out for validation; use select=last")
         reporter.info(f"Model '{group.name}': {len(val_data)} of {len(train_clips)} training clips held out to "
                       "select the checkpoint (select=val)")
+    augmentation = run.plan.augmentation
+    if augmentation is not None and augmentation.stage == "waves":
+        train_data = _with_augmented_clips(run, group, reader, frontend, train_data, [group.train[i] for i in kept])
     framed = config["train_unit"] == "frame"
     if framed:
         train_data = as_frames(train_data)
@@ -260,6 +265,7 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
         Slot(run.checkpoint_dir / f"{group.slug}.pt", run.identity, run.resume) if run.checkpoint_dir and main else None,
         select_score=selection_score if val_data is not None or test_data is not None else None,
         on_checkpoint=lambda epoch: run.on_checkpoint(group.name, epoch),
+        augmentation=augmentation if augmentation is not None and augmentation.stage == "features" else None,
     )
     del train_data
     if not main:
@@ -280,6 +286,26 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
         result.models[group.slug] = weights
         raise ScorerFailed(f"{_scorer_named(run)} failed on model '{group.name}': {described(exc)}", result) from None
     result.models[group.slug] = {**weights, **fit_state}
+
+
+def _with_augmented_clips(run: _Run, group: Group, reader: Reader, frontend, train_data: Examples,
+                          clips: list[Clip]) -> Examples:
+    """``train_data`` (the clips ``clips``, as trained on: no held-out clip) and the clips a wave augmentation makes
+    of them, drawn from a stream of this model's own: the same in every run and resume of this seed."""
+    label = f"{group.name} train, {run.config.component('augmentation')}"
+    waves = as_float(reader.waves(tuple(clips), f"{group.name} train")[0])
+    generator = torch.Generator().manual_seed(model_seed(run.config["seed"], f"{group.name}\0augmentation"))
+    try:
+        made, source = run.plan.augmentation(waves, clips, generator)
+    except AsdbenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's own error: name it, not a traceback
+        raise AsdbenchError(f"augmentation '{run.config.component('augmentation')}' failed on model '{group.name}': "
+                            f"{described(exc)}") from None
+    extra = reader.examples_of_waves(frontend, made.float(), train_data.targets[source], label)
+    run.reporter.info(f"Model '{group.name}': {len(extra)} augmented clips ({run.config.component('augmentation')}) "
+                      f"join its {len(clips)} training clips")
+    return train_data.joined(extra)
 
 
 def _scorer_named(run: _Run) -> str:

@@ -17,6 +17,8 @@ from asdbench.api import Mix
 from asdbench.build import AnomalyModel
 from asdbench.errors import described
 
+Augment = Callable[[torch.Tensor], torch.Tensor]  # a training batch's feature augmentation, its draws bound
+
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
@@ -56,39 +58,39 @@ class Objective:
     def compiled(self) -> bool:
         return self._compiled is not None
 
-    def _forward(self, x: torch.Tensor, y: torch.Tensor, features_ready: bool,
-                 mix: Mix | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        output = self.module(x, features_ready, mix=mix)
+    def _forward(self, x: torch.Tensor, y: torch.Tensor, features_ready: bool, mix: Mix | None = None,
+                 augment: Augment | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        output = self.module(x, features_ready, mix=mix, augment=augment)
         loss = self.model.loss(output, y) if mix is None else self.model.loss.mixed(output, y, mix).mean()
         return loss, self.model.loss.class_scores(output)
 
-    def _run(self, forward, x, y, features_ready, amp, scale, mix) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _run(self, forward, x, y, features_ready, amp, scale, mix, augment) -> tuple[torch.Tensor, torch.Tensor | None]:
         with autocast(x.device, amp):
-            loss, class_scores = forward(x, y, features_ready, mix)
+            loss, class_scores = forward(x, y, features_ready, mix, augment)
         (loss * scale if scale != 1.0 else loss).backward()
         return loss.detach(), None if class_scores is None else class_scores.detach()
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, features_ready: bool, amp: torch.dtype | None,
-                 scale: float = 1.0, mix: Mix | None = None):
+                 scale: float = 1.0, mix: Mix | None = None, augment: Augment | None = None):
         """``scale`` multiplies the loss before the backward pass (a process's weight in a distributed batch)."""
         if self._compiled is not None:
             try:
-                return self._run(self._compiled, x, y, features_ready, amp, scale, mix)
+                return self._run(self._compiled, x, y, features_ready, amp, scale, mix, augment)
             except Exception as exc:  # the compiler raises many types; the eager pass below tells real errors apart
                 self._compiled = None
                 self.model.zero_grad(set_to_none=True)
                 self.warn(f"torch.compile failed ({described(exc)}); training goes on without it")
-        return self._run(self._forward, x, y, features_ready, amp, scale, mix)
+        return self._run(self._forward, x, y, features_ready, amp, scale, mix, augment)
 
 
 def train_step(
     model: AnomalyModel, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
     features_ready: bool, amp: torch.dtype | None, grad_clip: float = 0.0, objective: Objective | None = None,
-    scale: float = 1.0, mix: Mix | None = None,
+    scale: float = 1.0, mix: Mix | None = None, augment: Augment | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One forward, backward and optimiser step; returns the loss and the class scores (no host sync)."""
     optimizer.zero_grad(set_to_none=True)
-    loss, class_scores = (objective or Objective(model))(x, y, features_ready, amp, scale, mix)
+    loss, class_scores = (objective or Objective(model))(x, y, features_ready, amp, scale, mix, augment)
     if grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()

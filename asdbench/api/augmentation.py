@@ -1,0 +1,38 @@
+"""The augmentation contract: training data made more varied, never what is scored (config ``augmentation``).
+
+Two stages, as an augmentation declares with ``stage``:
+
+- ``"features"``: ``augmentation(features, generator) -> features`` changes every training batch where the
+  frontend made its features (cached or not), with a fresh draw per batch from ``generator``: a CPU
+  ``torch.Generator`` seeded at each epoch from the model's random stream, so a resumed run draws what the
+  uninterrupted run drew (SpecAugment).
+- ``"waves"``: ``augmentation(waves, clips, generator) -> (new_waves, source)`` gets a model's training clips
+  as waves ``(N, S)`` float32 with their :class:`~asdbench.api.Clip` records and returns extra training clips
+  ``(M, S)``, each of the class of ``clips[source[m]]``; drawn once per model from ``generator`` (noise mixing).
+  Their features are computed like the clips', so this works with every frontend and training unit.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+import torch
+
+from asdbench.api.dataset import Clip
+
+
+class FeatureAugmentation(Protocol):
+    stage: Literal["features"]
+
+    def __call__(self, features: torch.Tensor, generator: torch.Generator) -> torch.Tensor: ...
+
+
+class WaveAugmentation(Protocol):
+    stage: Literal["waves"]
+
+    def __call__(self, waves: torch.Tensor, clips: list[Clip],
+                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+Augmentation = FeatureAugmentation | WaveAugmentation
+STAGES = ("features", "waves")
