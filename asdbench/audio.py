@@ -18,7 +18,13 @@ from asdbench.errors import AsdbenchError, reason
 # Subtypes an int16 store holds exactly; anything else is kept in float32.
 EXACT_INT16 = frozenset({"PCM_16", "PCM_S8", "PCM_U8"})
 WAV_FORMATS = frozenset({"WAV", "WAVEX", "RF64"})
-CHANNEL_RULES = ("first", "second", "mean")  # DCASE 2026: first = the near microphone, second = the far one
+# DCASE 2026: first = the near microphone, second = the far one; both = the two, as a (2, samples) array
+CHANNEL_RULES = ("first", "second", "mean", "both")
+
+
+def microphones(channel: str) -> int:
+    """How many channels a clip read with the rule ``channel`` has: 2 for ``both``, else 1 (a mono array)."""
+    return 2 if channel == "both" else 1
 FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})  # the only samples that can be NaN or infinite
 _TRUNCATED = re.compile(r"^data\s*:\s*\d+\s*\(should be \d+\)", re.MULTILINE)
 
@@ -60,8 +66,9 @@ def _check_finite(path: Path, nonfinite: int) -> None:
 def read_wav(path: Path, sample_rate: int, channel: str = "first", max_samples: int | None = None) -> np.ndarray:
     """Mono float32 waveform at ``sample_rate``, at the file's full precision (24-bit and float samples are not
     rounded; float samples beyond [-1, 1] are kept). A multi-channel file gives its first channel (as DCASE
-    2020 did; DCASE 2026's near microphone), with ``channel="second"`` its second (2026's far microphone), or with
-    ``channel="mean"`` the mean of its channels; another sample rate is resampled
+    2020 did; DCASE 2026's near microphone), with ``channel="second"`` its second (2026's far microphone), with
+    ``channel="mean"`` the mean of its channels, or with ``channel="both"`` its first two as a ``(2, samples)``
+    array (time on the last axis, as everywhere); another sample rate is resampled
     (torchaudio's band-limited sinc interpolation).
 
     ``max_samples``: only the start of the file that gives this many samples (and one more, so that a longer file
@@ -80,15 +87,19 @@ def read_wav(path: Path, sample_rate: int, channel: str = "first", max_samples: 
     _check_finite(path, int((~np.isfinite(data)).sum()))
     if channel not in CHANNEL_RULES:
         raise AsdbenchError(f"channel={channel!r} is not one of: {', '.join(CHANNEL_RULES)}")
-    if channel == "second" and data.shape[1] < 2:
-        raise AsdbenchError(f"{path}: channel=second asks for a second channel, but the file has one")
-    mono = data[:, 1] if channel == "second" else data[:, 0] if channel == "first" or data.shape[1] == 1 else \
-        data.mean(axis=1)
+    if channel in ("second", "both") and data.shape[1] < 2:
+        raise AsdbenchError(f"{path}: channel={channel} asks for a second channel, but the file has one")
+    if channel == "both":
+        wave = data[:, :2].T
+    else:
+        wave = data[:, 1] if channel == "second" else data[:, 0] if channel == "first" or data.shape[1] == 1 else \
+            data.mean(axis=1)
     if rate != sample_rate:
-        mono = resample(mono, rate, sample_rate)
+        wave = np.stack([resample(w, rate, sample_rate) for w in wave]) if wave.ndim == 2 else \
+            resample(wave, rate, sample_rate)
     if max_samples is not None:
-        mono = mono[: max_samples + 1]
-    return np.ascontiguousarray(mono, dtype=np.float32)
+        wave = wave[..., : max_samples + 1]
+    return np.ascontiguousarray(wave, dtype=np.float32)
 
 
 def resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
@@ -123,10 +134,11 @@ def fit_length(wave: np.ndarray, num_samples: int, pad: str = "repeat") -> np.nd
     the machine. ``zeros`` appends digital silence, which a log-mel turns into frames at the
     floor of its scale (about -100 dB) that no recording has, and which models then learn.
     """
-    if wave.shape[0] >= num_samples:
-        return wave[:num_samples]
-    if pad == "zeros" or wave.shape[0] == 0:
-        return np.pad(wave, (0, num_samples - wave.shape[0]))
+    length = wave.shape[-1]  # time is the last axis: (samples,) or (channels, samples)
+    if length >= num_samples:
+        return wave[..., :num_samples]
+    if pad == "zeros" or length == 0:
+        return np.pad(wave, [(0, 0)] * (wave.ndim - 1) + [(0, num_samples - length)])
     if pad == "repeat":
-        return np.tile(wave, -(-num_samples // wave.shape[0]))[:num_samples]
+        return np.tile(wave, [1] * (wave.ndim - 1) + [-(-num_samples // length)])[..., :num_samples]
     raise ValueError(f"pad={pad!r} is not one of: {', '.join(PAD_MODES)}")

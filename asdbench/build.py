@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from asdbench.api import Backbone, Frontend, Loss, Mix, ModelOutput, Scorer
+from asdbench.api import Backbone, Frontend, Loss, Mix, ModelOutput, Scorer, WindowedFrontend
 from asdbench.config import RunConfig
 from asdbench.errors import AsdbenchError, described
 from asdbench.plugins import Plugins
@@ -27,6 +27,42 @@ def instantiate(plugins: Plugins, config: RunConfig, kind: str, **context: Any) 
     except Exception as exc:  # a plugin's own bug or bad argument: name the plugin and its package, not a traceback
         raise AsdbenchError(f"cannot build {kind} '{entry.name}' (package {entry.package}): "
                             f"{described(exc, limit=300)}") from None
+
+
+class PerMicrophone(Frontend):
+    """A frontend on clips of several microphones ``(B, mics, samples)``: each microphone's features as the frontend
+    makes them, ``(ch, ...)`` per clip, stacked along that channel axis into ``(mics * ch, ...)``, microphone after
+    microphone (STgram of DCASE 2026's near and far microphones: near log-mel, near Tgram, far log-mel, far Tgram),
+    so any backbone that reads its input channels from ``input_shape`` takes them."""
+
+    def __init__(self, inner: Frontend, mics: int) -> None:
+        super().__init__()
+        self.inner, self.mics, self.sample_rate = inner, mics, inner.sample_rate
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        clips = wave.shape[0]
+        out = self.inner(wave.reshape(clips * self.mics, wave.shape[-1]))
+        return out.reshape(clips, self.mics * out.shape[1], *out.shape[2:])
+
+    def output_shape(self, num_samples: int) -> tuple[int, ...]:
+        channels, *rest = self.inner.output_shape(num_samples)
+        return (self.mics * channels, *rest)
+
+
+def build_frontend(plugins: Plugins, config: RunConfig, sample_rate: int, num_samples: int,
+                   mics: int = 1) -> Frontend:
+    """The configured frontend, for clips of ``mics`` microphones (:class:`PerMicrophone` where several). A frontend
+    whose features have no channel axis to stack on (frames of stacked vectors, spectra) takes one microphone."""
+    frontend = instantiate(plugins, config, "frontend", sample_rate=sample_rate, num_samples=num_samples)
+    if mics == 1:
+        return frontend
+    shape = frontend.output_shape(num_samples)
+    if isinstance(frontend, WindowedFrontend) or len(shape) < 3:
+        raise AsdbenchError(f"dataset.channel=both stacks each microphone's features as channels; frontend "
+                            f"'{config.component('frontend')}' gives features of shape {shape} per clip, without a "
+                            "channel axis: use a frontend of (channels, frequency, time) features (logmel, stgram, "
+                            "tgram...), or one microphone (dataset.channel=first)")
+    return PerMicrophone(frontend, mics)
 
 
 def _accepted(factory: Any, context: dict[str, Any]) -> dict[str, Any]:

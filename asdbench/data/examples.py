@@ -176,6 +176,12 @@ def indices_on(device: torch.device, batches) -> list[torch.Tensor]:
 FEATURE_BATCH = 64
 
 
+def microphones_of(dataset: Dataset) -> int:
+    """The channels each of the data set's clips is read with (its optional ``microphones``; the layout data sets: 2
+    with ``dataset.channel=both``, DCASE 2026's near and far microphones), 1 where it says nothing."""
+    return int(getattr(unwrap(dataset), "microphones", 1))
+
+
 def sample_loader(dataset: Dataset) -> Callable[[Clip, int], np.ndarray]:
     """``load(clip, num_samples)``: ``dataset.load``, asked to read only the first ``num_samples`` where it takes
     ``max_samples`` (an optional parameter of the Dataset contract: a long recording is then not decoded whole to keep
@@ -207,6 +213,7 @@ class Reader:
                  reporter: Reporter, use_cache: bool) -> None:
         self.dataset, self.source, self.num_samples, self.pad, self.dtype = dataset, source, num_samples, pad, dtype
         self.device, self.reporter, self.use_cache = device, reporter, use_cache
+        self.microphones = microphones_of(dataset)
         self.lengths = Lengths(num_samples)
         # The inputs of the last training clip list read: groups that share their training clips (``id-vs-others``:
         # every ID of a type) decode and featurise them once. One entry, so memory stays that of one group.
@@ -222,9 +229,10 @@ class Reader:
         with self.reporter.task(f"Reading {label}", len(clips)) as step:
             if self.use_cache:
                 waves, sizes = wave_cache.load_or_decode(self.source, d.sample_rate, self.num_samples, self.pad,
-                                                         self.dtype, clips, load, step.advance, length_of, d.name)
+                                                         self.dtype, clips, load, step.advance, length_of, d.name,
+                                                         self.microphones)
             else:
-                waves = np.zeros((len(clips), self.num_samples), dtype=self.dtype)
+                waves = np.zeros(wave_cache.wave_shape(len(clips), self.microphones, self.num_samples), dtype=self.dtype)
                 sizes = wave_cache.decode_into(waves, clips, load, self.pad, step.advance, length_of)
         return torch.from_numpy(waves[: len(clips)]), sizes
 
@@ -232,8 +240,8 @@ class Reader:
         """A clip's length at the data set's rate: decoded, or (where only its start was read, and the data set reads
         headers) from its header, so the run's report of lengths and cut clips holds for long recordings too."""
         check = getattr(self.dataset, "check", None)
-        if wave.shape[0] <= self.num_samples or check is None:
-            return wave.shape[0]
+        if wave.shape[-1] <= self.num_samples or check is None:
+            return wave.shape[-1]
         found = check(clip)
         return math.ceil(found.frames * self.dataset.sample_rate / found.sample_rate)
 

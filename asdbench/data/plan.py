@@ -22,8 +22,9 @@ import torch
 from asdbench.api import Augmentation, Clip, Dataset, WindowedFrontend
 from asdbench.api.augmentation import STAGES
 from asdbench.audio import EXACT_INT16
-from asdbench.build import instantiate
+from asdbench.build import build_frontend, instantiate
 from asdbench.config import RunConfig
+from asdbench.data.examples import microphones_of
 from asdbench.data.fingerprint import data_fingerprint
 from asdbench.data.groups import UNITS, Group, make_groups, rule_of, skipped_ids
 from asdbench.data.machines import select_machines
@@ -109,7 +110,7 @@ def _check_frontend(plugins: Plugins, config: RunConfig, dataset: Dataset, num_s
     (``n_mels=0``, a window longer than the clip) fail here in one line, not in the first model's training (once
     blamed on the disk). Returns the clip's feature shape and the floats the feature cache keeps per clip (0 for a
     frontend with weights: its features are not cached)."""
-    frontend = instantiate(plugins, config, "frontend", sample_rate=dataset.sample_rate, num_samples=num_samples)
+    frontend = build_frontend(plugins, config, dataset.sample_rate, num_samples, microphones_of(dataset))
     name, params = config.component("frontend"), ", ".join(f"{k}={v}" for k, v in config.params("frontend").items())
     try:
         shape = frontend.output_shape(num_samples)
@@ -146,13 +147,13 @@ def _augmentation(plugins: Plugins, config: RunConfig, dataset: Dataset,
 
 
 def cache_bytes(groups: list[Group], samples: dict[str, int], exact_int16: bool, feature_floats: int,
-                base_samples: int) -> tuple[int, int]:
+                base_samples: int, mics: int = 1) -> tuple[int, int]:
     """What a run's entries in the wave and feature caches take at most (entries made before are reused): one per
     model's training and test clip lists (features scale with each model's clip length)."""
     waves = features = 0
     for g in groups:
         clips = len(g.train) + len(g.test)
-        waves += clips * samples[g.name] * (2 if exact_int16 else 4)
+        waves += clips * mics * samples[g.name] * (2 if exact_int16 else 4)
         features += clips * round(feature_floats * samples[g.name] / base_samples) * 4
     return waves, features
 
@@ -245,5 +246,6 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
     return Plan(config, dataset, rule, groups, skipped_ids(train, test, config["model_per"], unit), bad,
                 _conversions(formats, dataset.sample_rate) + _duplicate_names([*train, *test]), exact,
                 data_fingerprint(dataset.name, train, test), samples,
-                cache_bytes(groups, samples, exact, feature_floats, base_samples) if config["cache"] else (0, 0),
+                cache_bytes(groups, samples, exact, feature_floats, base_samples, microphones_of(dataset))
+                if config["cache"] else (0, 0),
                 augmentation)

@@ -36,8 +36,13 @@ def cache_key(source: str, sample_rate: int, num_samples: int, pad: str, dtype: 
     return h.hexdigest()[:24]
 
 
+def wave_shape(clips: int, microphones: int, num_samples: int) -> tuple[int, ...]:
+    """The array of ``clips`` waves: a row per clip, a channel axis only where a clip has several."""
+    return (clips, num_samples) if microphones == 1 else (clips, microphones, num_samples)
+
+
 def decoded_length(clip: Clip, wave: np.ndarray) -> int:
-    return wave.shape[0]
+    return wave.shape[-1]
 
 
 def as_stored(wave: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -48,13 +53,14 @@ def as_stored(wave: np.ndarray, dtype: np.dtype) -> np.ndarray:
 def decode_into(waves: np.ndarray, clips: tuple[Clip, ...], decode: Callable[[Clip], np.ndarray], pad: str,
                 on_clip: Callable[[], None] = lambda: None,
                 length_of: Callable[[Clip, np.ndarray], int] = decoded_length) -> np.ndarray:
-    """Fill ``waves`` (int16 or float32, one row per clip) with the clips cut or padded (``pad``) to its width;
+    """Fill ``waves`` (int16 or float32, one row per clip: ``(samples,)`` or ``(channels, samples)``) with the clips
+    cut or padded (``pad``) to its width;
     return their lengths (``length_of``: the decoded length, or the file's where only its start was decoded)."""
     lengths = np.zeros(len(clips), dtype=np.int64)
     for i, clip in enumerate(clips):
         wave = decode(clip)
         lengths[i] = length_of(clip, wave)
-        fitted = fit_length(wave, waves.shape[1], pad)
+        fitted = fit_length(wave, waves.shape[-1], pad)
         waves[i] = as_stored(fitted, waves.dtype)
         on_clip()
     return lengths
@@ -63,15 +69,15 @@ def decode_into(waves: np.ndarray, clips: tuple[Clip, ...], decode: Callable[[Cl
 def load_or_decode(
     source: str, sample_rate: int, num_samples: int, pad: str, dtype: np.dtype, clips: tuple[Clip, ...],
     decode: Callable[[Clip], np.ndarray], on_clip: Callable[[], None] = lambda: None,
-    length_of: Callable[[Clip, np.ndarray], int] = decoded_length, dataset: str = "unknown",
+    length_of: Callable[[Clip, np.ndarray], int] = decoded_length, dataset: str = "unknown", microphones: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(waves, lengths)``: ``(clips, num_samples)`` of ``dtype`` and each file's length before cutting; the entry
-    is labelled with the ``dataset``'s name."""
+    """``(waves, lengths)``: ``(clips, num_samples)`` of ``dtype`` (``(clips, microphones, num_samples)`` for clips
+    of several) and each file's length before cutting; the entry is labelled with the ``dataset``'s name."""
     folder = cache_dir() / "waves" / cache_key(source, sample_rate, num_samples, pad, dtype, clips)
 
     def fill(waves: np.ndarray, entry) -> None:
         np.save(entry / LENGTHS, decode_into(waves, clips, decode, pad, on_clip, length_of))
         write_about(entry, dataset)
 
-    waves = load_or_fill(folder, np.dtype(dtype), (len(clips), num_samples), fill)
+    waves = load_or_fill(folder, np.dtype(dtype), wave_shape(len(clips), microphones, num_samples), fill)
     return waves, np.load(folder / LENGTHS)

@@ -21,12 +21,12 @@ import numpy as np
 import torch
 
 from asdbench.api import Scorer
-from asdbench.audio import read_wav, wav_format
-from asdbench.build import AnomalyModel, build_model, instantiate
+from asdbench.audio import microphones, read_wav, wav_format
+from asdbench.build import AnomalyModel, build_frontend, build_model
 from asdbench.config import RunConfig
 from asdbench.data.examples import Examples, as_float, target_matrix
 from asdbench.data.groups import alternatives, id_name
-from asdbench.data.wave_cache import decode_into
+from asdbench.data.wave_cache import decode_into, wave_shape
 from asdbench.errors import AsdbenchError
 from asdbench.evaluation import fitted
 from asdbench.evaluation.scoring import score_examples
@@ -62,6 +62,8 @@ class TrainedModel:
         self.device = pick_device(device)
         self.sample_rate = int(self.manifest["sample_rate"])
         self.num_samples = int(self.manifest["num_samples"])
+        self.channel = self.config.values.get("dataset.channel") or "first"  # as the run's data set read its clips
+        self.microphones = microphones(self.channel)
         self.framed = self.config["train_unit"] == "frame"
         self.unit = self.manifest.get("unit", "id")  # what a machine ID is: an ID (DCASE 2020) or a section (2021+)
         self.evaluation = self.manifest.get("evaluation", "dcase2020")
@@ -106,7 +108,7 @@ class TrainedModel:
     def _build(self, plugins: Plugins, folder: Path, slug: str, entry: dict) -> _Model:
         classes = tuple(self._machine(name) for name in entry["classes"])
         num_samples = int(entry.get("num_samples", self.num_samples))  # bundles of one clip length for all models
-        frontend = instantiate(plugins, self.config, "frontend", sample_rate=self.sample_rate, num_samples=num_samples)
+        frontend = build_frontend(plugins, self.config, self.sample_rate, num_samples, self.microphones)
         network, scorer = build_model(plugins, self.config, frontend, tuple(entry["input_shape"]), len(classes))
         weights, fit_state = fitted.split_state(read_weights(folder, entry))
         try:
@@ -174,7 +176,7 @@ class TrainedModel:
                                 "to score the others")
         paths = [p for p in paths if p not in {b for b, _ in bad}]
         machines = [self.machine_of(p, machine_type, machine_id) for p in paths]
-        channel = self.config.values.get("dataset.channel") or "first"
+        channel = self.channel
         failed: dict[Path, str] = {}
 
         def load(path: Path, num_samples: int) -> np.ndarray:
@@ -214,7 +216,7 @@ class TrainedModel:
             frontend = model.network.frontend
             for start in range(0, len(rows), batch_size):
                 chunk = rows[start : start + batch_size]
-                waves = np.zeros((len(chunk), model.num_samples), dtype=np.float32)
+                waves = np.zeros(wave_shape(len(chunk), self.microphones, model.num_samples), dtype=np.float32)
                 decode_into(waves, tuple(items[r] for r in chunk), lambda item: load(item, model.num_samples), pad)
                 targets = target_matrix([alternatives(model.classes, machines[r]) for r in chunk])
                 inputs = torch.from_numpy(waves)

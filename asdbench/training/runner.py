@@ -13,7 +13,7 @@ import torch
 
 from asdbench import distributed
 from asdbench.api import Clip
-from asdbench.build import build_model, count_parameters, instantiate
+from asdbench.build import build_frontend, build_model, count_parameters
 from asdbench.cache import cache_dir
 from asdbench.config import RunConfig
 from asdbench.data import feature_cache
@@ -208,7 +208,7 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
     num_samples = run.plan.samples[group.name]
     result.model_samples[group.slug] = num_samples
     reader = run.reader(num_samples)
-    frontend = instantiate(run.plugins, config, "frontend", sample_rate=dataset.sample_rate, num_samples=num_samples)
+    frontend = build_frontend(run.plugins, config, dataset.sample_rate, num_samples, reader.microphones)
     fingerprint = feature_cache.frontend_fingerprint(frontend, config.component("frontend"), config.params("frontend"))
     lengths = Lengths(num_samples)
     train_data = reader.examples(frontend, fingerprint, group, group.train, f"{group.name} train", lengths, reuse=True)

@@ -79,7 +79,7 @@ class NoiseMix:
 
     def __call__(self, waves: torch.Tensor, clips: list[Clip],
                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        n, length = waves.shape
+        n, length = waves.shape[0], waves.shape[-1]
         noises = self._noises(clips, length)
         source = torch.arange(n).repeat(self.copies)
         picks = torch.randint(0, len(noises), (len(source),), generator=generator)
@@ -90,10 +90,11 @@ class NoiseMix:
             fit_length(noises[p][int(start * max(len(noises[p]) - length, 0)):], length, "repeat")
             for p, start in zip(picks.tolist(), starts.tolist())]))
         clean = waves[source].float()
-        rms_clean = clean.pow(2).mean(dim=1).sqrt()
+        rms_clean = clean.flatten(1).pow(2).mean(dim=1).sqrt()
         rms_noise = noise.pow(2).mean(dim=1).sqrt()
         gain = torch.where(rms_noise > 0, rms_clean / rms_noise.clamp(min=1e-12) * 10 ** (-snr_db / 20), 0.0)
-        return clean + gain[:, None] * noise, source
+        noise = (gain[:, None] * noise).reshape(len(source), *([1] * (clean.dim() - 2)), length)
+        return clean + noise, source  # clips of several microphones: the same noise on each
 
 
 @hookimpl

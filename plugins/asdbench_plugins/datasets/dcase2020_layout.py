@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from asdbench.api import Clip, Split
-from asdbench.audio import CHANNEL_RULES, WavFormat, read_wav, wav_format
+from asdbench.audio import CHANNEL_RULES, WavFormat, microphones, read_wav, wav_format
 from asdbench.errors import AsdbenchError
 
 LABELLED = re.compile(r"^(normal|anomaly)_id_(\d{2})_(\d{8})\.wav$")
@@ -89,8 +89,9 @@ class LayoutDataset:
     """Clips of DCASE-2020-layout trees, read as 16 kHz mono float32 (the official format).
 
     Files in other formats are converted as declared: another sample rate is resampled to 16 kHz,
-    several channels give the first (``channel="first"``, as DCASE 2020 did) or their mean
-    (``"mean"``), 24-bit and float samples keep their precision. :meth:`check` reads each header
+    several channels give the first (``channel="first"``, as DCASE 2020 did), the second (``"second"``), their mean
+    (``"mean"``) or the first two as a ``(2, samples)`` array (``"both"``: DCASE 2026's near and far microphones as
+    data), 24-bit and float samples keep their precision. :meth:`check` reads each header
     before a run, so a bad file stops it before training.
     """
 
@@ -103,6 +104,7 @@ class LayoutDataset:
         self.root = root
         self.clip_seconds = clip_seconds
         self.channel = channel
+        self.microphones = microphones(channel)  # channel=both: load gives (2, samples)
         self._clips = clips
         if not clips["train"]:
             raise AsdbenchError(f"no training clips (<type>/train/normal_id_II_NNNNNNNN.wav) under {root}")

@@ -75,6 +75,26 @@ def test_read_wav_keeps_first_channel_or_averages(tmp_path):
     assert np.allclose(read_wav(path, 16000, "mean"), 0.125, atol=1e-4)
 
 
+def test_both_channels_come_as_rows_cut_padded_and_resampled_together(tmp_path):
+    """channel=both: (2, samples), near then far, time on the last axis everywhere the wave goes."""
+    path = tmp_path / "stereo.wav"
+    near, far = np.linspace(-0.5, 0.5, 300), np.linspace(0.25, -0.25, 300)
+    sf.write(str(path), np.stack([near, far, near], axis=1), 16000, subtype="FLOAT")  # a third channel is not read
+    both = read_wav(path, 16000, "both")
+    assert both.shape == (2, 300) and np.allclose(both, np.stack([near, far]), atol=1e-7)
+    assert read_wav(path, 16000, "both", max_samples=100).shape == (2, 101)
+    assert np.array_equal(fit_length(both, 700), np.concatenate([both, both, both[:, :100]], axis=1))
+    assert np.array_equal(fit_length(both, 500, "zeros")[:, 300:], np.zeros((2, 200)))
+    assert np.array_equal(fit_length(both, 200), both[:, :200])
+    resampled = read_wav(path, 8000, "both")
+    assert resampled.shape == (2, 150)
+    assert np.allclose(resampled[1], read_wav(path, 8000, "second"), atol=1e-6)
+    mono = tmp_path / "mono.wav"
+    sf.write(str(mono), near, 16000)
+    with pytest.raises(AsdbenchError, match="channel=both asks for a second channel, but the file has one"):
+        read_wav(mono, 16000, "both")
+
+
 @pytest.mark.parametrize("subtype,values", [
     ("PCM_24", np.array([1, -1, 2**22 + 3, -(2**23)]) / 2**23),  # 24-bit steps, below int16 resolution
     ("PCM_32", np.array([1, -7, 2**30 + 5, -(2**31)]) / 2**31),
