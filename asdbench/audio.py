@@ -18,8 +18,9 @@ from asdbench.errors import AsdbenchError, reason
 # Subtypes an int16 store holds exactly; anything else is kept in float32.
 EXACT_INT16 = frozenset({"PCM_16", "PCM_S8", "PCM_U8"})
 WAV_FORMATS = frozenset({"WAV", "WAVEX", "RF64"})
-# DCASE 2026: first = the near microphone, second = the far one; both = the two, as a (2, samples) array
-CHANNEL_RULES = ("first", "second", "mean", "both")
+# DCASE 2026: first = the near microphone, second = the far one; both = the two, as a (2, samples) array;
+# difference = near minus far (what the near microphone hears beyond the far one's noise)
+CHANNEL_RULES = ("first", "second", "mean", "both", "difference")
 
 
 def microphones(channel: str) -> int:
@@ -67,8 +68,9 @@ def read_wav(path: Path, sample_rate: int, channel: str = "first", max_samples: 
     """Mono float32 waveform at ``sample_rate``, at the file's full precision (24-bit and float samples are not
     rounded; float samples beyond [-1, 1] are kept). A multi-channel file gives its first channel (as DCASE
     2020 did; DCASE 2026's near microphone), with ``channel="second"`` its second (2026's far microphone), with
-    ``channel="mean"`` the mean of its channels, or with ``channel="both"`` its first two as a ``(2, samples)``
-    array (time on the last axis, as everywhere); another sample rate is resampled
+    ``channel="mean"`` the mean of its channels, with ``channel="difference"`` the first minus the second (near
+    minus far), or with ``channel="both"`` its first two as a ``(2, samples)`` array (time on the last axis, as
+    everywhere); another sample rate is resampled
     (torchaudio's band-limited sinc interpolation).
 
     ``max_samples``: only the start of the file that gives this many samples (and one more, so that a longer file
@@ -87,10 +89,12 @@ def read_wav(path: Path, sample_rate: int, channel: str = "first", max_samples: 
     _check_finite(path, int((~np.isfinite(data)).sum()))
     if channel not in CHANNEL_RULES:
         raise AsdbenchError(f"channel={channel!r} is not one of: {', '.join(CHANNEL_RULES)}")
-    if channel in ("second", "both") and data.shape[1] < 2:
+    if channel in ("second", "both", "difference") and data.shape[1] < 2:
         raise AsdbenchError(f"{path}: channel={channel} asks for a second channel, but the file has one")
     if channel == "both":
         wave = data[:, :2].T
+    elif channel == "difference":
+        wave = data[:, 0] - data[:, 1]
     else:
         wave = data[:, 1] if channel == "second" else data[:, 0] if channel == "first" or data.shape[1] == 1 else \
             data.mean(axis=1)

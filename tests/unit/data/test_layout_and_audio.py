@@ -86,13 +86,15 @@ def test_both_channels_come_as_rows_cut_padded_and_resampled_together(tmp_path):
     assert np.array_equal(fit_length(both, 700), np.concatenate([both, both, both[:, :100]], axis=1))
     assert np.array_equal(fit_length(both, 500, "zeros")[:, 300:], np.zeros((2, 200)))
     assert np.array_equal(fit_length(both, 200), both[:, :200])
+    assert np.allclose(read_wav(path, 16000, "difference"), near - far, atol=1e-7)  # what near hears beyond far
     resampled = read_wav(path, 8000, "both")
     assert resampled.shape == (2, 150)
     assert np.allclose(resampled[1], read_wav(path, 8000, "second"), atol=1e-6)
     mono = tmp_path / "mono.wav"
     sf.write(str(mono), near, 16000)
-    with pytest.raises(AsdbenchError, match="channel=both asks for a second channel, but the file has one"):
-        read_wav(mono, 16000, "both")
+    for rule in ("both", "difference"):
+        with pytest.raises(AsdbenchError, match=f"channel={rule} asks for a second channel, but the file has one"):
+            read_wav(mono, 16000, rule)
 
 
 @pytest.mark.parametrize("subtype,values", [
