@@ -53,9 +53,11 @@ CORE_DEFAULTS: dict[str, Any] = {
     "select": "last",
     "select_every": 2,
     "val_fraction": 0.05,
+    "hold_out": "none",
     "checkpoint_every_s": 30.0,
     "threshold.rule": "gamma",
     "threshold.q": 0.9,
+    "threshold.scores": "clips",
 }
 
 # Switches that take true, false or auto (decided for the machine, or while training: see CORE_HELP).
@@ -72,6 +74,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train_unit": ("clip", "frame"),
     "pad": ("repeat", "zeros"),
     "threshold.rule": ("gamma", "quantile", "mad"),
+    "threshold.scores": ("clips", "batches"),
+    "hold_out": ("none", "clips", "examples"),
 }
 
 # The values each numeric key may take, as (lowest, highest, whether each bound is allowed): a run is refused
@@ -145,12 +149,19 @@ CORE_HELP = {
     "training, stratified by class: the Noisy-ArcMix and OS-SCL rule, legitimate for every system); oracle (best "
     "AUC+pAUC on the test set: the STgram-MFN authors' protocol, optimistic)",
     "select_every": "with select=oracle or val, evaluate every N epochs (and after the last)",
-    "val_fraction": "with select=val, the fraction of each class's training clips held out for validation (at least "
-    "one clip of every class with two or more)",
+    "val_fraction": "the fraction held out of training (hold_out; select=val holds out clips): of each class's training "
+    "clips (at least one clip of every class with two or more), or of all training examples",
+    "hold_out": "what val_fraction holds out of training: none (nothing, unless select=val: clips), clips (stratified by "
+    "class), examples (frames with train_unit=frame, drawn over all of them: the DCASE 2023-2026 baseline's 10 % of "
+    "vectors). Held-out examples select the checkpoint with select=val and join the thresholds' scores with "
+    "threshold.scores=batches",
     "threshold.rule": "decision threshold per machine ID from its training (normal) scores: gamma (the q quantile "
     "of a fitted gamma distribution, as the DCASE 2021-2024 baselines), quantile (empirical), mad (median + z_q x "
     "1.4826 MAD); written into the model bundle",
     "threshold.q": "the quantile of the threshold rule (0.9: about one normal clip in ten flagged)",
+    "threshold.scores": "what the threshold rule is fitted on: clips (the training clips' scores) or batches (each "
+    "batch of batch_size training frames scored as one clip, then each held-out batch: the DCASE 2023-2026 "
+    "baseline's, with train_unit=frame; every machine ID a model decides for gets its threshold)",
     "checkpoint_every_s": "checkpoint a model after its first epoch, then at most this often (seconds; 0 = every epoch), "
     "and at its end; an interrupted run resumes from its last checkpoint (asdbench run --resume RUN_ID)",
     "model_per": "one model for all machines (all), per machine type, per machine ID, or per ID trained on its "

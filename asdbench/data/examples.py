@@ -77,10 +77,18 @@ class Examples:
     features_ready: bool
     windows: Windowing | None = None
     framed: bool = False  # one example per window (windows), per clip otherwise
+    picked: torch.Tensor | None = None  # framed: the windows kept (a subset of them), in order; None: every window
+    domains: torch.Tensor | None = None  # per clip: True for the target domain (scorers that fit on outputs read it)
     _rows: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
+        if self.picked is not None:
+            return len(self.picked)
         return self.targets.shape[0] * (self.windows.count if self.framed else 1)
+
+    def _real(self, idx: torch.Tensor) -> torch.Tensor:
+        """Example numbers as the windows of every clip count them (a framed subset's, mapped through ``picked``)."""
+        return idx if self.picked is None else self.picked.to(idx.device)[idx]
 
     def nbytes(self) -> int:
         return self.inputs.numel() * self.inputs.element_size()
@@ -92,18 +100,29 @@ class Examples:
         return tuple(self.example(0).shape[1:])
 
     def subset(self, rows: list[int]) -> Examples:
-        """The examples ``rows``, in that order (all of them without a copy); clips, not windows."""
-        if self.framed:
-            raise AsdbenchError("a subset of a windowed data set's frames is not supported; take clips before framing")
+        """The examples ``rows``, in that order (all of them without a copy); of framed windows, the windows picked
+        (the base features are shared, not copied)."""
         if rows == list(range(len(self))):
             return self
+        if self.framed:
+            return replace(self, picked=self._real(torch.tensor(rows, dtype=torch.long)), _rows=None)
         idx = torch.tensor(rows, dtype=torch.long)
-        return replace(self, inputs=self.inputs[idx], targets=self.targets[idx], _rows=None)
+        return replace(self, inputs=self.inputs[idx], targets=self.targets[idx], _rows=None,
+                       domains=None if self.domains is None else self.domains[idx])
 
     def joined(self, other: Examples) -> Examples:
         """These clips, then ``other``'s (the same kind of inputs: waves or features of one shape), as one set."""
+        domains = None if self.domains is None or other.domains is None else torch.cat([self.domains, other.domains])
         return replace(self, inputs=torch.cat([self.inputs, other.inputs.to(self.inputs.dtype)]),
-                       targets=torch.cat([self.targets, other.targets]), _rows=None)
+                       targets=torch.cat([self.targets, other.targets]), domains=domains, _rows=None)
+
+    def example_domains(self) -> torch.Tensor:
+        """Each example's domain (True: target), from its clip's; all source where the clips have none."""
+        clips = self.targets.shape[0]
+        domains = self.domains if self.domains is not None else torch.zeros(clips, dtype=torch.bool)
+        if not self.framed:
+            return domains
+        return domains[self._real(torch.arange(len(self))) // self.windows.count]
 
     def with_targets(self, targets: torch.Tensor) -> Examples:
         return replace(self, targets=targets, _rows=None)
@@ -114,11 +133,13 @@ class Examples:
     def example(self, i: int) -> torch.Tensor:
         """Example ``i`` as float32, batch axis kept, where the inputs are (not the reused batch buffer)."""
         idx = torch.tensor([i], device=self.inputs.device)
-        return as_float(self._cut(idx) if self.windows is not None else self.inputs[idx])
+        return as_float(self._cut(self._real(idx)) if self.windows is not None else self.inputs[idx])
 
     def all_inputs(self) -> torch.Tensor:
         """Every example at once (input statistics such as a per-band standardisation are fitted on them)."""
-        return self.inputs if self.windows is None else self._cut(torch.arange(len(self), device=self.inputs.device))
+        if self.windows is None:
+            return self.inputs
+        return self._cut(self._real(torch.arange(len(self), device=self.inputs.device)))
 
     def _cut(self, idx: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """Examples ``idx`` of windowed inputs (``idx`` where the inputs are), gathered into ``out`` if given."""
@@ -146,7 +167,7 @@ class Examples:
         """The examples ``idx`` on ``device`` as float32; int16 waveforms are scaled here.
         On the CPU the returned inputs live in a reused buffer: valid until the next call."""
         if self.windows is not None:
-            idx = idx.to(self.inputs.device)
+            idx = self._real(idx.to(self.inputs.device))
             reuse = self.framed and device.type == "cpu" and self.inputs.device.type == "cpu"
             buffer = self._buffer(len(idx), (self.windows.size * self.inputs[0, 0].numel(),)) if reuse else None
             x, y = self._cut(idx, buffer), self._targets(idx)
@@ -265,9 +286,11 @@ class Reader:
         windowed = isinstance(frontend, WindowedFrontend)
         compute = frontend.base if windowed else frontend  # a windowed frontend's base is cached, its windows cut later
 
+        domains = torch.tensor([c.domain == "target" for c in clips], dtype=torch.bool)
+
         def made(inputs: torch.Tensor) -> Examples:
             windows = Windowing.of(frontend, inputs.shape[1]) if windowed else None
-            return Examples(inputs, targets, features_ready=not frontend.has_weights, windows=windows)
+            return Examples(inputs, targets, features_ready=not frontend.has_weights, windows=windows, domains=domains)
 
         if reuse and self._last is not None and self._last[0] == clips:
             lengths.add(self._last[2])
@@ -297,7 +320,8 @@ class Reader:
             self._last = (clips, inputs, sizes)
         return made(inputs)
 
-    def examples_of_waves(self, frontend: Frontend, waves: torch.Tensor, targets: torch.Tensor, label: str) -> Examples:
+    def examples_of_waves(self, frontend: Frontend, waves: torch.Tensor, targets: torch.Tensor, label: str,
+                          domains: torch.Tensor | None = None) -> Examples:
         """Examples of waves made in the run (augmented clips): their features computed as the clips' are (never
         cached: they exist only in this run), or the waves themselves for a frontend with weights, in the dtype the
         clips' waves have (int16 rounded and clipped as the wave cache stores them)."""
@@ -310,7 +334,7 @@ class Reader:
             frontend.to(self.device).eval()
             self._features_into(inputs.numpy(), frontend.base if windowed else frontend, waves, label)
         windows = Windowing.of(frontend, inputs.shape[1]) if windowed else None
-        return Examples(inputs, targets, features_ready=not frontend.has_weights, windows=windows)
+        return Examples(inputs, targets, features_ready=not frontend.has_weights, windows=windows, domains=domains)
 
 
 def as_frames(data: Examples) -> Examples:
@@ -320,7 +344,8 @@ def as_frames(data: Examples) -> Examples:
     if not data.features_ready or data.inputs.dim() < 3:
         raise AsdbenchError("train_unit=frame needs a frontend without weights that returns (clips, frames, ...) features")
     frames = data.inputs.shape[1]
-    return Examples(data.inputs.flatten(0, 1), data.targets.repeat_interleave(frames), True)
+    return Examples(data.inputs.flatten(0, 1), data.targets.repeat_interleave(frames), True,
+                    domains=None if data.domains is None else data.domains.repeat_interleave(frames))
 
 def loader_fingerprint(dataset: Dataset, config: RunConfig) -> str:
     """What the dataset's ``load`` depends on: its plugin, resolved parameters and code (the wave cache key)."""

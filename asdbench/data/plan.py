@@ -68,6 +68,13 @@ def _check_selectable(groups: list[Group], select: str) -> None:
                                 "use select=last")
 
 
+def _check_batch_thresholds(config: RunConfig) -> None:
+    """``threshold.scores=batches`` scores batches of training frames: it needs frames."""
+    if config["threshold.scores"] == "batches" and config["train_unit"] != "frame":
+        raise AsdbenchError("threshold.scores=batches scores batches of training frames as the DCASE 2023-2026 "
+                            "baseline does; it needs train_unit=frame")
+
+
 # What MLflow accepts in a metric name, less the "/" asdbench joins a name's parts with (auc/<type>/<unit>_<id>).
 LOGGABLE = re.compile(r"^[\w.\-: ]+$")
 
@@ -239,6 +246,7 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
     unit = UNITS[rule]
     groups = make_groups(train, test, config["model_per"], unit, getattr(dataset, "classes", "unit"))
     _check_selectable(groups, config["select"])
+    _check_batch_thresholds(config)
     exact = check is not None and all(rate == dataset.sample_rate and channels == 1 and subtype in EXACT_INT16
                                       for rate, channels, subtype in formats)
     samples = clip_samples(config, dataset, groups)

@@ -34,22 +34,26 @@ def fitted_at_all(scorer: object) -> bool:
     return fits(scorer) or fits_outputs(scorer)
 
 
+def shuffled_batches(count: int, batch_size: int, seed: int) -> list[torch.Tensor]:
+    """Batches of ``batch_size`` example numbers in a random order drawn from ``seed``, batches of one left out: how
+    the official DCASE 2023-2026 baseline reads its shuffled training loader after training."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    return [idx for idx in order.split(batch_size) if len(idx) > 1]
+
+
 @torch.no_grad()
-def fit_outputs(scorer, model, examples: Examples, domains: torch.Tensor, device: torch.device, batch_size: int,
+def fit_outputs(scorer, model, examples: Examples, device: torch.device, batch_size: int,
                 seed: int) -> dict[str, torch.Tensor]:
-    """Fit ``scorer`` on the model's eval-mode outputs over ``examples`` (the training clips, or their frames: an
-    equal number per clip, in clip order), in a random order drawn from ``seed`` and batches of ``batch_size``, as
-    the official baseline's covariance pass reads its shuffled training loader (batches of one example skipped, as
-    there). ``domains``: per clip, True for the target domain. Returns the fit, prefixed for the model's weights."""
-    per_example = domains.bool().repeat_interleave(len(examples) // max(len(domains), 1))
-    order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(seed))
+    """Fit ``scorer`` on the model's eval-mode outputs over ``examples`` (those it trained on), each with its clip's
+    domain, in :func:`shuffled_batches`, as the official baseline's covariance pass reads them. Returns the fit,
+    prefixed for the model's weights."""
+    domains = examples.example_domains()
 
     def batches() -> Iterator[tuple[ModelOutput, torch.Tensor, torch.Tensor]]:
         model.to(device).eval()
-        for idx in indices_on(examples.inputs.device, order.split(batch_size)):
-            if len(idx) > 1:
-                x, y = examples.batch(idx, device)
-                yield model(x, examples.features_ready), y, per_example[idx.cpu()].to(device)
+        for idx in indices_on(examples.inputs.device, shuffled_batches(len(examples), batch_size, seed)):
+            x, y = examples.batch(idx, device)
+            yield model(x, examples.features_ready), y, domains[idx.cpu()].to(device)
 
     state = scorer.fit_outputs(batches(), model.loss)
     return {f"{OUTPUTS_PREFIX}{k}": v.detach().cpu().contiguous() for k, v in state.items()}

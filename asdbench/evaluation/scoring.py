@@ -55,6 +55,19 @@ def score_targets(scorer, output: ModelOutput, targets: torch.Tensor, loss) -> t
     return torch.stack(each).amin(dim=0)
 
 @torch.no_grad()
+def batch_scores(model: AnomalyModel, scorer, data: Examples, device: torch.device,
+                 batches: list[torch.Tensor]) -> list[float]:
+    """The score of each batch of examples (frames) taken as the frames of one clip: what the official DCASE
+    2023-2026 baseline fits its decision threshold on (``threshold.scores=batches``)."""
+    model.to(device).eval()
+    out = []
+    for idx in indices_on(data.inputs.device, batches):
+        x, y = data.batch(idx, device)
+        output = model(x.unsqueeze(0), data.features_ready, frame_axis=True)
+        out.append(score_targets(scorer, output, y[:1], model.loss).item())
+    return out
+
+@torch.no_grad()
 def embed(model: AnomalyModel, data: Examples, device: torch.device, batch_size: int,
           frame_axis: bool = False) -> torch.Tensor:
     """The clips' embeddings ``(N, D)``, in order, on the CPU: what a fitted scorer learns from."""

@@ -112,6 +112,15 @@ def hold_out(data: Examples, fraction: float, seed: int) -> tuple[Examples, Exam
     return data.subset(kept), data.subset(held)
 
 
+def held_out_examples(count: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """The examples kept for training and those held out: ``ceil(fraction * count)`` of all ``count``, drawn with
+    ``seed`` regardless of class (as scikit-learn's ``train_test_split(test_size=fraction)`` splits the official
+    DCASE 2023-2026 baseline's vectors)."""
+    held = torch.randperm(count, generator=torch.Generator().manual_seed(seed))[:math.ceil(fraction * count)]
+    chosen = set(held.tolist())
+    return [i for i in range(count) if i not in chosen], sorted(chosen)
+
+
 def held_out_rows(targets: torch.Tensor, fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """The rows kept for training and those held out: of each class with two or more examples, ``fraction`` of them
     (at least one), drawn with ``seed``."""

@@ -32,14 +32,14 @@ from asdbench.data.plan import Plan
 from asdbench.errors import AsdbenchError, described
 from asdbench.evaluation import fitted
 from asdbench.evaluation.metrics import Report
-from asdbench.evaluation.scoring import embed, score_examples, validation_loss
+from asdbench.evaluation.scoring import batch_scores, embed, score_examples, validation_loss
 from asdbench.evaluation.summary import evaluate_scores, nonfinite
 from asdbench.evaluation.thresholds import threshold
 from asdbench.plugins import Plugins
 from asdbench.progress import Reporter
 from asdbench.runtime import Runtime, model_seed, seed_everything
 from asdbench.training.checkpoint import Identity, Slot
-from asdbench.training.loop import TrainSettings, held_out_rows, settings_from, train
+from asdbench.training.loop import TrainSettings, held_out_examples, held_out_rows, settings_from, train
 
 
 @dataclass
@@ -221,15 +221,16 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
     )
     input_shape = train_data.example_shape if train_data.features_ready else frontend.output_shape(num_samples)
     train_clips = train_data  # clip by clip, for the training scores that calibrate thresholds
+    hold_out = config["hold_out"] if config["hold_out"] != "none" or run.settings.select != "val" else "clips"
     val_data, kept = None, list(range(len(train_data)))
-    if run.settings.select == "val":
+    if hold_out == "clips":
         kept, held = held_out_rows(train_data.targets, run.settings.val_fraction, config["seed"])
         train_data, val_data = train_data.subset(kept), train_data.subset(held)
         if not len(val_data):
-            raise AsdbenchError(f"select=val: no class of model '{group.name}' has two training clips, so none can "
-                                "be held out for validation; use select=last")
-        reporter.info(f"Model '{group.name}': {len(val_data)} of {len(train_clips)} training clips held out to "
-                      "select the checkpoint (select=val)")
+            raise AsdbenchError(f"hold_out=clips: no class of model '{group.name}' has two training clips, so none can "
+                                "be held out; use select=last, hold_out=none")
+        reporter.info(f"Model '{group.name}': {len(val_data)} of {len(train_clips)} training clips held out "
+                      f"{_held_for(config)}")
     augmentation = run.plan.augmentation
     if augmentation is not None and augmentation.stage == "waves":
         train_data = _with_augmented_clips(run, group, reader, frontend, train_data, [group.train[i] for i in kept])
@@ -238,6 +239,15 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
         train_data = as_frames(train_data)
         val_data = as_frames(val_data) if val_data is not None else None
         input_shape = train_data.example_shape
+    if hold_out == "examples":
+        kept, held = held_out_examples(len(train_data), run.settings.val_fraction, config["seed"])
+        if not kept or not held:
+            raise AsdbenchError(f"hold_out=examples: model '{group.name}' has {len(train_data)} training examples, "
+                                f"too few to hold out val_fraction={run.settings.val_fraction} of them and train on "
+                                "the rest")
+        reporter.info(f"Model '{group.name}': {len(held)} of {len(train_data)} training examples held out "
+                      f"{_held_for(config)}")
+        train_data, val_data = train_data.subset(kept), train_data.subset(held)
     model, scorer = build_model(run.plugins, config, frontend, input_shape, len(group.classes))
     if callable(getattr(model.backbone, "fit_input", None)) and train_data.features_ready:
         model.backbone.fit_input(train_data.all_inputs())  # input statistics (per-band standardisation), before training
@@ -245,7 +255,7 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
     result.input_shapes[group.slug] = input_shape
 
     def selection_score(evaluated) -> float:
-        if val_data is not None:
+        if run.settings.select == "val":
             return -validation_loss(evaluated, val_data, device, FEATURE_BATCH)
         try:
             values = score_examples(evaluated, scorer, test_data, device, FEATURE_BATCH, framed)[0].tolist()
@@ -267,13 +277,13 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
         on_checkpoint=lambda epoch: run.on_checkpoint(group.name, epoch),
         augmentation=augmentation if augmentation is not None and augmentation.stage == "features" else None,
     )
-    del train_data
     if not main:
         return
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     try:
-        fit_state = _threshold_scores(run, group, model, scorer, train_clips, framed, result)
-        del train_clips
+        fit_state = _threshold_scores(run, group, model, scorer, _Trained(train_clips, train_data, val_data), framed,
+                                      result)
+        del train_clips, train_data
         if test_data is not None:
             values, embeddings = score_examples(model, scorer, test_data, device, FEATURE_BATCH, framed, reporter,
                                                 group.name)
@@ -286,6 +296,22 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
         result.models[group.slug] = weights
         raise ScorerFailed(f"{_scorer_named(run)} failed on model '{group.name}': {described(exc)}", result) from None
     result.models[group.slug] = {**weights, **fit_state}
+
+
+def _held_for(config: RunConfig) -> str:
+    uses = (["to select the checkpoint (select=val)"] if config["select"] == "val" else []) + (
+        ["for the thresholds (threshold.scores=batches)"] if config["threshold.scores"] == "batches" else [])
+    return " and ".join(uses) or "(never trained on)"
+
+
+@dataclass
+class _Trained:
+    """A model's training data after training: its clips (for the thresholds' clip scores), the examples it trained
+    on (what a scorer fits on) and those held out of training."""
+
+    clips: Examples
+    examples: Examples
+    held: Examples | None
 
 
 def _with_augmented_clips(run: _Run, group: Group, reader: Reader, frontend, train_data: Examples,
@@ -302,7 +328,8 @@ def _with_augmented_clips(run: _Run, group: Group, reader: Reader, frontend, tra
     except Exception as exc:  # noqa: BLE001 - a plugin's own error: name it, not a traceback
         raise AsdbenchError(f"augmentation '{run.config.component('augmentation')}' failed on model '{group.name}': "
                             f"{described(exc)}") from None
-    extra = reader.examples_of_waves(frontend, made.float(), train_data.targets[source], label)
+    extra = reader.examples_of_waves(frontend, made.float(), train_data.targets[source], label,
+                                     None if train_data.domains is None else train_data.domains[source])
     run.reporter.info(f"Model '{group.name}': {len(extra)} augmented clips ({run.config.component('augmentation')}) "
                       f"join its {len(clips)} training clips")
     return train_data.joined(extra)
@@ -313,11 +340,12 @@ def _scorer_named(run: _Run) -> str:
     return f"the scorer '{name}' of package {run.plugins.registry('scorer').get(name).package}"
 
 
-def _threshold_scores(run: _Run, group: Group, model, scorer, train_clips: Examples, framed: bool,
+def _threshold_scores(run: _Run, group: Group, model, scorer, trained: _Trained, framed: bool,
                       result: RunResult) -> dict[str, torch.Tensor]:
-    """Score the training clips of the IDs ``group`` decides for (their thresholds come from these), fitting the
-    scorer first where it fits; the fit's state, to keep with the weights."""
-    device = Runtime.of(run.config).device
+    """Score the training clips of the IDs ``group`` decides for (their thresholds come from these; with
+    ``threshold.scores=batches``, batches of its training and held-out frames), fitting the scorer first where it
+    fits; the fit's state, to keep with the weights."""
+    device, train_clips = Runtime.of(run.config).device, trained.clips
     decides = set(group.decides)
     own = [i for i, c in enumerate(group.train) if (c.machine_type, c.machine_id) in decides]
     own_clips = train_clips.subset(own)
@@ -333,10 +361,19 @@ def _threshold_scores(run: _Run, group: Group, model, scorer, train_clips: Examp
             run.reporter.info(f"[yellow]Model '{group.name}': a class has a single training clip, so the thresholds "
                               "come from scores of the fit that saw each clip (too low for neighbour scorers)[/yellow]")
     else:
-        if fitted.fits_outputs(scorer):  # fitted on the model's outputs over its training examples, with domains
-            domains = torch.tensor([c.domain == "target" for c in group.train])
-            fit_state = fitted.fit_outputs(scorer, model, as_frames(train_clips) if framed else train_clips, domains,
-                                           device, run.settings.batch_size, run.config["seed"])
+        if fitted.fits_outputs(scorer):  # fitted on the model's outputs over the examples it trained on, with domains
+            fit_state = fitted.fit_outputs(scorer, model, trained.examples, device, run.settings.batch_size,
+                                           run.config["seed"])
+        if run.config["threshold.scores"] == "batches":
+            size, seed = run.settings.batch_size, run.config["seed"]
+            values = batch_scores(model, scorer, trained.examples, device,
+                                  fitted.shuffled_batches(len(trained.examples), size, seed))
+            if trained.held is not None:
+                values += batch_scores(model, scorer, trained.held, device,
+                                       [idx for idx in torch.arange(len(trained.held)).split(size) if len(idx) > 1])
+            for machine in group.decides:  # one threshold per model (the official: a model per section)
+                result.train_scores.setdefault(machine, []).extend(values)
+            return fit_state
         values = score_examples(model, scorer, own_clips, device, FEATURE_BATCH, framed)[0].tolist()
     for i, value in zip(own, values):
         clip = group.train[i]

@@ -42,6 +42,11 @@ DCASE2023_AE = SystemSpec(
         "seed": 13711,
         "model_per": "type",
         "train_unit": "frame",
+        # train_test_split(test_size=0.1) of the vectors: never trained on; the threshold's gamma is fitted on the
+        # scores of the training batches and then of these held-out batches
+        "hold_out": "examples",
+        "val_fraction": 0.1,
+        "threshold.scores": "batches",
     },
 )
 

@@ -102,9 +102,10 @@ def test_a_source_that_cannot_give_noise_is_one_line(tmp_path):
 
 
 def _execute(tree, system: str, **values):
+    """One epoch of ``system`` on ``tree``, thresholds from clip scores and nothing held out unless ``values`` say."""
     plugins = build_plugins()
     config = resolve(plugins, system, set_values={"dataset": tree[0], "dataset.root": str(tree[1]), "epochs": 1,
-                                                  **values})
+                                                  "threshold.scores": "clips", "hold_out": "none", **values})
     lines: list[str] = []
 
     class Lines(Reporter):

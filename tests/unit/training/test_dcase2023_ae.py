@@ -67,3 +67,69 @@ def test_it_runs_on_the_2026_layout(tmp_path):
                                       "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
     assert result.exit_code == 0, result.output
     assert "dcase2023-ae on dcase2026t2" in result.output and "h-mean" in result.output
+
+
+def test_a_tenth_of_the_vectors_is_held_out_as_train_test_split_draws_them():
+    from asdbench.training.loop import held_out_examples
+
+    kept, held = held_out_examples(3091, 0.1, seed=13711)
+    assert len(held) == 310 and len(kept) == 2781  # ceil(0.1 n), as train_test_split(test_size=0.1)
+    assert sorted(kept + held) == list(range(3091))
+    assert held == held_out_examples(3091, 0.1, seed=13711)[1] != held_out_examples(3091, 0.1, seed=1)[1]
+
+
+def test_a_subset_of_framed_windows_gives_exactly_those_windows_and_their_clips_domains():
+    from asdbench.data.examples import Examples, Windowing, as_frames
+
+    _, _, frontend = _frontend(8000)
+    base = frontend.base(torch.randn(3, 8000, generator=torch.Generator().manual_seed(0)))  # (3, 16, 128)
+    data = Examples(base, torch.tensor([0, 1, 2]), True, Windowing.of(frontend, base.shape[1]),
+                    domains=torch.tensor([False, True, False]))
+    framed = as_frames(data)
+    every = framed.all_inputs()
+    assert every.shape == (36, 640) and len(framed) == 36  # 12 vectors of 5 frames per clip
+    rows = [35, 0, 13, 12, 24]
+    part = framed.subset(rows)
+    x, y = part.batch(torch.arange(5), torch.device("cpu"))
+    assert len(part) == 5 and torch.equal(x, every[rows]) and y.tolist() == [2, 0, 1, 1, 2]
+    assert torch.equal(part.all_inputs(), every[rows]) and torch.equal(part.example(2), every[13:14])
+    assert part.example_domains().tolist() == [False, False, True, True, False]
+    assert torch.equal(part.subset([4, 0]).all_inputs(), every[[24, 35]])  # a subset of a subset
+
+
+def test_the_threshold_is_fitted_on_batch_scores_of_training_then_held_out_vectors(tmp_path):
+    """ToyCar of the tiny 2026 tree: 10 clips of 34 vectors, 34 held out, 306 trained on: batches of 256 and 50,
+    then one held-out batch of 34: three scores, each a batch's mean squared error as one clip."""
+    from asdbench.data.plan import make_plan
+    from asdbench.progress import Reporter
+    from asdbench.training.runner import execute
+    from asdbench_plugins.datasets.synthetic_sections import generate_layout
+
+    tree = generate_layout(tmp_path / "d26", "dcase2026t2", "tiny", seed=1)
+    plugins = build_plugins()
+    config = resolve(plugins, "dcase2023-ae", set_values={"dataset": "dcase2026t2", "dataset.root": str(tree),
+                                                          "epochs": 1, "types": ["ToyCar"]})
+    lines: list[str] = []
+
+    class Lines(Reporter):
+        def info(self, message: str) -> None:
+            lines.append(message)
+
+    result = execute(plugins, make_plan(plugins, config), Lines())
+    assert "Model 'ToyCar': 34 of 340 training examples held out for the thresholds (threshold.scores=batches)" in lines
+    scores = result.train_scores[("ToyCar", "00")]
+    assert len(scores) == 3 and all(s > 0 for s in scores)
+    from scipy import stats
+
+    shape, loc, scale = stats.gamma.fit(scores)
+    assert result.thresholds[("ToyCar", "00")] == pytest.approx(stats.gamma.ppf(0.9, shape, loc=loc, scale=scale))
+
+
+def test_batch_thresholds_need_frames():
+    from asdbench.data.plan import make_plan
+    from asdbench.errors import AsdbenchError
+
+    plugins = build_plugins()
+    with pytest.raises(AsdbenchError, match="threshold.scores=batches .* needs train_unit=frame"):
+        make_plan(plugins, resolve(plugins, "stgram-mfn", set_values={"dataset.size": "tiny",
+                                                                       "threshold.scores": "batches"}))
