@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +12,7 @@ from torch import nn
 
 from asdbench.api import Backbone, Frontend, Loss, Mix, ModelOutput, Scorer, WindowedFrontend
 from asdbench.config import RunConfig
-from asdbench.errors import AsdbenchError, described
+from asdbench.errors import AsdbenchError, described, reason
 from asdbench.plugins import Plugins
 
 
@@ -51,11 +52,16 @@ class PerMicrophone(Frontend):
 
 def build_frontend(plugins: Plugins, config: RunConfig, sample_rate: int, num_samples: int,
                    mics: int = 1) -> Frontend:
-    """The configured frontend, for clips of ``mics`` microphones (:class:`PerMicrophone` where several). A frontend
-    whose features have no channel axis to stack on (frames of stacked vectors, spectra) takes one microphone."""
+    """The configured frontend, for clips of ``mics`` microphones: itself where it reads that many (its optional
+    ``microphones``, 1 without), else :class:`PerMicrophone` over it. A frontend whose features have no channel axis
+    to stack on (frames of stacked vectors, spectra) takes one microphone."""
     frontend = instantiate(plugins, config, "frontend", sample_rate=sample_rate, num_samples=num_samples)
-    if mics == 1:
+    takes = getattr(frontend, "microphones", 1)  # a frontend that reads several microphones itself says how many
+    if takes == mics:
         return frontend
+    if takes != 1:
+        raise AsdbenchError(f"frontend '{config.component('frontend')}' reads {takes} microphones at once; the data "
+                            f"set's clips are read with {mics} (DCASE 2026: dataset.channel=both)")
     shape = frontend.output_shape(num_samples)
     if isinstance(frontend, WindowedFrontend) or len(shape) < 3:
         raise AsdbenchError(f"dataset.channel=both stacks each microphone's features as channels; frontend "
@@ -113,6 +119,7 @@ def build_model(
     plugins: Plugins, config: RunConfig, frontend: Frontend, input_shape: tuple[int, ...], num_classes: int
 ) -> tuple[AnomalyModel, Scorer]:
     backbone = instantiate(plugins, config, "backbone", input_shape=input_shape, num_classes=num_classes)
+    _check_fits(backbone, input_shape, config)
     loss = instantiate(plugins, config, "loss", num_classes=num_classes, embedding_dim=backbone.embedding_dim)
     mixup = config.values.get("mixup", "none")
     if mixup != "none" and type(loss).mixed is Loss.mixed:
@@ -122,6 +129,18 @@ def build_model(
     if not callable(getattr(scorer, "score", None)):
         raise AsdbenchError(f"scorer '{config.component('scorer')}' has no score() method")
     return AnomalyModel(frontend, backbone, loss), scorer
+
+
+def _check_fits(backbone: Backbone, input_shape: tuple[int, ...], config: RunConfig) -> None:
+    """One zero example through a copy of the backbone (a copy: some initialise on their first batch, as Glow's
+    ActNorm), so that features it cannot take (a frontend swapped with --set) are one line before training, not a
+    traceback from its first batch."""
+    try:
+        with torch.random.fork_rng(), torch.no_grad():
+            copy.deepcopy(backbone).eval()(torch.zeros(1, *input_shape))
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for shapes that do not fit
+        raise AsdbenchError(f"backbone '{config.component('backbone')}' cannot take the features of frontend "
+                            f"'{config.component('frontend')}' (one example: {tuple(input_shape)}): {reason(exc)}") from None
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -96,8 +96,9 @@ def _probe(frontend: Frontend, compute, num_samples: int) -> tuple[int, ...]:
     goes where the frontend's tensors are: a frontend already moved to the GPU has its STFT window and mel filters
     there."""
     device = next((t.device for t in (*frontend.parameters(), *frontend.buffers())), torch.device("cpu"))
+    mics = getattr(frontend, "microphones", 1)  # a frontend of several microphones takes (B, mics, samples)
     with torch.no_grad():
-        return tuple(compute(torch.zeros(1, num_samples, device=device)).shape[1:])
+        return tuple(compute(torch.zeros(1, *([mics] if mics > 1 else []), num_samples, device=device)).shape[1:])
 
 
 def windowed_features(frontend: WindowedFrontend, base: torch.Tensor) -> torch.Tensor:

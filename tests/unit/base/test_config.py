@@ -116,3 +116,14 @@ def test_frontend_parameters_it_cannot_work_with_are_refused_before_anything_run
     last = result.output.strip().splitlines()[-1]
     assert last.startswith("Error: frontend '") and message in last, last
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_frontend_whose_features_the_backbone_cannot_take_is_one_line(tmp_path):
+    """mobilenetv2's trunk takes 1 or 3 channels of patches; the whole log-mel framed as (128, frames) examples
+    used to end in a traceback from its first batch."""
+    result = CliRunner().invoke(cli, ["run", "mobilenetv2", "--set", "dataset.size=tiny", "--set", "frontend=logmel",
+                                      "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.output.strip().splitlines()[-1].startswith(
+        "Error: backbone 'mobilenetv2' cannot take the features of frontend 'logmel' (one example: (128, 32)): ")
+    assert "Training" not in result.output

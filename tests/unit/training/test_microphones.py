@@ -11,6 +11,7 @@ from asdbench.build import PerMicrophone, build_frontend
 from asdbench.cli import cli
 from asdbench.config import resolve
 from asdbench.data.plan import load_dataset, make_plan
+from asdbench.errors import AsdbenchError
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
 from asdbench.serving.bundle import manifest, write_bundle
@@ -60,3 +61,22 @@ def test_stgram_mfn_trains_on_both_microphones_and_its_bundle_scores_as_its_run(
                                                         result.num_samples), result.models)
     decided = {d.path: d.score for d in load_model(folder).score([c.path for c, _ in result.scores])}
     assert {c.path: s for c, s in result.scores} == decided
+
+
+def test_the_far_microphone_as_a_noise_reference_is_spectral_subtraction():
+    """logmel-denoised: no far signal gives the near log-mel; a far signal equal to the near one leaves the floor,
+    10 log10(floor) dB below it; a data set read with one microphone is refused."""
+    plugins = build_plugins()
+    config = resolve(plugins, "logmel-mfn", set_values={"frontend": "logmel-denoised", "frontend.floor": 0.01})
+    frontend = build_frontend(plugins, config, 16000, 8000, mics=2)
+    near = torch.randn(2, 8000, generator=torch.Generator().manual_seed(0))
+    assert frontend.output_shape(8000) == (1, 128, 16) and not isinstance(frontend, PerMicrophone)
+    with torch.no_grad():
+        plain = frontend.log_mel(near).unsqueeze(1)
+        assert torch.allclose(frontend(torch.stack([near, torch.zeros_like(near)], dim=1)), plain)
+        same = frontend(torch.stack([near, near], dim=1))
+    audible = plain > -90  # above the 1e-10 floor of the dB scale
+    assert torch.allclose(same[audible], plain[audible] - 20.0, atol=1e-3)  # 10 log10(0.01) = -20 dB
+    with pytest.raises(AsdbenchError, match="frontend 'logmel-denoised' reads 2 microphones at once; the data set's "
+                                            r"clips are read with 1 \(DCASE 2026: dataset.channel=both\)"):
+        build_frontend(plugins, config, 16000, 8000, mics=1)
