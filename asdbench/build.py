@@ -97,7 +97,7 @@ class AnomalyModel(nn.Module):
         patch) as an example and the outputs come back as ``(clips, frames, ...)`` for the scorer. ``mix``: a
         training batch's mixup, applied by the frontend (``forward_mixed``) or to its features. ``augment``: a
         training batch's feature augmentation (:mod:`asdbench.api.augmentation`), after any mixing."""
-        if mix is not None and not features_ready and hasattr(self.frontend, "forward_mixed"):
+        if mix is not None and mix.exchange is None and not features_ready and hasattr(self.frontend, "forward_mixed"):
             features = self.frontend.forward_mixed(inputs, mix)
         else:
             features = inputs if features_ready else self.frontend(inputs)
@@ -118,12 +118,17 @@ class AnomalyModel(nn.Module):
 def build_model(
     plugins: Plugins, config: RunConfig, frontend: Frontend, input_shape: tuple[int, ...], num_classes: int
 ) -> tuple[AnomalyModel, Scorer]:
+    named = config.values.get("augmentation", "none")  # bundles made before augmentations name none
+    augmentation = plugins.registry("augmentation").get(named).factory
+    num_classes *= getattr(augmentation, "class_factor", 1)  # FeatEx: its exchanged examples are classes of their own
     backbone = instantiate(plugins, config, "backbone", input_shape=input_shape, num_classes=num_classes)
     _check_fits(backbone, input_shape, config)
     loss = instantiate(plugins, config, "loss", num_classes=num_classes, embedding_dim=backbone.embedding_dim)
     mixup = config.values.get("mixup", "none")
-    if mixup != "none" and type(loss).mixed is Loss.mixed:
-        raise AsdbenchError(f"loss '{config.component('loss')}' cannot train with mixup={mixup}: it defines no mixed() "
+    mixing = f"mixup={mixup}" if mixup != "none" else (
+        f"augmentation={named}" if getattr(augmentation, "stage", None) == "mix" else "")
+    if mixing and type(loss).mixed is Loss.mixed:
+        raise AsdbenchError(f"loss '{config.component('loss')}' cannot train with {mixing}: it defines no mixed() "
                             "loss (see CONTRIBUTING.md)")
     scorer = instantiate(plugins, config, "scorer")
     if not callable(getattr(scorer, "score", None)):

@@ -10,20 +10,21 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from asdbench.api.augmentation import Augmentation, FeatureAugmentation, WaveAugmentation
+    from asdbench.api.augmentation import Augmentation, FeatureAugmentation, MixAugmentation, WaveAugmentation
     from asdbench.api.dataset import Clip, Dataset, Split
     from asdbench.api.model import Backbone, Frontend, Loss, Mix, ModelOutput, Scorer, WindowedFrontend
     from asdbench.api.system import SystemSpec
 
 _MODULES = {
-    "Augmentation": "augmentation", "FeatureAugmentation": "augmentation", "WaveAugmentation": "augmentation",
+    "Augmentation": "augmentation", "FeatureAugmentation": "augmentation", "MixAugmentation": "augmentation",
+    "WaveAugmentation": "augmentation",
     "Clip": "dataset", "Dataset": "dataset", "Split": "dataset",
     "Backbone": "model", "Frontend": "model", "Loss": "model", "Mix": "model", "ModelOutput": "model", "Scorer": "model",
     "WindowedFrontend": "model", "SystemSpec": "system",
 }
 
 __all__ = ["Augmentation", "Backbone", "Clip", "Dataset", "FeatureAugmentation", "Frontend", "Loss", "Mix",
-           "ModelOutput", "Scorer", "Split", "SystemSpec", "WaveAugmentation", "WindowedFrontend"]
+           "MixAugmentation", "ModelOutput", "Scorer", "Split", "SystemSpec", "WaveAugmentation", "WindowedFrontend"]
 
 
 def __getattr__(name: str) -> Any:

@@ -10,6 +10,9 @@ Two stages, as an augmentation declares with ``stage``:
   as waves ``(N, S)`` float32 with their :class:`~asdbench.api.Clip` records and returns extra training clips
   ``(M, S)``, each of the class of ``clips[source[m]]``; drawn once per model from ``generator`` (noise mixing).
   Their features are computed like the clips', so this works with every frontend and training unit.
+- ``"mix"``: ``augmentation.draw(target, classes, generator) -> Mix`` gives every training batch its
+  :class:`~asdbench.api.Mix` in place of mixup's, with labels among ``class_factor`` x K classes (the loss is
+  built with that many; FeatEx's feature exchange), drawn as the ``"features"`` stage draws.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Literal, Protocol
 import torch
 
 from asdbench.api.dataset import Clip
+from asdbench.api.model import Mix
 
 
 class FeatureAugmentation(Protocol):
@@ -34,5 +38,12 @@ class WaveAugmentation(Protocol):
                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
-Augmentation = FeatureAugmentation | WaveAugmentation
-STAGES = ("features", "waves")
+class MixAugmentation(Protocol):
+    stage: Literal["mix"]
+    class_factor: int  # the loss learns class_factor x K classes; test clips are scored on the first K
+
+    def draw(self, target: torch.Tensor, classes: int, generator: torch.Generator) -> Mix: ...
+
+
+Augmentation = FeatureAugmentation | WaveAugmentation | MixAugmentation
+STAGES = ("features", "waves", "mix")

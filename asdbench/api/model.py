@@ -28,19 +28,34 @@ class ModelOutput:
 @dataclass
 class Mix:
     """Mixup of a training batch (config ``mixup``): example ``i`` becomes ``lam[i]`` of itself and ``1 - lam[i]``
-    of example ``partner[i]``, its target the same blend of both targets."""
+    of example ``partner[i]``, its target the same blend of both targets.
+
+    A feature exchange (FeatEx, an augmentation of stage ``mix``) blends no values: with ``exchange`` = c, an
+    example with ``lam < 1`` takes its partner's channels from c on whole, and its two labels are ``own`` and
+    ``partner_targets``, classes of the exchange's larger class set, in place of its and its partner's classes."""
 
     lam: torch.Tensor  # (B,) float
     partner: torch.Tensor  # (B,) long: indices into the batch
+    exchange: int | None = None  # FeatEx: the first channel taken from the partner
+    own: torch.Tensor | None = None  # (B,) long: each example's own label, where it is not its class
+    partner_targets: torch.Tensor | None = None  # (B,) long: its second label, where not its partner's class
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (inputs or features, batch first) mixed."""
+        if self.exchange is not None:
+            swap = (self.lam < 1).reshape(-1, *([1] * (x.dim() - 1)))
+            c = self.exchange
+            return torch.cat([x[:, :c], torch.where(swap, x[self.partner, c:], x[:, c:])], dim=1)
         lam = self.lam.to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
         return lam * x + (1 - lam) * x[self.partner]
 
+    def first(self, target: torch.Tensor) -> torch.Tensor:
+        """Each example's first label: its own class, or the exchange's label for it."""
+        return target if self.own is None else self.own
+
     def targets(self, target: torch.Tensor) -> torch.Tensor:
-        """The partners' targets (the second label of each mixed example)."""
-        return target[self.partner]
+        """The second label of each mixed example: its partner's class, or the exchange's label for it."""
+        return target[self.partner] if self.partner_targets is None else self.partner_targets
 
 
 class Frontend(nn.Module):

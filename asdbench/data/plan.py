@@ -141,8 +141,17 @@ def _augmentation(plugins: Plugins, config: RunConfig, dataset: Dataset,
     if augmentation is not None and getattr(augmentation, "stage", None) not in STAGES:
         raise AsdbenchError(f"augmentation '{name}' has stage={getattr(augmentation, 'stage', None)!r}; an "
                             f"augmentation's stage is one of: {', '.join(STAGES)}")
+    example = feature_shape[1:] if config["train_unit"] == "frame" else feature_shape
+    if augmentation is not None and augmentation.stage == "mix":
+        if config["mixup"] != "none":
+            raise AsdbenchError(f"augmentation '{name}' draws each training batch's mix itself; it cannot train with "
+                                f"mixup={config['mixup']} as well: --set mixup=none")
+        exchange = augmentation.draw(torch.zeros(2, dtype=torch.long), 1, torch.Generator().manual_seed(0)).exchange
+        if exchange is not None and (len(example) < 2 or example[0] <= exchange):
+            raise AsdbenchError(f"augmentation '{name}' exchanges the channels from {exchange} on; this frontend's "
+                                f"training examples of shape {example} have {example[0] if len(example) > 1 else 1} "
+                                "(a frontend of stacked branches: stgram, tfgram, tastgram)")
     if augmentation is not None and augmentation.stage == "features":
-        example = feature_shape[1:] if config["train_unit"] == "frame" else feature_shape
         try:
             augmentation(torch.zeros(2, *example), torch.Generator().manual_seed(0))
         except AsdbenchError:

@@ -11,7 +11,7 @@ from functools import partial
 import torch
 
 from asdbench import distributed
-from asdbench.api import FeatureAugmentation
+from asdbench.api import FeatureAugmentation, MixAugmentation
 from asdbench.build import AnomalyModel
 from asdbench.data.examples import Examples, indices_on
 from asdbench.errors import AsdbenchError
@@ -20,7 +20,7 @@ from asdbench.runtime import Runtime, prepare
 from asdbench.training import compile_rule
 from asdbench.training.checkpoint import Slot, restore_rng, rng_state
 from asdbench.training.mixup import Mixer
-from asdbench.training.step import Augment, Objective, make_optimizer, train_step
+from asdbench.training.step import Objective, make_optimizer, train_step
 
 OFFICIAL_COSINE_START = 20  # the STgram-MFN code steps its cosine schedule only after epoch 20
 
@@ -161,9 +161,9 @@ class _Training:
 
     def __init__(self, model: AnomalyModel, data: Examples, settings: TrainSettings, runtime: Runtime,
                  generator: torch.Generator, reporter: Reporter, label: str,
-                 augmentation: FeatureAugmentation | None = None) -> None:
+                 augmentation: FeatureAugmentation | MixAugmentation | None = None, classes: int = 0) -> None:
         self.model, self.settings, self.runtime, self.generator = model, settings, runtime, generator
-        self.augmentation = augmentation
+        self.augmentation, self.classes = augmentation, classes
         self.reporter, self.label = reporter, label
         device = runtime.device
         self.data = place(data, device)
@@ -202,13 +202,12 @@ class _Training:
             self.scheduler.load_state_dict(resumed["scheduler"])
         self.best = resumed["best"]
 
-    def _augment(self) -> Augment | None:
-        """This epoch's feature augmentation, drawing from a generator seeded from the model's stream (only when
-        there is one: a run without augmentation draws what it always drew), so a resumed run draws the same."""
+    def _augmentation_generator(self) -> torch.Generator | None:
+        """This epoch's generator of the augmentation's draws, seeded from the model's stream (only where there is an
+        augmentation: a run without one draws what it always drew), so a resumed run draws the same."""
         if self.augmentation is None:
             return None
-        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
-        return partial(self.augmentation, generator=torch.Generator().manual_seed(seed))
+        return torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=self.generator)))
 
     def run_epoch(self) -> _Epoch:
         """One pass over the data in a fresh shuffled order. Losses are summed on the device and read once: no host
@@ -222,17 +221,19 @@ class _Training:
         seen, classifier = 0, False
         batches = _batches(len(data), settings.batch_size, self.generator)
         self.mixer.start_epoch(self.generator)
-        augment = self._augment()
+        drawn = self._augmentation_generator()
+        stage = getattr(self.augmentation, "stage", None)
+        augment = partial(self.augmentation, generator=drawn) if stage == "features" else None
         for number, (batch, idx) in enumerate(zip(batches, indices_on(data.inputs.device, map(distributed.shard, batches))),
                                               start=1):
             # idx: this process's share of the global batch, where the data are
             x, y = data.batch(idx, device)
             # DDP averages the processes' gradients; weighting each by its share makes that the global batch's
             # mean when shares differ in size (a last batch that does not divide evenly)
+            mix = self.augmentation.draw(y, self.classes, drawn) if stage == "mix" else self.mixer.draw(len(idx), device)
             loss, class_scores = train_step(model, self.optimizer, x, y, data.features_ready, self.runtime.amp,
                                             settings.grad_clip, self.objective,
-                                            len(idx) * distributed.world_size() / len(batch),
-                                            self.mixer.draw(len(idx), device), augment)
+                                            len(idx) * distributed.world_size() / len(batch), mix, augment)
             if self.ema is not None:
                 self.ema.update(model)
             first_bad.masked_fill_(~torch.isfinite(loss) & (first_bad < 0), number)
@@ -297,7 +298,8 @@ def train(
     checkpoint: Slot | None,
     select_score: Callable[[AnomalyModel], float] | None = None,
     on_checkpoint: Callable[[int], None] = lambda epoch: None,
-    augmentation: FeatureAugmentation | None = None,
+    augmentation: FeatureAugmentation | MixAugmentation | None = None,
+    classes: int = 0,
 ) -> int:
     """Adam over frontend, backbone and loss weights, checkpointed. Returns the kept epoch.
 
@@ -317,7 +319,7 @@ def train(
     selection score is an error: it would compare below every later epoch and silently keep
     an early one. A diverged epoch is reported with the batch where it began.
     """
-    training = _Training(model, data, settings, runtime, generator, reporter, label, augmentation)
+    training = _Training(model, data, settings, runtime, generator, reporter, label, augmentation, classes)
     resumed = checkpoint.load() if checkpoint is not None else None
     if checkpoint is not None and checkpoint.resume and resumed is None:
         reporter.info(f"[yellow]Model '{label}': no checkpoint to resume from ({checkpoint.path}); it trains from the "

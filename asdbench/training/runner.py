@@ -275,7 +275,8 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
         Slot(run.checkpoint_dir / f"{group.slug}.pt", run.identity, run.resume) if run.checkpoint_dir and main else None,
         select_score=selection_score if val_data is not None or test_data is not None else None,
         on_checkpoint=lambda epoch: run.on_checkpoint(group.name, epoch),
-        augmentation=augmentation if augmentation is not None and augmentation.stage == "features" else None,
+        augmentation=augmentation if augmentation is not None and augmentation.stage != "waves" else None,
+        classes=len(group.classes),
     )
     if not main:
         return

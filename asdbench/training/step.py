@@ -61,7 +61,7 @@ class Objective:
     def _forward(self, x: torch.Tensor, y: torch.Tensor, features_ready: bool, mix: Mix | None = None,
                  augment: Augment | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         output = self.module(x, features_ready, mix=mix, augment=augment)
-        loss = self.model.loss(output, y) if mix is None else self.model.loss.mixed(output, y, mix).mean()
+        loss = self.model.loss(output, y) if mix is None else self.model.loss.mixed(output, mix.first(y), mix).mean()
         return loss, self.model.loss.class_scores(output)
 
     def _run(self, forward, x, y, features_ready, amp, scale, mix, augment) -> tuple[torch.Tensor, torch.Tensor | None]:

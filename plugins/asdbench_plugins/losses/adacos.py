@@ -51,7 +51,7 @@ class SubclusterAdaCos(Loss):
         if mix is None:
             return one_hot
         lam = mix.lam.float().unsqueeze(1)
-        return lam * one_hot + (1 - lam) * one_hot[mix.partner]
+        return lam * one_hot + (1 - lam) * F.one_hot(mix.targets(target), self.classes).float()
 
     @torch.no_grad()
     def update_scale(self, cosine: torch.Tensor, soft: torch.Tensor) -> None:

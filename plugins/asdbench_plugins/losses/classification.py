@@ -64,6 +64,15 @@ class ArcFace(Loss):
     def forward(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(self.logits(output, target), target)
 
+    def mixed(self, output: ModelOutput, target: torch.Tensor, mix: Mix) -> torch.Tensor:
+        """ArcMix: each label's cross-entropy over logits with the margin on that label, weighted by the mix (the
+        two labels of a FeatEx sample, or of a mixup)."""
+        partner = mix.targets(target)
+        own = F.cross_entropy(self.logits(output, target), target, reduction="none")
+        other = F.cross_entropy(self.logits(output, partner), partner, reduction="none")
+        lam = mix.lam.to(own.dtype)
+        return lam * own + (1 - lam) * other
+
 
 class NoisyArcMix(ArcFace):
     """ArcFace trained on mixed examples (Choi et al., ICASSP 2024; their losses.py). ``mode="noisy"`` (Noisy-ArcMix):
@@ -80,11 +89,12 @@ class NoisyArcMix(ArcFace):
         self.mode = mode
 
     def mixed(self, output: ModelOutput, target: torch.Tensor, mix: Mix) -> torch.Tensor:
+        if self.mode == "arcmix":
+            return super().mixed(output, target, mix)
         partner = mix.targets(target)
         logits = self.logits(output, target)
         own = F.cross_entropy(logits, target, reduction="none")
-        other = F.cross_entropy(logits if self.mode == "noisy" else self.logits(output, partner), partner,
-                                reduction="none")
+        other = F.cross_entropy(logits, partner, reduction="none")
         lam = mix.lam.to(own.dtype)
         return lam * own + (1 - lam) * other
 

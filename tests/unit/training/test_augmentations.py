@@ -148,3 +148,65 @@ def test_specaugment_trains_a_clip_level_model_repeatably(tree_2026):
     again, _ = _execute(tree_2026, "stgram-mfn", augmentation="specaugment", batch_size=8)
     plain, _ = _execute(tree_2026, "stgram-mfn", batch_size=8)
     assert first.scores == again.scores and first.scores != plain.scores
+
+
+def test_feature_exchange_takes_the_partners_second_branch_and_labels_the_example_anew():
+    """The authors' layer: the reversed batch as partners; an exchanged example is half class K + y (its first
+    branch) and half 2K + y' (its partner's second branch); the others keep their class and their features."""
+    from asdbench.api import Mix
+    from asdbench_plugins.augmentations.featex import FeatEx
+
+    x = torch.arange(4 * 3 * 2, dtype=torch.float32).reshape(4, 3, 2)  # 4 examples, 3 channels (branches)
+    mix = Mix(torch.tensor([1.0, 0.5, 0.5, 1.0]), torch.tensor([3, 2, 1, 0]), exchange=1)
+    out = mix.apply(x)
+    assert torch.equal(out[[0, 3]], x[[0, 3]]) and torch.equal(out[:, 0], x[:, 0])
+    assert torch.equal(out[1, 1:], x[2, 1:]) and torch.equal(out[2, 1:], x[1, 1:])
+
+    target = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    drawn = FeatEx(channel=1, p=0.5).draw(target, 3, torch.Generator().manual_seed(4))
+    exchanged = drawn.lam < 1
+    assert drawn.partner.tolist() == [7, 6, 5, 4, 3, 2, 1, 0] and 0 < int(exchanged.sum()) < 8
+    assert drawn.first(target).tolist() == [3 + y if e else y for y, e in zip(target.tolist(), exchanged.tolist())]
+    expected = [6 + target[7 - i].item() if e else target[i].item() for i, e in enumerate(exchanged.tolist())]
+    assert drawn.targets(target).tolist() == expected
+    many = FeatEx(p=0.3).draw(torch.zeros(20000, dtype=torch.long), 1, torch.Generator().manual_seed(0))
+    assert abs(float((many.lam < 1).float().mean()) - 0.3) < 0.02
+
+
+def test_arcface_on_two_labels_is_each_labels_margin_cross_entropy_weighted():
+    from asdbench.api import Mix, ModelOutput
+    from asdbench_plugins.losses.classification import ArcFace
+
+    torch.manual_seed(0)
+    loss, output = ArcFace(6, 8), ModelOutput(embedding=torch.randn(4, 8))
+    target, second = torch.tensor([0, 1, 2, 3]), torch.tensor([5, 4, 3, 2])
+    mix = Mix(torch.tensor([1.0, 0.5, 0.5, 0.25]), torch.arange(4), own=target, partner_targets=second)
+    each = [torch.nn.functional.cross_entropy(loss.logits(output, t), t, reduction="none") for t in (target, second)]
+    assert torch.allclose(loss.mixed(output, target, mix), mix.lam * each[0] + (1 - mix.lam) * each[1])
+    assert torch.allclose(loss.mixed(output, target, Mix(torch.ones(4), torch.arange(4))), each[0])
+
+
+def test_featex_trains_stgram_mfn_on_three_times_its_classes_and_its_bundle_scores_as_its_run(tree_2026, tmp_path):
+    from asdbench.serving.bundle import manifest, write_bundle
+    from asdbench.serving.model import load_model
+
+    result, _ = _execute(tree_2026, "stgram-mfn", augmentation="featex", batch_size=8)
+    plain, _ = _execute(tree_2026, "stgram-mfn", batch_size=8)
+    assert result.models["all"]["loss.weight"].shape == (3 * 2, 128)  # 2 sections x 3
+    assert [s for _, s in result.scores] != [s for _, s in plain.scores]
+    plugins = build_plugins()
+    config = resolve(plugins, "stgram-mfn", set_values={"dataset": tree_2026[0], "dataset.root": str(tree_2026[1]),
+                                                       "augmentation": "featex"})
+    folder = write_bundle(tmp_path / "bundle", manifest(config, plugins, result, 16000, result.num_samples),
+                          result.models)
+    decided = {d.path: d.score for d in load_model(folder).score([c.path for c, _ in result.scores])}
+    assert {c.path: s for c, s in result.scores} == decided
+
+
+def test_featex_needs_stacked_branches_and_no_mixup():
+    plugins = build_plugins()
+    with pytest.raises(AsdbenchError, match=r"exchanges the channels from 1 on; .* \(1, 128, 32\) have 1"):
+        make_plan(plugins, resolve(plugins, "logmel-mfn", set_values={"dataset.size": "tiny", "augmentation": "featex"}))
+    with pytest.raises(AsdbenchError, match="cannot train with mixup=batch as well: --set mixup=none"):
+        make_plan(plugins, resolve(plugins, "noisy-arcmix", set_values={"dataset.size": "tiny",
+                                                                         "augmentation": "featex"}))
