@@ -210,3 +210,17 @@ def test_featex_needs_stacked_branches_and_no_mixup():
     with pytest.raises(AsdbenchError, match="cannot train with mixup=batch as well: --set mixup=none"):
         make_plan(plugins, resolve(plugins, "noisy-arcmix", set_values={"dataset.size": "tiny",
                                                                          "augmentation": "featex"}))
+
+
+def test_the_2025_supplemental_noise_clips_of_the_models_types_are_the_noise(tmp_path):
+    from asdbench.audio import read_wav
+    from asdbench_plugins.datasets.dcase_sections import RELEASES, SectionsDataset
+    from asdbench_plugins.datasets.synthetic_sections import generate_layout
+
+    tree = generate_layout(tmp_path / "d25", "dcase2025t2", "tiny", seed=2)
+    dataset = SectionsDataset(RELEASES[2025], str(tree), "dev")
+    clips = [c for c in dataset.clips("train") if c.machine_type == "fan"]
+    noises = NoiseMix(dataset, source="supplemental")._noises(clips, 16000)
+    expected = sorted(tree.rglob("fan/supplemental/*noise*.wav"))
+    assert len(noises) == len(expected) == 2  # the noise-only clips, not the clean machine ones
+    assert all(np.array_equal(n, read_wav(p, 16000, max_samples=60 * 16000)) for n, p in zip(noises, expected))
