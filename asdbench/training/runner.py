@@ -352,29 +352,30 @@ def _threshold_scores(run: _Run, group: Group, model, scorer, trained: _Trained,
     own_clips = train_clips.subset(own)
     # scored as test clips are: against every class of their ID
     own_clips = own_clips.with_targets(target_matrix([group.alternatives(group.train[i]) for i in own]))
-    fit_state = {}
+    fit_state, values = {}, None
     if fitted.fits(scorer):  # fitted on the training embeddings; their scores for the thresholds cross-fitted
         embeddings = embed(model, train_clips, device, FEATURE_BATCH, framed)
-        values, crossed = fitted.fit(scorer, embeddings, train_clips.targets, model.loss, own, own_clips.targets)
-        values = values.tolist()
+        crossed_values, crossed = fitted.fit(scorer, embeddings, train_clips.targets, model.loss, own,
+                                             own_clips.targets)
+        values = crossed_values.tolist()
         fit_state = fitted.fit_state(embeddings, train_clips.targets)
         if not crossed:
             run.reporter.info(f"[yellow]Model '{group.name}': a class has a single training clip, so the thresholds "
                               "come from scores of the fit that saw each clip (too low for neighbour scorers)[/yellow]")
-    else:
-        if fitted.fits_outputs(scorer):  # fitted on the model's outputs over the examples it trained on, with domains
-            fit_state = fitted.fit_outputs(scorer, model, trained.examples, device, run.settings.batch_size,
-                                           run.config["seed"])
-        if run.config["threshold.scores"] == "batches":
-            size, seed = run.settings.batch_size, run.config["seed"]
-            values = batch_scores(model, scorer, trained.examples, device,
-                                  fitted.shuffled_batches(len(trained.examples), size, seed))
-            if trained.held is not None:
-                values += batch_scores(model, scorer, trained.held, device,
-                                       [idx for idx in torch.arange(len(trained.held)).split(size) if len(idx) > 1])
-            for machine in group.decides:  # one threshold per model (the official: a model per section)
-                result.train_scores.setdefault(machine, []).extend(values)
-            return fit_state
+    elif fitted.fits_outputs(scorer):  # fitted on the model's outputs over the examples it trained on, with domains
+        fit_state = fitted.fit_outputs(scorer, model, trained.examples, device, run.settings.batch_size,
+                                       run.config["seed"])
+    if run.config["threshold.scores"] == "batches":
+        size, seed = run.settings.batch_size, run.config["seed"]
+        values = batch_scores(model, scorer, trained.examples, device,
+                              fitted.shuffled_batches(len(trained.examples), size, seed))
+        if trained.held is not None:
+            values += batch_scores(model, scorer, trained.held, device,
+                                   [idx for idx in torch.arange(len(trained.held)).split(size) if len(idx) > 1])
+        for machine in group.decides:  # one threshold per model (the official: a model per section)
+            result.train_scores.setdefault(machine, []).extend(values)
+        return fit_state
+    if values is None:
         values = score_examples(model, scorer, own_clips, device, FEATURE_BATCH, framed)[0].tolist()
     for i, value in zip(own, values):
         clip = group.train[i]
