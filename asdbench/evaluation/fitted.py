@@ -2,14 +2,15 @@
 thresholds without letting a clip see itself, and carrying the fit in a model's weights.
 
 Two kinds (CONTRIBUTING.md, "Scorers that fit"). A scorer with ``fit(embeddings, targets, loss)`` (kNN, k-means,
-GMM...) learns from the clip embeddings of all the model's training clips, each with its class; a bundle keeps those
-and fits again when loaded. A scorer with ``fit_outputs(batches, loss)`` (the official DCASE 2023-2026 baseline's
+GMM...) learns from the clip embeddings of all the model's training clips, each with its class (and its domain, where
+``fit`` takes ``domains``); a bundle keeps those and fits again when loaded. A scorer with ``fit_outputs(batches, loss)`` (the official DCASE 2023-2026 baseline's
 Selective Mahalanobis) learns from the model's outputs on its training examples, batch by batch, with each example's
 domain; it returns what it learned, which a bundle keeps and gives back to ``load_fit``.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 
 import torch
@@ -71,34 +72,56 @@ def _folds(targets: torch.Tensor) -> torch.Tensor | None:
     return fold
 
 
+def takes_domains(scorer: object) -> bool:
+    """Whether the scorer's ``fit`` takes each clip's domain (``domains``: domain-aware back-ends)."""
+    return "domains" in inspect.signature(scorer.fit).parameters
+
+
+def _fit(scorer, embeddings: torch.Tensor, targets: torch.Tensor, loss: Loss, domains: torch.Tensor | None) -> None:
+    if domains is not None and takes_domains(scorer):
+        scorer.fit(embeddings, targets, loss, domains=domains)
+    else:
+        scorer.fit(embeddings, targets, loss)
+
+
 def fit(scorer, embeddings: torch.Tensor, targets: torch.Tensor, loss: Loss, own: list[int],
-        own_targets: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        own_targets: torch.Tensor, domains: torch.Tensor | None = None) -> tuple[torch.Tensor, bool]:
     """Fit ``scorer`` on all training embeddings; return the scores of the training clips ``own`` (scored against
     ``own_targets``, as test clips are), for the thresholds, and whether they were cross-fitted.
 
     Each of those scores comes from a fit on the other half of the training clips (two folds, alternating within
     each class): scored by a fit that saw it, a clip would be its own nearest neighbour and every kNN training score
     0, so the thresholds would flag nearly every normal clip. Where a class has a single training clip no such
-    split exists, and the scores come from the full fit (``False``)."""
-    folds = _folds(targets)
+    split exists, and the scores come from the full fit (``False``). ``domains`` (True: target domain) go to scorers
+    that take them, and their folds then alternate within each class's clips of each domain, where each has two."""
+    aware = domains is not None and takes_domains(scorer)
+    folds = _folds(targets * 2 + domains.long()) if aware else None
+    if folds is None:
+        folds = _folds(targets)
     scores = torch.empty(len(own))
     own_index = torch.tensor(own, dtype=torch.long)
     if folds is not None:
         for held_out in (0, 1):
-            scorer.fit(embeddings[folds != held_out], targets[folds != held_out], loss)
+            kept = folds != held_out
+            _fit(scorer, embeddings[kept], targets[kept], loss, None if domains is None else domains[kept])
             rows = (folds[own_index] == held_out).nonzero().squeeze(1)
             if len(rows):
                 output = ModelOutput(embedding=embeddings[own_index[rows]])
                 scores[rows] = score_targets(scorer, output, own_targets[rows], loss).cpu()
-    scorer.fit(embeddings, targets, loss)
+    _fit(scorer, embeddings, targets, loss, domains)
     if folds is None:
         scores = score_targets(scorer, ModelOutput(embedding=embeddings[own_index]), own_targets, loss).cpu()
     return scores, folds is not None
 
 
-def fit_state(embeddings: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
-    """What a bundle keeps of the fit: the embeddings and classes it was fitted on (refitting is deterministic)."""
-    return {f"{FIT_PREFIX}embeddings": embeddings.contiguous(), f"{FIT_PREFIX}targets": targets.contiguous()}
+def fit_state(embeddings: torch.Tensor, targets: torch.Tensor,
+              domains: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """What a bundle keeps of the fit: the embeddings, classes and domains it was fitted on (refitting is
+    deterministic)."""
+    state = {f"{FIT_PREFIX}embeddings": embeddings.contiguous(), f"{FIT_PREFIX}targets": targets.contiguous()}
+    if domains is not None:
+        state[f"{FIT_PREFIX}domains"] = domains.bool().contiguous()
+    return state
 
 
 def split_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -110,7 +133,8 @@ def split_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor]
 def restore(scorer, state: dict[str, torch.Tensor], loss: Loss) -> None:
     """Give ``scorer`` back its fit from a bundle's fit data: fitted again on the embeddings (:func:`fit_state`), or
     handed what :func:`fit_outputs` learned."""
-    if fits(scorer):
-        scorer.fit(state[f"{FIT_PREFIX}embeddings"], state[f"{FIT_PREFIX}targets"], loss)
+    if fits(scorer):  # bundles made before domains were kept refit without them
+        _fit(scorer, state[f"{FIT_PREFIX}embeddings"], state[f"{FIT_PREFIX}targets"], loss,
+             state.get(f"{FIT_PREFIX}domains"))
     else:
         scorer.load_fit({k[len(OUTPUTS_PREFIX):]: v for k, v in state.items() if k.startswith(OUTPUTS_PREFIX)})

@@ -355,10 +355,11 @@ def _threshold_scores(run: _Run, group: Group, model, scorer, trained: _Trained,
     fit_state, values = {}, None
     if fitted.fits(scorer):  # fitted on the training embeddings; their scores for the thresholds cross-fitted
         embeddings = embed(model, train_clips, device, FEATURE_BATCH, framed)
+        domains = train_clips.example_domains()
         crossed_values, crossed = fitted.fit(scorer, embeddings, train_clips.targets, model.loss, own,
-                                             own_clips.targets)
+                                             own_clips.targets, domains)
         values = crossed_values.tolist()
-        fit_state = fitted.fit_state(embeddings, train_clips.targets)
+        fit_state = fitted.fit_state(embeddings, train_clips.targets, domains)
         if not crossed:
             run.reporter.info(f"[yellow]Model '{group.name}': a class has a single training clip, so the thresholds "
                               "come from scores of the fit that saw each clip (too low for neighbour scorers)[/yellow]")

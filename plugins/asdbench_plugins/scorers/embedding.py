@@ -19,13 +19,32 @@ from asdbench.api import Loss, ModelOutput
 from asdbench.errors import AsdbenchError
 
 
-def clip_embeddings(output: ModelOutput) -> torch.Tensor:
-    """The batch's embeddings as ``(B, D)`` float32, L2-normalised; those of patches (``(B, P, D)``) averaged first."""
+def pooled_embeddings(output: ModelOutput) -> torch.Tensor:
+    """The batch's embeddings as ``(B, D)`` float32; those of patches (``(B, P, D)``) averaged."""
     if output.embedding is None:
-        raise AsdbenchError("an embedding back-end (knn, kmeans, gmm, mahalanobis, knn-rescaled) needs a backbone "
-                            "that returns embeddings")
+        raise AsdbenchError("an embedding back-end (knn, kmeans, gmm, mahalanobis, knn-rescaled, knn-domains, fusion) "
+                            "needs a backbone that returns embeddings")
     e = output.embedding.float()
-    return F.normalize(e.mean(dim=1) if e.dim() == 3 else e.flatten(1), dim=1)
+    return e.mean(dim=1) if e.dim() == 3 else e.flatten(1)
+
+
+def clip_embeddings(output: ModelOutput) -> torch.Tensor:
+    """:func:`pooled_embeddings`, L2-normalised."""
+    return F.normalize(pooled_embeddings(output), dim=1)
+
+
+def per_class(e: torch.Tensor, target: torch.Tensor, fits: dict, score_class, name: str) -> torch.Tensor:
+    """Scores of the clips ``e`` (float64, CPU), each by ``score_class(rows, fit)`` against its own class's fit."""
+    if not fits:
+        raise AsdbenchError(f"scorer {name} was not fitted: it needs the training embeddings first")
+    target = target.cpu()
+    out = torch.empty(len(e), dtype=torch.float64)
+    for c in target.unique().tolist():
+        if c not in fits:
+            raise AsdbenchError(f"scorer {name} has no training embeddings of class {c}")
+        rows = target == c
+        out[rows] = score_class(e[rows], fits[c])
+    return out
 
 
 class EmbeddingScorer:
@@ -41,17 +60,9 @@ class EmbeddingScorer:
         self._fits = {int(c): self._fit_class(e[targets == c], int(c), loss) for c in targets.unique()}
 
     def score(self, output: ModelOutput, target: torch.Tensor, loss: Loss) -> torch.Tensor:
-        if not self._fits:
-            raise AsdbenchError(f"scorer {type(self).__name__} was not fitted: it needs the training embeddings first")
-        e = clip_embeddings(output).double().cpu()
-        target = target.cpu()
-        out = torch.empty(len(e), dtype=torch.float64)
-        for c in target.unique().tolist():
-            if c not in self._fits:
-                raise AsdbenchError(f"scorer {type(self).__name__} has no training embeddings of class {c}")
-            rows = target == c
-            out[rows] = self._score_class(e[rows], self._fits[c])
-        return out.float().to(output.embedding.device)
+        e = clip_embeddings(output).double().cpu() if self._fits else None
+        return per_class(e, target, self._fits, self._score_class, type(self).__name__).float().to(
+            output.embedding.device)
 
     def _fit_class(self, e: torch.Tensor, label: int, loss: Loss | None):  # pragma: no cover - interface
         raise NotImplementedError
