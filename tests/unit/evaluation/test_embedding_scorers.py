@@ -82,7 +82,8 @@ def test_an_unfitted_scorer_and_a_backbone_without_embeddings_are_one_line_error
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["knn", "knn-rescaled", "kmeans", "gmm", "mahalanobis", "knn-domains", "fusion"])
+@pytest.mark.parametrize("name", ["knn", "knn-rescaled", "kmeans", "gmm", "mahalanobis", "knn-domains", "fusion",
+                                  "pyod"])
 def test_every_embedding_scorer_fits_and_scores_in_a_run_and_its_bundle_refits_to_the_same_scores(name, tmp_path):
     plugins = build_plugins()
     cfg = resolve_runtime(resolve(plugins, "stgram-mfn-cee", set_values={
