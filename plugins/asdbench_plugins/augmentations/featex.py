@@ -39,4 +39,5 @@ class FeatEx:
 
 @hookimpl
 def register_augmentations(register):
-    register("featex", FeatEx)
+    register("featex", FeatEx, "feature exchange: a training example takes its partner's second branch (Tgram) and "
+             "learns a class of its own among 3K (Wilkinghoff, ICASSP 2024)")

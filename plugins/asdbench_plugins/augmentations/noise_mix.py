@@ -99,4 +99,5 @@ class NoiseMix:
 
 @hookimpl
 def register_augmentations(register):
-    register("noise-mix", NoiseMix)
+    register("noise-mix", NoiseMix, "noisy copies of the training clips: recorded noise (the 2026 far microphone, "
+             "the 2025 supplemental noise clips or a folder) at random SNRs")

@@ -56,4 +56,5 @@ def _spans(n: int, size: int, count: int, width: int, generator: torch.Generator
 
 @hookimpl
 def register_augmentations(register):
-    register("specaugment", SpecAugment)
+    register("specaugment", SpecAugment, "frequency and time masks on each training batch's features (Park et al., "
+             "2019)")

@@ -89,4 +89,5 @@ class SelectiveMahalanobis:
 
 @hookimpl
 def register_scorers(register):
-    register("selective-mahalanobis", SelectiveMahalanobis)
+    register("selective-mahalanobis", SelectiveMahalanobis, "the DCASE 2023-2026 baseline's MAHALA score: the "
+             "Mahalanobis norm of a clip's mean residual frame under the nearer domain's residual covariance")
