@@ -21,6 +21,7 @@ WAV_FORMATS = frozenset({"WAV", "WAVEX", "RF64"})
 # DCASE 2026: first = the near microphone, second = the far one; both = the two, as a (2, samples) array;
 # difference = near minus far (what the near microphone hears beyond the far one's noise)
 CHANNEL_RULES = ("first", "second", "mean", "both", "difference")
+SECOND_CHANNEL_RULES = frozenset({"second", "both", "difference"})  # the rules that need a second channel
 
 
 def microphones(channel: str) -> int:
@@ -89,7 +90,7 @@ def read_wav(path: Path, sample_rate: int, channel: str = "first", max_samples: 
     _check_finite(path, int((~np.isfinite(data)).sum()))
     if channel not in CHANNEL_RULES:
         raise AsdbenchError(f"channel={channel!r} is not one of: {', '.join(CHANNEL_RULES)}")
-    if channel in ("second", "both", "difference") and data.shape[1] < 2:
+    if channel in SECOND_CHANNEL_RULES and data.shape[1] < 2:
         raise AsdbenchError(f"{path}: channel={channel} asks for a second channel, but the file has one")
     if channel == "both":
         wave = data[:, :2].T

@@ -21,13 +21,13 @@ import torch
 
 from asdbench.api import Augmentation, Clip, Dataset, WindowedFrontend
 from asdbench.api.augmentation import STAGES
-from asdbench.audio import EXACT_INT16
+from asdbench.audio import EXACT_INT16, SECOND_CHANNEL_RULES
 from asdbench.build import build_frontend, instantiate
 from asdbench.config import RunConfig
 from asdbench.data.examples import microphones_of
 from asdbench.data.fingerprint import data_fingerprint
 from asdbench.data.groups import UNITS, Group, make_groups, rule_of, skipped_ids
-from asdbench.data.machines import select_machines
+from asdbench.data.machines import select_machines, unwrap
 from asdbench.errors import AsdbenchError, reason
 from asdbench.plugins import Plugins
 from asdbench.runtime import resolve_runtime
@@ -66,6 +66,15 @@ def _check_selectable(groups: list[Group], select: str) -> None:
         if not group.test:
             raise AsdbenchError(f"select=oracle chooses the checkpoint on test clips, but model '{group.name}' has none; "
                                 "use select=last")
+
+
+def _check_channels(clip: Clip, channels: int, dataset: Dataset) -> None:
+    """A channel rule that reads a second channel (``second``, ``difference``, ``both``) on a clip of one is a data set
+    read with the wrong rule: one line naming the file before anything runs, not a failure at the first model."""
+    rule = getattr(unwrap(dataset), "channel", "first")
+    if rule in SECOND_CHANNEL_RULES and channels < 2:
+        raise AsdbenchError(f"dataset.channel={rule} reads a second channel, but {clip.path} has one (DCASE 2026's clips "
+                            "have two, earlier years' one): use dataset.channel=first")
 
 
 def _check_batch_thresholds(config: RunConfig) -> None:
@@ -242,6 +251,7 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
                 bad.append((clip, str(exc)))
             else:
                 formats[(f.sample_rate, f.channels, f.subtype)] += 1
+                _check_channels(clip, f.channels, dataset)
     if bad and not config["skip_bad_files"]:
         more = f" (and {len(bad) - 1} more bad files)" if len(bad) > 1 else ""
         raise AsdbenchError(f"{bad[0][1]}{more}; nothing was trained. Replace the file, or pass --skip-bad-files to "

@@ -80,3 +80,16 @@ def test_the_far_microphone_as_a_noise_reference_is_spectral_subtraction():
     with pytest.raises(AsdbenchError, match="frontend 'logmel-denoised' reads 2 microphones at once; the data set's "
                                             r"clips are read with 1 \(DCASE 2026: dataset.channel=both\)"):
         build_frontend(plugins, config, 16000, 8000, mics=1)
+
+
+@pytest.mark.parametrize("rule", ["both", "difference", "second"])
+def test_a_rule_needing_a_second_channel_on_one_channel_clips_is_refused_before_a_store_exists(rule, tmp_path):
+    """It used to fail at the first model's first clip, after the MLflow run had started."""
+    from asdbench_plugins.datasets.synthetic_sections import generate_layout
+
+    tree = generate_layout(tmp_path / "d23", "dcase2023t2", "tiny", seed=1)
+    result = CliRunner().invoke(cli, ["run", "stgram-mfn", "--root", str(tree), "--set", f"dataset.channel={rule}",
+                                      "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    assert result.exit_code == 1 and not (tmp_path / "mlflow.db").exists()
+    assert f"Error: dataset.channel={rule} reads a second channel, but " in result.output
+    assert "has one (DCASE 2026's clips have two, earlier years' one): use dataset.channel=first" in result.output
