@@ -22,13 +22,13 @@ WAV_FORMATS = frozenset({"WAV", "WAVEX", "RF64"})
 # difference = near minus far (what the near microphone hears beyond the far one's noise)
 CHANNEL_RULES = ("first", "second", "mean", "both", "difference")
 SECOND_CHANNEL_RULES = frozenset({"second", "both", "difference"})  # the rules that need a second channel
+FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})  # the only samples that can be NaN or infinite
+_TRUNCATED = re.compile(r"^data\s*:\s*\d+\s*\(should be \d+\)", re.MULTILINE)
 
 
 def microphones(channel: str) -> int:
     """How many channels a clip read with the rule ``channel`` has: 2 for ``both``, else 1 (a mono array)."""
     return 2 if channel == "both" else 1
-FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})  # the only samples that can be NaN or infinite
-_TRUNCATED = re.compile(r"^data\s*:\s*\d+\s*\(should be \d+\)", re.MULTILINE)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The augmentation contract: training data made more varied, never what is scored (config ``augmentation``).
 
-Two stages, as an augmentation declares with ``stage``:
+Three stages, as an augmentation declares with ``stage``:
 
 - ``"features"``: ``augmentation(features, generator) -> features`` changes every training batch where the
   frontend made its features (cached or not), with a fresh draw per batch from ``generator``: a CPU

@@ -78,7 +78,7 @@ class Examples:
     windows: Windowing | None = None
     framed: bool = False  # one example per window (windows), per clip otherwise
     picked: torch.Tensor | None = None  # framed: the windows kept (a subset of them), in order; None: every window
-    domains: torch.Tensor | None = None  # per clip: True for the target domain (scorers that fit on outputs read it)
+    domains: torch.Tensor | None = None  # per clip: True for the target domain (what domain-aware scorers fit on)
     _rows: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -266,9 +266,17 @@ class Reader:
         found = check(clip)
         return math.ceil(found.frames * self.dataset.sample_rate / found.sample_rate)
 
+    def _cached_shape(self, frontend: Frontend) -> tuple[int, ...]:
+        """The features of one clip as they are stored: a windowed frontend's base (its windows are cut later)."""
+        if isinstance(frontend, WindowedFrontend):
+            return frontend.base_shape(self.num_samples)
+        return frontend.output_shape(self.num_samples)
+
     @torch.no_grad()
-    def _features_into(self, out: np.ndarray, compute: Callable[[torch.Tensor], torch.Tensor], waves: torch.Tensor,
-                       label: str) -> None:
+    def _features_into(self, out: np.ndarray, frontend: Frontend, waves: torch.Tensor, label: str) -> None:
+        """``waves``' features as they are stored (:meth:`_cached_shape`) into ``out``, in batches."""
+        compute = frontend.base if isinstance(frontend, WindowedFrontend) else frontend
+        frontend.to(self.device).eval()
         with self.reporter.task(f"Features {label}", len(waves)) as step:
             for start in range(0, len(waves), FEATURE_BATCH):
                 batch = waves[start : start + FEATURE_BATCH]
@@ -283,27 +291,17 @@ class Reader:
         read afresh, into the run's. ``scoring``: targets are every class a clip may be of (test clips)."""
         targets = (target_matrix([group.alternatives(c) for c in clips]) if scoring else
                    torch.tensor([group.target(c) for c in clips], dtype=torch.long))
-        windowed = isinstance(frontend, WindowedFrontend)
-        compute = frontend.base if windowed else frontend  # a windowed frontend's base is cached, its windows cut later
-
         domains = torch.tensor([c.domain == "target" for c in clips], dtype=torch.bool)
-
-        def made(inputs: torch.Tensor) -> Examples:
-            windows = Windowing.of(frontend, inputs.shape[1]) if windowed else None
-            return Examples(inputs, targets, features_ready=not frontend.has_weights, windows=windows, domains=domains)
-
         if reuse and self._last is not None and self._last[0] == clips:
             lengths.add(self._last[2])
-            return made(self._last[1])
+            return _examples_of(frontend, self._last[1], targets, domains)
 
         def features(out: np.ndarray) -> np.ndarray:
             waves, sizes = self.waves(clips, label)
-            frontend.to(self.device).eval()
-            self._features_into(out, compute, waves, label)
+            self._features_into(out, frontend, waves, label)
             return sizes
 
-        shape = None if frontend.has_weights else (len(clips), *(
-            frontend.base_shape(self.num_samples) if windowed else frontend.output_shape(self.num_samples)))
+        shape = None if frontend.has_weights else (len(clips), *self._cached_shape(frontend))
         if frontend.has_weights:
             inputs, sizes = self.waves(clips, label)
         elif self.use_cache:
@@ -318,23 +316,27 @@ class Reader:
         lengths.add(sizes)
         if reuse:
             self._last = (clips, inputs, sizes)
-        return made(inputs)
+        return _examples_of(frontend, inputs, targets, domains)
 
     def examples_of_waves(self, frontend: Frontend, waves: torch.Tensor, targets: torch.Tensor, label: str,
                           domains: torch.Tensor | None = None) -> Examples:
         """Examples of waves made in the run (augmented clips): their features computed as the clips' are (never
         cached: they exist only in this run), or the waves themselves for a frontend with weights, in the dtype the
         clips' waves have (int16 rounded and clipped as the wave cache stores them)."""
-        windowed = isinstance(frontend, WindowedFrontend)
         if frontend.has_weights:
             inputs = torch.from_numpy(wave_cache.as_stored(waves.numpy(), np.dtype(self.dtype)))
         else:
-            shape = frontend.base_shape(self.num_samples) if windowed else frontend.output_shape(self.num_samples)
-            inputs = torch.from_numpy(np.empty((len(waves), *shape), dtype=np.float32))
-            frontend.to(self.device).eval()
-            self._features_into(inputs.numpy(), frontend.base if windowed else frontend, waves, label)
-        windows = Windowing.of(frontend, inputs.shape[1]) if windowed else None
-        return Examples(inputs, targets, features_ready=not frontend.has_weights, windows=windows, domains=domains)
+            inputs = torch.from_numpy(np.empty((len(waves), *self._cached_shape(frontend)), dtype=np.float32))
+            self._features_into(inputs.numpy(), frontend, waves, label)
+        return _examples_of(frontend, inputs, targets, domains)
+
+
+def _examples_of(frontend: Frontend, inputs: torch.Tensor, targets: torch.Tensor,
+                 domains: torch.Tensor | None) -> Examples:
+    """Examples of ``frontend``'s stored inputs: waves for a frontend with weights, else its features (a windowed
+    frontend's base, windows cut as batches are gathered)."""
+    windows = Windowing.of(frontend, inputs.shape[1]) if isinstance(frontend, WindowedFrontend) else None
+    return Examples(inputs, targets, features_ready=not frontend.has_weights, windows=windows, domains=domains)
 
 
 def as_frames(data: Examples) -> Examples:

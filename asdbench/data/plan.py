@@ -68,10 +68,9 @@ def _check_selectable(groups: list[Group], select: str) -> None:
                                 "use select=last")
 
 
-def _check_channels(clip: Clip, channels: int, dataset: Dataset) -> None:
+def _check_channels(clip: Clip, channels: int, rule: str) -> None:
     """A channel rule that reads a second channel (``second``, ``difference``, ``both``) on a clip of one is a data set
     read with the wrong rule: one line naming the file before anything runs, not a failure at the first model."""
-    rule = getattr(unwrap(dataset), "channel", "first")
     if rule in SECOND_CHANNEL_RULES and channels < 2:
         raise AsdbenchError(f"dataset.channel={rule} reads a second channel, but {clip.path} has one (DCASE 2026's clips "
                             "have two, earlier years' one): use dataset.channel=first")
@@ -146,12 +145,14 @@ def _augmentation(plugins: Plugins, config: RunConfig, dataset: Dataset,
     augmentation that cannot take this frontend's training examples (``feature_shape``, or its frames with
     ``train_unit=frame``), is one line before anything trains."""
     augmentation = instantiate(plugins, config, "augmentation", dataset=dataset)
+    if augmentation is None:
+        return None
     name = config.component("augmentation")
-    if augmentation is not None and getattr(augmentation, "stage", None) not in STAGES:
+    if getattr(augmentation, "stage", None) not in STAGES:
         raise AsdbenchError(f"augmentation '{name}' has stage={getattr(augmentation, 'stage', None)!r}; an "
                             f"augmentation's stage is one of: {', '.join(STAGES)}")
     example = feature_shape[1:] if config["train_unit"] == "frame" else feature_shape
-    if augmentation is not None and augmentation.stage == "mix":
+    if augmentation.stage == "mix":
         if config["mixup"] != "none":
             raise AsdbenchError(f"augmentation '{name}' draws each training batch's mix itself; it cannot train with "
                                 f"mixup={config['mixup']} as well: --set mixup=none")
@@ -160,7 +161,7 @@ def _augmentation(plugins: Plugins, config: RunConfig, dataset: Dataset,
             raise AsdbenchError(f"augmentation '{name}' exchanges the channels from {exchange} on; this frontend's "
                                 f"training examples of shape {example} have {example[0] if len(example) > 1 else 1} "
                                 "(a frontend of stacked branches: stgram, tfgram, tastgram)")
-    if augmentation is not None and augmentation.stage == "features":
+    if augmentation.stage == "features":
         try:
             augmentation(torch.zeros(2, *example), torch.Generator().manual_seed(0))
         except AsdbenchError:
@@ -241,6 +242,7 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
     feature_shape, feature_floats = _check_frontend(plugins, config, dataset, base_samples)
     train, test = dataset.clips("train"), dataset.clips("test")
     check = getattr(dataset, "check", None)
+    channel_rule = getattr(unwrap(dataset), "channel", "first")
     bad: list[tuple[Clip, str]] = []
     formats: Counter = Counter()
     if check is not None:
@@ -251,7 +253,7 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
                 bad.append((clip, str(exc)))
             else:
                 formats[(f.sample_rate, f.channels, f.subtype)] += 1
-                _check_channels(clip, f.channels, dataset)
+                _check_channels(clip, f.channels, channel_rule)
     if bad and not config["skip_bad_files"]:
         more = f" (and {len(bad) - 1} more bad files)" if len(bad) > 1 else ""
         raise AsdbenchError(f"{bad[0][1]}{more}; nothing was trained. Replace the file, or pass --skip-bad-files to "

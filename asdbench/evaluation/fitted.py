@@ -3,9 +3,10 @@ thresholds without letting a clip see itself, and carrying the fit in a model's 
 
 Two kinds (CONTRIBUTING.md, "Scorers that fit"). A scorer with ``fit(embeddings, targets, loss)`` (kNN, k-means,
 GMM...) learns from the clip embeddings of all the model's training clips, each with its class (and its domain, where
-``fit`` takes ``domains``); a bundle keeps those and fits again when loaded. A scorer with ``fit_outputs(batches, loss)`` (the official DCASE 2023-2026 baseline's
-Selective Mahalanobis) learns from the model's outputs on its training examples, batch by batch, with each example's
-domain; it returns what it learned, which a bundle keeps and gives back to ``load_fit``.
+``fit`` takes ``domains``); a bundle keeps those and fits again when loaded. A scorer with
+``fit_outputs(batches, loss)`` (the official DCASE 2023-2026 baseline's Selective Mahalanobis) learns from the
+model's outputs on its training examples, batch by batch, with each example's domain; it returns what it learned,
+which a bundle keeps and gives back to ``load_fit``.
 """
 
 from __future__ import annotations

@@ -106,12 +106,6 @@ class MovingAverage:
         self._average.load_state_dict(state)
 
 
-def hold_out(data: Examples, fraction: float, seed: int) -> tuple[Examples, Examples]:
-    """Training and validation examples (``select=val``): see :func:`held_out_rows`."""
-    kept, held = held_out_rows(data.targets, fraction, seed)
-    return data.subset(kept), data.subset(held)
-
-
 def held_out_examples(count: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """The examples kept for training and those held out: ``ceil(fraction * count)`` of all ``count``, drawn with
     ``seed`` regardless of class (as scikit-learn's ``train_test_split(test_size=fraction)`` splits the official

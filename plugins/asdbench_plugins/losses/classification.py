@@ -68,10 +68,15 @@ class ArcFace(Loss):
         """ArcMix: each label's cross-entropy over logits with the margin on that label, weighted by the mix (the
         two labels of a FeatEx sample, or of a mixup)."""
         partner = mix.targets(target)
-        own = F.cross_entropy(self.logits(output, target), target, reduction="none")
-        other = F.cross_entropy(self.logits(output, partner), partner, reduction="none")
+        logits = self.logits(output, target)
+        own = F.cross_entropy(logits, target, reduction="none")
+        other = F.cross_entropy(self._partner_logits(output, logits, partner), partner, reduction="none")
         lam = mix.lam.to(own.dtype)
         return lam * own + (1 - lam) * other
+
+    def _partner_logits(self, output: ModelOutput, own_logits: torch.Tensor, partner: torch.Tensor) -> torch.Tensor:
+        """The logits the second label's cross-entropy is taken over: with the margin on that label."""
+        return self.logits(output, partner)
 
 
 class NoisyArcMix(ArcFace):
@@ -88,15 +93,8 @@ class NoisyArcMix(ArcFace):
             raise ValueError(f"mode must be noisy or arcmix, not {mode!r}")
         self.mode = mode
 
-    def mixed(self, output: ModelOutput, target: torch.Tensor, mix: Mix) -> torch.Tensor:
-        if self.mode == "arcmix":
-            return super().mixed(output, target, mix)
-        partner = mix.targets(target)
-        logits = self.logits(output, target)
-        own = F.cross_entropy(logits, target, reduction="none")
-        other = F.cross_entropy(logits, partner, reduction="none")
-        lam = mix.lam.to(own.dtype)
-        return lam * own + (1 - lam) * other
+    def _partner_logits(self, output: ModelOutput, own_logits: torch.Tensor, partner: torch.Tensor) -> torch.Tensor:
+        return own_logits if self.mode == "noisy" else super()._partner_logits(output, own_logits, partner)
 
 
 class CrossEntropy(Loss):
