@@ -15,6 +15,7 @@ from asdbench.build import build_model
 from asdbench.cli import cli
 from asdbench.config import resolve
 from asdbench.plugins import build_plugins
+from asdbench.tracking import store as tracking_store
 
 
 class CountingDataset:
@@ -56,8 +57,17 @@ checkpoint_every_s = 0
 num_cpus = 1
 """
 
+def store_client(uri: str) -> MlflowClient:
+    """A client of a store that a process the test started may be creating at this moment.
+
+    A plain ``MlflowClient`` migrates a fresh SQLite file itself and loses that race ("table already
+    exists"); asdbench's own client takes the creation lock and waits for the other process's store.
+    """
+    return tracking_store.client(uri)
+
+
 def runs_of(uri: str):
-    client = MlflowClient(uri)
+    client = store_client(uri)
     return client.search_runs([e.experiment_id for e in client.search_experiments()])
 
 

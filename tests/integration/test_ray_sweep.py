@@ -10,9 +10,8 @@ import sys
 import time
 
 import pytest
-from mlflow import MlflowClient
 
-from support import SUITE
+from support import SUITE, store_client
 from support import runs_of as _runs
 
 EPOCHS = 100  # per model: Ctrl-C comes at the second model's third epoch (97 to go, seconds on a busy machine)
@@ -28,7 +27,7 @@ def test_a_two_worker_sweep_on_ray_resumes_what_ctrl_c_stopped(tmp_path):
     (tmp_path / "long.toml").write_text(SUITE.format(name="long", epochs=EPOCHS))
     proc = subprocess.Popen([sys.executable, "-m", "asdbench", "sweep", str(tmp_path / "long.toml"), "--workers", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
-    client, deadline = MlflowClient(uri), time.monotonic() + 240
+    client, deadline = store_client(uri), time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             runs = _runs(uri)

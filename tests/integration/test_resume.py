@@ -21,6 +21,7 @@ from asdbench.cli import cli
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import build_plugins
 from asdbench.training.checkpoint import Identity, load, read, save
+from support import store_client
 
 # Two models (fan, valve), a cosine schedule, a checkpoint after every epoch, float32: bit-identical on a CPU. The
 # interruption comes after the valve model's fourth epoch, with about 36 to go.
@@ -53,7 +54,7 @@ def _interrupt(uri, sig):
     """Start a real `asdbench run` process and send it ``sig`` once the valve model has 3 or more checkpointed epochs."""
     proc = subprocess.Popen([sys.executable, "-m", "asdbench", "run", *ARGS, "--tracking-uri", uri],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
-    client = MlflowClient(uri)
+    client = store_client(uri)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
         try:

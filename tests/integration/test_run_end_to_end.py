@@ -19,6 +19,7 @@ from asdbench.data.plan import make_plan
 from asdbench.plugins import build_plugins
 from asdbench.progress import Reporter
 from asdbench.training.runner import execute
+from support import store_client
 
 TINY = ["--dataset", "synthetic", "--set", "dataset.size=tiny", "--set", "epochs=2", "--set", "batch_size=64"]
 
@@ -227,12 +228,12 @@ def test_a_killed_run_ends_killed(tracking_uri):
     proc = subprocess.Popen(
         [sys.executable, "-m", "asdbench", "run", "dcase-ae", "--set", "dataset.size=tiny", "--set", "epochs=100000",
          "--tracking-uri", tracking_uri], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
-    client = MlflowClient(tracking_uri)
+    client = store_client(tracking_uri)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # wait until training is under way (bounded)
         try:
             runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-        except Exception:  # the store may not exist yet: this plain client creates it, racing the run (which waits)
+        except Exception:  # noqa: BLE001 - no experiment yet
             runs = []
         if runs and (checkpoint_dir(runs[0].info.run_id) / "fan.pt").exists():  # training is under way
             break
