@@ -79,9 +79,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 # The values each numeric key may take, as (lowest, highest, whether each bound is allowed): a run is refused
-# before anything starts rather than trained on an epochs=0 or a NaN learning rate. None: no bound on that side.
+# before anything starts rather than trained on a NaN learning rate. None: no bound on that side.
 RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
-    "epochs": (1, None, True, True),
+    "epochs": (0, None, True, True),  # 0 only for a model with nothing to train (asdbench.data.plan)
     "batch_size": (1, 2**20, True, True),
     "lr": (0, None, False, True),
     "weight_decay": (0, None, True, True),

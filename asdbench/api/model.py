@@ -61,8 +61,8 @@ class Mix:
 class Frontend(nn.Module):
     """Waveform batch ``(B, L)`` to features ``(B, ...)``.
 
-    May hold trainable weights (e.g. TgramNet); a frontend without weights lets
-    the runner compute its features once and cache them. Under mixup the runner mixes the
+    May hold trainable weights (e.g. TgramNet); a frontend without weights to train (none, or only frozen
+    ones) lets the runner compute its features once and cache them. Under mixup the runner mixes the
     frontend's output, unless the frontend has ``forward_mixed(wave, mix)`` to mix inside
     (e.g. the waveform of one branch and the spectrogram of another).
     """
@@ -75,7 +75,9 @@ class Frontend(nn.Module):
 
     @property
     def has_weights(self) -> bool:
-        return any(True for _ in self.parameters())
+        """Whether training changes the frontend: frozen weights (a pretrained encoder with ``tune=none``) count as
+        none, so its features are computed once and cached."""
+        return any(p.requires_grad for p in self.parameters())
 
 
 class WindowedFrontend(Frontend):

@@ -19,10 +19,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from asdbench.api import Augmentation, Clip, Dataset, WindowedFrontend
+from asdbench.api import Augmentation, Clip, Dataset, Frontend, WindowedFrontend
 from asdbench.api.augmentation import STAGES
 from asdbench.audio import EXACT_INT16, SECOND_CHANNEL_RULES
-from asdbench.build import build_frontend, instantiate
+from asdbench.build import build_frontend, build_model, count_parameters, instantiate
 from asdbench.config import RunConfig
 from asdbench.data.examples import microphones_of
 from asdbench.data.fingerprint import data_fingerprint
@@ -119,12 +119,12 @@ def _conversions(formats: Counter, sample_rate: int) -> list[str]:
     return notes
 
 
-def _check_frontend(plugins: Plugins, config: RunConfig, dataset: Dataset, num_samples: int) -> tuple[tuple[int, ...],
-                                                                                                       int]:
+def _check_frontend(plugins: Plugins, config: RunConfig, dataset: Dataset,
+                    num_samples: int) -> tuple[tuple[int, ...], int, Frontend]:
     """Build the frontend and pass it one silent clip of ``num_samples``: parameters it cannot work with
     (``n_mels=0``, a window longer than the clip) fail here in one line, not in the first model's training (once
-    blamed on the disk). Returns the clip's feature shape and the floats the feature cache keeps per clip (0 for a
-    frontend with weights: its features are not cached)."""
+    blamed on the disk). Returns the clip's feature shape, the floats the feature cache keeps per clip (0 for a
+    frontend with weights: its features are not cached) and the frontend."""
     frontend = build_frontend(plugins, config, dataset.sample_rate, num_samples, microphones_of(dataset))
     name, params = config.component("frontend"), ", ".join(f"{k}={v}" for k, v in config.params("frontend").items())
     try:
@@ -136,7 +136,25 @@ def _check_frontend(plugins: Plugins, config: RunConfig, dataset: Dataset, num_s
     if 0 in shape:
         raise AsdbenchError(f"frontend '{name}' ({params}) gives empty features of shape {shape} for a clip of "
                             f"{num_samples} samples: check its parameters")
-    return shape, 0 if frontend.has_weights else math.prod(cached)
+    return shape, 0 if frontend.has_weights else math.prod(cached), frontend
+
+
+def _check_epochs(plugins: Plugins, config: RunConfig, frontend: Frontend, feature_shape: tuple[int, ...]) -> None:
+    """``epochs=0`` is the run of a model with nothing to train (a frozen encoder read by a fitted scorer), and only
+    that: either way round, one line before anything is read."""
+    example = feature_shape[1:] if config["train_unit"] == "frame" else feature_shape
+    with torch.random.fork_rng():
+        model, _ = build_model(plugins, config, frontend, example, num_classes=2)
+    trainable = count_parameters(model)
+    if config["epochs"] == 0 and trainable:
+        raise AsdbenchError(f"epochs=0 trains nothing, but this model has {trainable:,} weights to train (frontend "
+                            f"'{config.component('frontend')}', backbone '{config.component('backbone')}', loss "
+                            f"'{config.component('loss')}'): set epochs to 1 or more")
+    if config["epochs"] > 0 and not trainable:
+        raise AsdbenchError(f"this model has no weights to train (frontend '{config.component('frontend')}' frozen or "
+                            f"weightless, backbone '{config.component('backbone')}' and loss "
+                            f"'{config.component('loss')}' without weights): set epochs=0, its scorer fits the "
+                            "training clips' outputs as they are")
 
 
 def _augmentation(plugins: Plugins, config: RunConfig, dataset: Dataset,
@@ -239,7 +257,9 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
     config = resolve_runtime(config)
     dataset = dataset if dataset is not None else load_dataset(plugins, config)
     base_samples = int(round((config["clip_seconds"] or dataset.clip_seconds) * dataset.sample_rate))
-    feature_shape, feature_floats = _check_frontend(plugins, config, dataset, base_samples)
+    feature_shape, feature_floats, frontend = _check_frontend(plugins, config, dataset, base_samples)
+    _check_epochs(plugins, config, frontend, feature_shape)
+    del frontend
     train, test = dataset.clips("train"), dataset.clips("test")
     check = getattr(dataset, "check", None)
     channel_rule = getattr(unwrap(dataset), "channel", "first")

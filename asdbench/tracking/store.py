@@ -32,6 +32,11 @@ from asdbench import environment
 from asdbench.errors import AsdbenchError, reason
 from asdbench.interrupts import signals_as_interrupt, uninterrupted
 
+# MLflow draws a tqdm bar for every artifact download wherever tqdm is installed (transformers brings it): a bar on
+# stderr at each summary table and export, and a stream of carriage returns in a batch job's log. asdbench reports
+# its own progress; a user who wants MLflow's bars sets the variable.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
 ENV_TAG = "asdbench.env."  # + a package name: its version when the run started
 
 for _name in ("mlflow", "alembic", "urllib3"):

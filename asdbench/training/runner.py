@@ -269,15 +269,19 @@ def _train_group(run: _Run, group: Group, result: RunResult) -> None:
         return float("nan") if rep is None else rep.auc + rep.pauc
 
     main = distributed.is_main()  # in a distributed run, the other processes train their shares and score nothing
-    result.selected_epochs[group.name] = train(
-        model, train_data, run.settings, Runtime.of(config), generator, reporter, group.name,
-        lambda epoch, stats: run.on_epoch(group.name, epoch, stats),
-        Slot(run.checkpoint_dir / f"{group.slug}.pt", run.identity, run.resume) if run.checkpoint_dir and main else None,
-        select_score=selection_score if val_data is not None or test_data is not None else None,
-        on_checkpoint=lambda epoch: run.on_checkpoint(group.name, epoch),
-        augmentation=augmentation if augmentation is not None and augmentation.stage != "waves" else None,
-        classes=len(group.classes),
-    )
+    if config["epochs"] == 0:  # nothing to train (checked by the plan): the scorer fits the outputs as they are
+        reporter.info(f"Model '{group.name}': nothing to train (epochs=0); its scorer is fitted on the training clips")
+        result.selected_epochs[group.name] = 0
+    else:
+        result.selected_epochs[group.name] = train(
+            model, train_data, run.settings, Runtime.of(config), generator, reporter, group.name,
+            lambda epoch, stats: run.on_epoch(group.name, epoch, stats),
+            Slot(run.checkpoint_dir / f"{group.slug}.pt", run.identity, run.resume) if run.checkpoint_dir and main else None,
+            select_score=selection_score if val_data is not None or test_data is not None else None,
+            on_checkpoint=lambda epoch: run.on_checkpoint(group.name, epoch),
+            augmentation=augmentation if augmentation is not None and augmentation.stage != "waves" else None,
+            classes=len(group.classes),
+        )
     if not main:
         return
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
