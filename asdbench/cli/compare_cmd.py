@@ -34,7 +34,8 @@ from asdbench.errors import AsdbenchError
               help="Write to this file (whole or not at all) instead of standard output; not with --format rich.")
 @click.option("--reference", type=click.Choice(["paper", "newer"]), default=None,
               help="Add published rows: paper (the STgram-MFN paper's Tables 2-4) or newer (Noisy-ArcMix, OS-SCL: their "
-              "AUC and pAUC are pooled per type, so they appear in --table pooled).")
+              "AUC and pAUC are pooled per type, so they appear in --table pooled; GenRep and BEATs + LoRA: the DCASE "
+              "2023 evaluation set's official score, in the DCASE table's h-mean).")
 @click.option("--group-by", "group_by", multiple=True, metavar="KEY",
               help="Pool each system's runs by these config keys only (repeatable; also precision, data), instead of "
               "keeping every non-comparable set of runs in a row of its own.")
@@ -74,12 +75,14 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, out, reference,
                       + "; ".join(versions) + ".")
         err_console.print(f"[yellow]Note:[/yellow] {notes[-1]}", highlight=False)
     if reference:
-        if runs[0].dataset != "dcase2020t2":
+        if reference == "paper" and runs[0].dataset != "dcase2020t2":
             err_console.print(f"[yellow]Note:[/yellow] the published rows are DCASE 2020 Task 2 results; these runs are "
                               f"on '{runs[0].dataset}'.", highlight=False)
         if reference == "newer":
             err_console.print("[yellow]Note:[/yellow] Noisy-ArcMix and OS-SCL pool all IDs of a type into one AUC; "
-                              "their rows fill the pooled columns (--table pooled), not the official ones.", highlight=False)
+                              "their rows fill the pooled columns (--table pooled), not the official ones. GenRep "
+                              "(beats-knn) and BEATs + LoRA (beats-lora) publish the DCASE 2023 evaluation set's "
+                              "official score alone: the h-mean of the DCASE table.", highlight=False)
         rows += compare.reference_rows(source=reference)
     tables = [compare.build_table(w, rows) for w in compare.tables_for(which, rows)]
     if ci or fmt == "html":  # the page shows the intervals where the runs logged their clip scores

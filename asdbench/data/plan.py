@@ -141,7 +141,7 @@ def _check_frontend(plugins: Plugins, config: RunConfig, dataset: Dataset,
 
 def _check_epochs(plugins: Plugins, config: RunConfig, frontend: Frontend, feature_shape: tuple[int, ...]) -> None:
     """``epochs=0`` is the run of a model with nothing to train (a frozen encoder read by a fitted scorer), and only
-    that: either way round, one line before anything is read."""
+    that: either way round, one line before anything is trained or logged."""
     example = feature_shape[1:] if config["train_unit"] == "frame" else feature_shape
     with torch.random.fork_rng():
         model, _ = build_model(plugins, config, frontend, example, num_classes=2)
@@ -258,8 +258,6 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
     dataset = dataset if dataset is not None else load_dataset(plugins, config)
     base_samples = int(round((config["clip_seconds"] or dataset.clip_seconds) * dataset.sample_rate))
     feature_shape, feature_floats, frontend = _check_frontend(plugins, config, dataset, base_samples)
-    _check_epochs(plugins, config, frontend, feature_shape)
-    del frontend
     train, test = dataset.clips("train"), dataset.clips("test")
     check = getattr(dataset, "check", None)
     channel_rule = getattr(unwrap(dataset), "channel", "first")
@@ -292,6 +290,7 @@ def make_plan(plugins: Plugins, config: RunConfig, dataset: Dataset | None = Non
                                       for rate, channels, subtype in formats)
     samples = clip_samples(config, dataset, groups)
     augmentation = _augmentation(plugins, config, dataset, feature_shape)
+    _check_epochs(plugins, config, frontend, feature_shape)
     return Plan(config, dataset, rule, groups, skipped_ids(train, test, config["model_per"], unit), bad,
                 _conversions(formats, dataset.sample_rate) + _duplicate_names([*train, *test]), exact,
                 data_fingerprint(dataset.name, train, test), samples,

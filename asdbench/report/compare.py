@@ -27,7 +27,7 @@ import numpy as np
 from asdbench.errors import AsdbenchError
 from asdbench.evaluation.results import COLUMN_NAMES, TABLE_KEYS, read_clip_scores
 from asdbench.evaluation.summary import aggregate, mean_std_text
-from asdbench.report.published import paper_row, tables
+from asdbench.report.published import data_sets, paper_row
 from asdbench.report.uncertainty import N_BOOT, SEED, IdScores, paired, replicate_aucs, type_intervals
 from asdbench.tracking.comparability import TAG, describe_difference
 from asdbench.tracking.store import ENV_TAG, Store
@@ -183,8 +183,14 @@ def version_differences(rows: list[Row]) -> list[str]:
 def reference_rows(systems: Iterable[str] | None = None, source: str = "paper") -> list[Row]:
     """Published rows (fractions, as our metrics) of ``source`` (:func:`asdbench.report.published.tables`), for the systems
     asked or all of them; each value under the metric it is (the newer papers' pooled AUC as ``auc_pooled``)."""
-    data_set = tables(source)
-    names = list(systems) if systems else list(data_set["systems"])
+    rows = []
+    for data_set in data_sets(source):
+        rows += _reference_rows(data_set, systems, source)
+    return rows
+
+
+def _reference_rows(data_set: dict, systems: Iterable[str] | None, source: str) -> list[Row]:
+    names = [s for s in systems if s in data_set["systems"]] if systems else list(data_set["systems"])
     metric = data_set.get("metrics", {})
     oracle = data_set.get("select") == "oracle"
     note = data_set.get("label_note", "paper")
@@ -232,7 +238,10 @@ def build_table(which: str, rows: list[Row]) -> Table:
     else:
         title, metrics = TABLES[which]
     columns = [(t, m) for t in machine_types(rows) for m in metrics]
-    return Table(title, columns, rows)
+    # a published row of another protocol (the newer papers: pooled AUC, or the official score alone) has no value
+    # in this table: it is left out of it rather than shown as a row of dashes
+    shown = [r for r in rows if not r.reference or any(f"{m}/{t}" in r.mean for t, m in columns)]
+    return Table(title, columns, shown)
 
 
 def value_text(value: tuple[float, float] | None, n: int, bold: bool, fmt: str) -> str:

@@ -73,6 +73,7 @@ class PretrainedEncoder(Frontend):
             parameter.requires_grad_(tune == "full")
         if tune == "lora":
             self._add_adapters(lora_rank, lora_alpha, lora_dropout, lora_targets)
+        self.train(self.training)  # a frozen encoder starts, and stays, in inference mode
         self.register_state_dict_post_hook(_without_frozen_weights)
         self.register_load_state_dict_pre_hook(_frozen_weights_and_same_checkpoint)
 

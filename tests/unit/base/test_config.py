@@ -84,7 +84,9 @@ def test_config_show_cli():
 
 
 @pytest.mark.parametrize("assignment, message", [
-    ("epochs=0", "epochs=0 is out of range: 1 <= epochs"),
+    ("epochs=-1", "epochs=-1 is out of range: 0 <= epochs"),
+    ("epochs=0", "epochs=0 trains nothing, but this model has 267,928 weights to train (frontend 'logmel-frames', "
+                 "backbone 'dense-ae', loss 'mse'): set epochs to 1 or more"),
     ("batch_size=-4", "batch_size=-4 is out of range: 1 <= batch_size <= 1,048,576"),
     ("lr=nan", "lr=nan is out of range: 0 < lr"),
     ("weight_decay=-0.1", "weight_decay=-0.1 is out of range: 0 <= weight_decay"),

@@ -207,6 +207,21 @@ def test_newer_papers_rows_fill_the_pooled_columns_only():
         {"auc_pooled/avg": 0.9571, "pauc_pooled/avg": 0.9023, "mauc/avg": 0.9123})
     table = compare.build_table("pooled", list(rows.values()))
     assert [c for c in table.columns if c[0] == "avg"] == [("avg", "auc_pooled"), ("avg", "pauc_pooled"), ("avg", "mauc")]
+    assert {r.label for r in table.rows} == {"noisy-arcmix (paper: AUC/pAUC pooled per type)",
+                                             "os-scl (paper: AUC/pAUC pooled per type)"}  # GenRep has no pooled AUC
+
+
+def test_the_encoder_papers_official_scores_fill_the_dcase_tables_h_mean_only():
+    rows = [r for r in compare.reference_rows(source="newer") if "DCASE 2023 eval" in r.label]
+    assert {r.label: r.mean for r in rows} == {
+        "beats-knn (paper: DCASE 2023 eval, official score)": {"hmean/avg": pytest.approx(0.7379)},
+        "beats-lora (paper: DCASE 2023 eval, official score)": {"hmean/avg": pytest.approx(0.7775)}}
+    run = compare.Row("beats-knn", 1, {"auc_source/avg": 0.7, "auc_target/avg": 0.6, "pauc/avg": 0.55,
+                                       "hmean/avg": 0.61})
+    dcase = compare.build_table("dcase", [run, *rows])
+    assert len(dcase.rows) == 3 and dcase.cell(rows[0], ("avg", "hmean")) == (pytest.approx(0.7379), 0.0)
+    assert dcase.cell(rows[0], ("avg", "auc_source")) is None
+    assert [r.label for r in compare.build_table("2", [run, *rows]).rows] == ["beats-knn"]
 
 
 class _Page(__import__("html.parser").parser.HTMLParser):

@@ -1,0 +1,105 @@
+"""The encoder systems end to end on tiny checkpoints written in the official formats: a run that trains nothing
+(beats-knn), one that trains LoRA adapters (beats-lora), a transformers encoder (ast-knn); what their bundles keep;
+one pass of the encoder for any number of back-ends. Frozen random encoders prove the wiring only, not accuracy."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from asdbench.cache import cache_dir
+from asdbench.config import resolve
+from asdbench.data.plan import load_dataset, make_plan
+from asdbench.errors import AsdbenchError
+from asdbench.plugins import build_plugins
+from asdbench.progress import Reporter
+from asdbench.runtime import resolve_runtime
+from asdbench.serving.bundle import manifest, write_bundle
+from asdbench.serving.model import load_model
+from asdbench.training.runner import execute
+from test_encoders import write_beats
+
+
+@pytest.fixture(scope="module")
+def layout_2023(tmp_path_factory):
+    from asdbench_plugins.datasets.synthetic_sections import generate_layout
+
+    return generate_layout(tmp_path_factory.mktemp("d23") / "tree", "dcase2023t2", "tiny", seed=3)
+
+
+def _run(system: str, **values):
+    plugins = build_plugins()
+    cfg = resolve_runtime(resolve(plugins, system, set_values=values))
+    result = execute(plugins, make_plan(plugins, cfg), Reporter())
+    assert result.scores and all(math.isfinite(s) for _, s in result.scores)
+    return plugins, cfg, result
+
+
+def _bundle_scores_equal_the_runs(plugins, cfg, result, folder):
+    dataset = load_dataset(plugins, cfg)
+    bundle = write_bundle(folder, manifest(cfg, plugins, result, dataset.sample_rate, result.num_samples), result.models)
+    decided = {d.path: d.score for d in load_model(bundle).score([c.path for c, _ in result.scores])}
+    assert {c.path: s for c, s in result.scores} == decided
+
+
+def _feature_entries() -> int:
+    folder = cache_dir() / "features"
+    return len(list(folder.iterdir())) if folder.exists() else 0
+
+
+@pytest.mark.slow
+def test_beats_knn_trains_nothing_keeps_only_a_digest_and_serves_any_back_end_from_one_encoder_pass(tmp_path,
+                                                                                                  layout_2023):
+    checkpoint = write_beats(tmp_path / "BEATs_iter3_tiny.pt")
+    common = {"dataset": "dcase2023t2", "dataset.root": str(layout_2023), "frontend.checkpoint": str(checkpoint),
+              "frontend.layer": 2}
+    plugins, cfg, result = _run("beats-knn", **common, **{"scorer.mix_support": 2})
+    assert set(result.selected_epochs.values()) == {0} and result.n_params == 0
+    for state in result.models.values():  # the digest and the back-end's fit: no encoder weight
+        assert {k for k in state if not k.startswith("scorer_fit.")} == {"frontend.checkpoint_sha256"}
+    _bundle_scores_equal_the_runs(plugins, cfg, result, tmp_path / "bundle")
+    entries = _feature_entries()
+    assert entries  # the embeddings were cached
+    for scorer in ("knn", "mahalanobis"):  # another back-end on the same encoder: no new embeddings computed
+        _run("beats-knn", **common, scorer=scorer)
+    assert _feature_entries() == entries
+
+
+@pytest.mark.slow
+def test_beats_lora_trains_adapters_and_a_head_and_its_bundle_holds_those_alone(tmp_path, layout_2023):
+    checkpoint = write_beats(tmp_path / "BEATs_iter3_tiny.pt")
+    plugins, cfg, result = _run("beats-lora", **{
+        "dataset": "dcase2023t2", "dataset.root": str(layout_2023), "frontend.checkpoint": str(checkpoint),
+        "frontend.lora_rank": 2, "backbone.projection": 16, "epochs": 1, "batch_size": 8, "clip_seconds": 1.0})
+    (state,) = result.models.values()
+    frontend = {k for k in state if k.startswith("frontend.")}
+    assert frontend - {"frontend.checkpoint_sha256"} and all(".lora_" in k for k in frontend - {"frontend.checkpoint_sha256"})
+    assert any(k.startswith("backbone.attention") for k in state) and any(k.startswith("loss.") for k in state)
+    _bundle_scores_equal_the_runs(plugins, cfg, result, tmp_path / "bundle")
+
+
+@pytest.mark.slow
+def test_ast_knn_runs_on_a_transformers_folder(tmp_path, layout_2023):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ASTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                    max_length=100, num_mel_bins=32)
+    transformers.ASTForAudioClassification(config).save_pretrained(tmp_path / "ast")
+    transformers.ASTFeatureExtractor(num_mel_bins=32, max_length=100).save_pretrained(tmp_path / "ast")
+    plugins, cfg, result = _run("ast-knn", **{"dataset": "dcase2023t2", "dataset.root": str(layout_2023),
+                                              "frontend.checkpoint": str(tmp_path / "ast"), "scorer.mix_support": 1})
+    _bundle_scores_equal_the_runs(plugins, cfg, result, tmp_path / "bundle")
+
+
+@pytest.mark.parametrize("system,values,expected", [
+    ("beats-knn", {"epochs": 1}, "this model has no weights to train .* set epochs=0"),
+    ("beats-lora", {"epochs": 0}, r"epochs=0 trains nothing, but this model has [\d,]+ weights to train"),
+    ("beats-knn", {"frontend.tune": "full", "epochs": 0}, "epochs=0 trains nothing"),
+])
+def test_epochs_0_is_for_a_model_with_nothing_to_train_and_only_for_it(tmp_path, system, values, expected):
+    plugins = build_plugins()
+    cfg = resolve_runtime(resolve(plugins, system, set_values={
+        "dataset.size": "tiny", "frontend.checkpoint": str(write_beats(tmp_path / "b.pt")), "frontend.layer": 2,
+        **values}))
+    with pytest.raises(AsdbenchError, match=expected):
+        make_plan(plugins, cfg)
