@@ -18,6 +18,7 @@ from asdbench.runtime import resolve_runtime
 from asdbench.serving.bundle import manifest, write_bundle
 from asdbench.serving.model import load_model
 from asdbench.training.runner import execute
+from asdbench_plugins.datasets.synthetic_sections import LAYOUTS
 from test_encoders import write_beats
 
 
@@ -64,6 +65,19 @@ def test_beats_knn_trains_nothing_keeps_only_a_digest_and_serves_any_back_end_fr
     for scorer in ("knn", "mahalanobis"):  # another back-end on the same encoder: no new embeddings computed
         _run("beats-knn", **common, scorer=scorer)
     assert _feature_entries() == entries
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["synthetic", *LAYOUTS])
+def test_beats_knn_runs_on_every_dcase_layout(tmp_path, layout):
+    """The 2020 layout (IDs, no domains: one memory per ID) and each of 2021-2026 (sections, source and target)."""
+    from asdbench_plugins.datasets.synthetic_sections import generate_layout
+
+    checkpoint = str(write_beats(tmp_path / "BEATs_iter3_tiny.pt"))
+    data = ({"dataset.size": "tiny"} if layout == "synthetic" else
+            {"dataset": layout, "dataset.root": str(generate_layout(tmp_path / "tree", layout, "tiny", seed=5))})
+    _run("beats-knn", **data, **{"frontend.checkpoint": checkpoint, "frontend.layer": 1, "scorer.mix_support": 1,
+                                 "clip_seconds": 1.0})
 
 
 @pytest.mark.slow
