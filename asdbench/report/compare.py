@@ -237,11 +237,10 @@ def build_table(which: str, rows: list[Row]) -> Table:
         title, metrics = DCASE_TITLE, TABLE_KEYS[rule]
     else:
         title, metrics = TABLES[which]
-    columns = [(t, m) for t in machine_types(rows) for m in metrics]
     # a published row of another protocol (the newer papers: pooled AUC, or the official score alone) has no value
-    # in this table: it is left out of it rather than shown as a row of dashes
-    shown = [r for r in rows if not r.reference or any(f"{m}/{t}" in r.mean for t, m in columns)]
-    return Table(title, columns, shown)
+    # in this table: it is left out of it, and its machine types out of the columns, rather than shown as dashes
+    shown = [r for r in rows if not r.reference or any(k.split("/")[0] in metrics for k in r.mean)]
+    return Table(title, [(t, m) for t in machine_types(shown) for m in metrics], shown)
 
 
 def value_text(value: tuple[float, float] | None, n: int, bold: bool, fmt: str) -> str:
