@@ -27,7 +27,7 @@ import numpy as np
 from asdbench.errors import AsdbenchError
 from asdbench.evaluation.results import COLUMN_NAMES, TABLE_KEYS, read_clip_scores
 from asdbench.evaluation.summary import aggregate, mean_std_text
-from asdbench.report.published import data_sets, paper_row
+from asdbench.report.published import data_sets, row_of
 from asdbench.report.uncertainty import N_BOOT, SEED, IdScores, paired, replicate_aucs, type_intervals
 from asdbench.tracking.comparability import TAG, describe_difference
 from asdbench.tracking.store import ENV_TAG, Store
@@ -181,26 +181,24 @@ def version_differences(rows: list[Row]) -> list[str]:
 
 
 def reference_rows(systems: Iterable[str] | None = None, source: str = "paper") -> list[Row]:
-    """Published rows (fractions, as our metrics) of ``source`` (:func:`asdbench.report.published.tables`), for the systems
-    asked or all of them; each value under the metric it is (the newer papers' pooled AUC as ``auc_pooled``)."""
+    """Published rows (fractions, as our metrics) of ``source`` (:func:`asdbench.report.published.data_sets`), for the
+    systems asked or all of them; each value under the metric it is (the newer papers' pooled AUC as ``auc_pooled``)."""
+    asked = list(systems) if systems else None  # read once per data set
     rows = []
     for data_set in data_sets(source):
-        rows += _reference_rows(data_set, systems, source)
+        rows += _reference_rows(data_set, asked)
     return rows
 
 
-def _reference_rows(data_set: dict, systems: Iterable[str] | None, source: str) -> list[Row]:
+def _reference_rows(data_set: dict, systems: list[str] | None) -> list[Row]:
     names = [s for s in systems if s in data_set["systems"]] if systems else list(data_set["systems"])
     metric = data_set.get("metrics", {})
     oracle = data_set.get("select") == "oracle"
     note = data_set.get("label_note", "paper")
     rows = []
     for name in names:
-        ref = paper_row(name, source)
-        if ref is None:
-            continue
         mean = {}
-        for mtype, values in ref.items():
+        for mtype, values in row_of(data_set, name).items():
             key = "avg" if mtype == "Average" else mtype
             mean.update({f"{metric.get(m, m)}/{key}": v / 100 for m, v in values.items() if v is not None})
         rows.append(Row(f"{name} ({note}){ORACLE_MARK if oracle else ''}", 0, mean, oracle=oracle, reference=True))
