@@ -250,17 +250,3 @@ def read_checkpoint(path: Path) -> tuple[BeatsConfig, dict[str, torch.Tensor]]:
         raise AsdbenchError(f"{path} is not a BEATs checkpoint: expected a dict with 'cfg' and 'model' (as "
                             f"microsoft/unilm publishes BEATs_iter3), found {found}")
     return BeatsConfig.of(data["cfg"]), data["model"]
-
-
-def load_strictly(module: nn.Module, weights: dict[str, torch.Tensor], source: Path) -> None:
-    """Every key of ``weights`` used and every parameter of ``module`` given, shapes equal: else one line naming
-    what is missing, unexpected or of the wrong shape."""
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(weights) if tuple(expected[k].shape) != tuple(weights[k].shape))
-    problems = [f"{label} {len(keys)} ({', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''})"
-                for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys]
-    if problems:
-        raise AsdbenchError(f"{source} does not fit the network its own cfg describes: " + "; ".join(problems))
-    module.load_state_dict(weights)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 
 from asdbench import hookimpl
-from asdbench.errors import AsdbenchError
-from asdbench_plugins.encoders.beats import SAMPLE_RATE, Beats, load_strictly, read_checkpoint
-from asdbench_plugins.frontends.pretrained import PretrainedEncoder, checkpoint_path, files_sha256
+from asdbench_plugins.encoders.beats import SAMPLE_RATE, Beats, read_checkpoint
+from asdbench_plugins.encoders.strict import load_strictly
+from asdbench_plugins.frontends.pretrained import PretrainedEncoder, checkpoint_path, chosen_depth, files_sha256
 
 
 class BeatsFrontend(PretrainedEncoder):
@@ -23,12 +23,9 @@ class BeatsFrontend(PretrainedEncoder):
         cfg, weights = read_checkpoint(path)
         encoder = Beats(cfg)
         load_strictly(encoder, weights, path)
-        if not -1 <= layer <= cfg.encoder_layers:
-            raise AsdbenchError(f"frontend 'beats': layer={layer} is outside -1..{cfg.encoder_layers} (the "
-                                f"checkpoint's encoder has {cfg.encoder_layers} layers)")
         super().__init__("beats", sample_rate, SAMPLE_RATE, encoder, files_sha256([path]), tune, pooling,
                          lora_rank, lora_alpha, lora_dropout, lora_targets)
-        self.depth = cfg.encoder_layers if layer == -1 else layer
+        self.depth = chosen_depth("beats", layer, cfg.encoder_layers)
 
     def tokens(self, wave: torch.Tensor) -> torch.Tensor:
         return self.encoder(wave, self.depth)

@@ -16,7 +16,8 @@ import torch
 
 from asdbench import hookimpl
 from asdbench.errors import AsdbenchError
-from asdbench_plugins.frontends.pretrained import PretrainedEncoder, checkpoint_path, files_sha256
+from asdbench_plugins.encoders.strict import key_problems
+from asdbench_plugins.frontends.pretrained import PretrainedEncoder, checkpoint_path, chosen_depth, files_sha256
 
 AST = "audio-spectrogram-transformer"
 
@@ -39,13 +40,10 @@ def _load(folder: Path):
     except (OSError, ValueError, KeyError) as exc:
         raise AsdbenchError(f"frontend 'hf-encoder': {folder} is not a loadable transformers model: "
                             f"{str(exc).strip().splitlines()[0][:200]}") from None
-    problems = [f"{label} {len(keys)} ({', '.join(sorted(map(str, keys))[:4])}{', ...' if len(keys) > 4 else ''})"
-                for label, keys in (("missing", info.get("missing_keys") or []),
-                                    ("unexpected", info.get("unexpected_keys") or []),
-                                    ("wrong shape", info.get("mismatched_keys") or [])) if keys]
+    problems = key_problems(info.get("missing_keys") or [], info.get("unexpected_keys") or [],
+                            info.get("mismatched_keys") or [])
     if problems:
-        raise AsdbenchError(f"{folder} does not fit {type(model).__name__}, the class its config names: "
-                            + "; ".join(problems))
+        raise AsdbenchError(f"{folder} does not fit {type(model).__name__}, the class its config names: {problems}")
     return model.base_model, extractor
 
 
@@ -59,10 +57,7 @@ class TransformersEncoder(PretrainedEncoder):
                  lora_targets: str = "query,value,q_proj,v_proj") -> None:
         folder = checkpoint_path(checkpoint, "hf-encoder", "a folder a transformers model was saved to")
         encoder, extractor = _load(folder)
-        depth = encoder.config.num_hidden_layers
-        if not -1 <= layer <= depth:
-            raise AsdbenchError(f"frontend 'hf-encoder': layer={layer} is outside -1..{depth} (the model has "
-                                f"{depth} layers)")
+        chosen_depth("hf-encoder", layer, encoder.config.num_hidden_layers)
         files = [p for p in folder.iterdir() if p.is_file()]
         super().__init__("hf-encoder", sample_rate, int(extractor.sampling_rate), encoder, files_sha256(files), tune,
                          pooling, lora_rank, lora_alpha, lora_dropout, lora_targets)

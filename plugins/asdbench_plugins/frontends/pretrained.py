@@ -43,6 +43,14 @@ def checkpoint_path(checkpoint: str, frontend: str, what: str) -> Path:
     return path.resolve()
 
 
+def chosen_depth(frontend: str, layer: int, depth: int) -> int:
+    """How many of an encoder's ``depth`` layers ``layer`` asks for (-1: all), or one line where it has fewer."""
+    if not -1 <= layer <= depth:
+        raise AsdbenchError(f"frontend '{frontend}': layer={layer} is outside -1..{depth} (its encoder has {depth} "
+                            "layers)")
+    return depth if layer == -1 else layer
+
+
 def files_sha256(paths: Iterable[Path]) -> bytes:
     """One digest of the files' names and contents, in name order."""
     digest = hashlib.sha256()

@@ -19,7 +19,7 @@ from asdbench.serving.bundle import manifest, write_bundle
 from asdbench.serving.model import load_model
 from asdbench.training.runner import execute
 from asdbench_plugins.datasets.synthetic_sections import LAYOUTS
-from test_encoders import write_beats
+from test_encoders import write_ast, write_beats
 
 
 @pytest.fixture(scope="module")
@@ -95,13 +95,10 @@ def test_beats_lora_trains_adapters_and_a_head_and_its_bundle_holds_those_alone(
 
 @pytest.mark.slow
 def test_ast_knn_runs_on_a_transformers_folder(tmp_path, layout_2023):
-    transformers = pytest.importorskip("transformers")
-    config = transformers.ASTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                                    max_length=100, num_mel_bins=32)
-    transformers.ASTForAudioClassification(config).save_pretrained(tmp_path / "ast")
-    transformers.ASTFeatureExtractor(num_mel_bins=32, max_length=100).save_pretrained(tmp_path / "ast")
+    pytest.importorskip("transformers")
     plugins, cfg, result = _run("ast-knn", **{"dataset": "dcase2023t2", "dataset.root": str(layout_2023),
-                                              "frontend.checkpoint": str(tmp_path / "ast"), "scorer.mix_support": 1})
+                                              "frontend.checkpoint": str(write_ast(tmp_path / "ast")),
+                                              "scorer.mix_support": 1})
     _bundle_scores_equal_the_runs(plugins, cfg, result, tmp_path / "bundle")
 
 

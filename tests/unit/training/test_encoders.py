@@ -169,6 +169,17 @@ def test_lora_trains_only_its_adapters_and_its_state_is_the_adapters(beats_file)
         BeatsFrontend(16000, str(beats_file), tune="lora", lora_targets="nope")
 
 
+def write_ast(folder):
+    """A tiny AST as its published checkpoint is saved (ASTForAudioClassification), with its feature extractor."""
+    import transformers
+
+    config = transformers.ASTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                    max_length=100, num_mel_bins=32, num_labels=3)
+    transformers.ASTForAudioClassification(config).save_pretrained(folder)
+    transformers.ASTFeatureExtractor(num_mel_bins=32, max_length=100).save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def hf_folders(tmp_path_factory):
     """A tiny AST (as its published checkpoint is saved: ASTForAudioClassification) and a tiny WavLM, each with
@@ -176,10 +187,7 @@ def hf_folders(tmp_path_factory):
     transformers = pytest.importorskip("transformers")
     folder = tmp_path_factory.mktemp("hf")
     torch.manual_seed(0)
-    ast = transformers.ASTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                                 max_length=100, num_mel_bins=32, num_labels=3)
-    transformers.ASTForAudioClassification(ast).save_pretrained(folder / "ast")
-    transformers.ASTFeatureExtractor(num_mel_bins=32, max_length=100).save_pretrained(folder / "ast")
+    write_ast(folder / "ast")
     wavlm = transformers.WavLMConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                                      conv_dim=(32, 32), conv_stride=(5, 4), conv_kernel=(10, 4),
                                      num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, num_buckets=32,
