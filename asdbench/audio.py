@@ -87,24 +87,74 @@ def read_wav(path: Path, sample_rate: int, channel: str = "first", max_samples: 
         raise AsdbenchError(f"cannot read WAV {path}: {reason(exc, last=True)}") from None
     if data.shape[0] == 0:
         raise AsdbenchError(f"{path}: the file holds no samples")
-    _check_finite(path, int((~np.isfinite(data)).sum()))
-    if channel not in CHANNEL_RULES:
-        raise AsdbenchError(f"channel={channel!r} is not one of: {', '.join(CHANNEL_RULES)}")
-    if channel in SECOND_CHANNEL_RULES and data.shape[1] < 2:
-        raise AsdbenchError(f"{path}: channel={channel} asks for a second channel, but the file has one")
-    if channel == "both":
-        wave = data[:, :2].T
-    elif channel == "difference":
-        wave = data[:, 0] - data[:, 1]
-    else:
-        wave = data[:, 1] if channel == "second" else data[:, 0] if channel == "first" or data.shape[1] == 1 else \
-            data.mean(axis=1)
+    wave = channel_signal(data, channel, path)
     if rate != sample_rate:
         wave = np.stack([resample(w, rate, sample_rate) for w in wave]) if wave.ndim == 2 else \
             resample(wave, rate, sample_rate)
     if max_samples is not None:
         wave = wave[..., : max_samples + 1]
     return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def channel_signal(data: np.ndarray, channel: str, where: object) -> np.ndarray:
+    """The signal the rule ``channel`` reads from ``(frames, channels)`` samples (see :func:`read_wav`); ``where``
+    names the recording in errors. Non-finite samples are an error."""
+    _check_finite(where, int((~np.isfinite(data)).sum()))
+    if channel not in CHANNEL_RULES:
+        raise AsdbenchError(f"channel={channel!r} is not one of: {', '.join(CHANNEL_RULES)}")
+    if channel in SECOND_CHANNEL_RULES and data.shape[1] < 2:
+        raise AsdbenchError(f"{where}: channel={channel} asks for a second channel, but the recording has one")
+    if channel == "both":
+        return data[:, :2].T
+    if channel == "difference":
+        return data[:, 0] - data[:, 1]
+    return data[:, 1] if channel == "second" else data[:, 0] if channel == "first" or data.shape[1] == 1 else \
+        data.mean(axis=1)
+
+
+class StreamResampler:
+    """Resamples a signal that arrives in blocks as :func:`resample` resamples it whole.
+
+    Each stretch is resampled with a tenth of a second of the signal on either side, which the output then drops:
+    the sinc filter reaches a few milliseconds, so block edges leave no trace, and stretches start on multiples of
+    the rates' reduced ratio, so output samples fall where a whole-signal resampling puts them. The price is the
+    right-hand context: output lags input by a tenth of a second."""
+
+    def __init__(self, rate: int, target: int) -> None:
+        self.rate, self.target = rate, target
+        self.step = rate // math.gcd(rate, target)  # input samples per whole number of output samples
+        self.margin = math.ceil(rate / 10 / self.step) * self.step
+        self.pending: np.ndarray | None = None  # input not yet given out, after `context` samples already given
+        self.context = 0
+
+    def _out(self, samples: int) -> int:
+        return samples * self.target // self.rate
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """The output for as much of the input so far as has its right-hand context (time on the last axis)."""
+        if self.rate == self.target:
+            return block
+        self.pending = block if self.pending is None else np.concatenate([self.pending, block], axis=-1)
+        ready = (self.pending.shape[-1] - self.context - self.margin) // self.step * self.step
+        if ready <= 0:
+            return self.pending[..., :0]
+        segment = self.pending[..., : self.context + ready + self.margin]
+        out = self._resampled(segment)[..., self._out(self.context): self._out(self.context + ready)]
+        keep = max(0, self.context + ready - self.margin)
+        self.pending, self.context = self.pending[..., keep:], self.context + ready - keep
+        return out
+
+    def flush(self) -> np.ndarray:
+        """The rest of the output, once the input has ended."""
+        if self.rate == self.target or self.pending is None or self.pending.shape[-1] <= self.context:
+            return np.zeros(0, dtype=np.float32) if self.pending is None else self.pending[..., :0]
+        out = self._resampled(self.pending)[..., self._out(self.context):]
+        self.pending, self.context = None, 0
+        return out
+
+    def _resampled(self, wave: np.ndarray) -> np.ndarray:
+        return np.stack([resample(w, self.rate, self.target) for w in wave]) if wave.ndim == 2 else \
+            resample(wave, self.rate, self.target)
 
 
 def resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:

@@ -21,6 +21,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "List the asdbench runs of the store, newest first: what to pass to run --resume RUN_ID."),
     "score": ("asdbench.cli.model_cmd", "score_command",
               "Score WAV FILES (or folders of them) with a trained MODEL: score, threshold and decision per file."),
+    "calibrate": ("asdbench.cli.model_cmd", "calibrate_command",
+                  "Refit MODEL's decision thresholds on normal recordings of a site (FILES or folders), without "
+                  "retraining: a new bundle in --out whose manifest records the data, the rule and the time."),
     "eval": ("asdbench.cli.model_cmd", "eval_command",
              "Score a trained MODEL on a data set's test clips without training, logged as a new MLflow run."),
     "export": ("asdbench.cli.model_cmd", "export_command",

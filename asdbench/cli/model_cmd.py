@@ -21,10 +21,24 @@ from asdbench.config import parse_assignments
 from asdbench.errors import AsdbenchError
 from asdbench.plugins import get_plugins
 from asdbench.progress import RichReporter
+from asdbench.evaluation.thresholds import RULES
+from asdbench.serving.calibration import Override, Rule
 from asdbench.serving.decision import DEFAULT_BATCH, Decision, wav_files
 
 MODEL_HELP = "MODEL: a run ID, runs:/ID, models:/NAME/VERSION, or a bundle folder ('asdbench export')."
 OUTPUT_FORMATS = (".csv", ".json")
+
+
+def threshold_options(fn):
+    for option in reversed([
+        click.option("--threshold", type=float, default=None,
+                     help="Decide with this threshold for every machine instead of the calibrated ones."),
+        click.option("--fpr", type=click.FloatRange(0, 1, max_open=True), default=None,
+                     help="Decide with the threshold that flags at most this share of the model's normal scores "
+                     "(e.g. 0.01), per machine."),
+    ]):
+        fn = option(fn)
+    return fn
 
 
 def model_options(fn):
@@ -100,15 +114,17 @@ def _summary_table(decisions: list[Decision], output: Path, label: Callable[[tup
               help="Leave out files that cannot be scored (a bad header, undecodable or non-finite samples), listing "
               "each with its reason, and score the others; without it the first bad file stops the job before "
               "anything is written.")
+@threshold_options
 @model_options
 def score_command(model: str, files: tuple[Path, ...], machine_type: str | None, machine_id: str | None,
-                  output: Path | None, skip_bad_files: bool, batch_size: int, device: str,
-                  tracking_uri: str | None) -> None:
+                  output: Path | None, skip_bad_files: bool, threshold: float | None, fpr: float | None,
+                  batch_size: int, device: str, tracking_uri: str | None) -> None:
     """Score WAV FILES (or folders of them) with a trained MODEL: score, threshold and decision per file.
     Only the start of each file that the model's clip length needs is read; links that lead out of a folder named
     are not followed."""
     if output is not None and output.suffix.lower() not in OUTPUT_FORMATS:
         raise AsdbenchError(f"--output {output}: write a .csv or .json file")
+    override = Override(threshold, fpr)
     started = time.perf_counter()
     outside: list[Path] = []
     paths = wav_files(files, outside.append)
@@ -116,10 +132,10 @@ def score_command(model: str, files: tuple[Path, ...], machine_type: str | None,
         err_console.print(f"[yellow]Note:[/yellow] {len(outside)} links lead out of the folders named and are not "
                           f"followed, e.g. {outside[0]}", highlight=False)
     trained = _load(model, device, tracking_uri)
+    trained.override_thresholds(override)
     with RichReporter(err_console).task("Scoring", len(paths)) as step:
         scored = trained.score_files(paths, machine_type, machine_id, batch_size, step.advance, skip_bad_files)
-    for path, why in scored.skipped:
-        err_console.print(f"[yellow]Skipped[/yellow] {why}", highlight=False, soft_wrap=True)
+    _list_skipped(scored.skipped)
     decisions = scored.decisions
     if not decisions:
         raise AsdbenchError(f"none of the {len(paths)} files could be scored")
@@ -130,8 +146,62 @@ def score_command(model: str, files: tuple[Path, ...], machine_type: str | None,
         console.print(_file_table(decisions))
     flagged = sum(d.anomalous for d in decisions)
     skipped = f", {len(scored.skipped)} bad files skipped" if scored.skipped else ""
-    err_console.print(f"{flagged} of {len(decisions)} files anomalous{skipped}; {time.perf_counter() - started:.1f} s "
-                      f"({trained.system}, {trained.device})", highlight=False)
+    err_console.print(f"{flagged} of {len(decisions)} files anomalous{skipped} ({override.describe()}); "
+                      f"{time.perf_counter() - started:.1f} s ({trained.system}, {trained.device})", highlight=False)
+
+
+def _list_skipped(skipped: list[tuple[Path, str]]) -> None:
+    for _, why in skipped:
+        err_console.print(f"[yellow]Skipped[/yellow] {why}", highlight=False, soft_wrap=True)
+
+
+@click.command("calibrate", epilog=MODEL_HELP)
+@click.argument("model")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="The recalibrated model: a new bundle folder (MODEL is left as it is).")
+@click.option("--rule", type=click.Choice(RULES), default=None,
+              help="Threshold rule on the recordings' scores (default: the rule MODEL was calibrated with).")
+@click.option("--q", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="The rule's quantile (default: MODEL's, e.g. 0.9: about one normal recording in ten flagged).")
+@click.option("--fpr", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Instead of a rule: the threshold that flags at most this share of the recordings.")
+@click.option("--machine-type", default=None, help="Machine type of every file (default: from each file's folders).")
+@click.option("--machine-id", default=None, help="Machine ID of every file, e.g. 00 (default: from each file name).")
+@click.option("--skip-bad-files", is_flag=True, help="Leave out files that cannot be scored, listing each.")
+@model_options
+def calibrate_command(model: str, files: tuple[Path, ...], out: Path, rule: str | None, q: float | None,
+                      fpr: float | None, machine_type: str | None, machine_id: str | None, skip_bad_files: bool,
+                      batch_size: int, device: str, tracking_uri: str | None) -> None:
+    """Refit MODEL's decision thresholds on normal recordings of a site (FILES or folders), without retraining:
+    a new bundle in --out whose manifest records the data, the rule and the time."""
+    if fpr is not None and (rule is not None or q is not None):
+        raise AsdbenchError("--fpr sets the threshold itself: give it without --rule and --q")
+    _check_new_folder(out)
+    paths = wav_files(files)
+    trained = _load(model, device, tracking_uri)
+    calibrated_by = Rule(rule or trained.manifest["threshold"]["rule"], q or trained.manifest["threshold"]["q"], fpr)
+    before = dict(trained.thresholds)
+    with RichReporter(err_console).task("Scoring normal recordings", len(paths)) as step:
+        scored = trained.calibrate(paths, calibrated_by, files, machine_type, machine_id, batch_size, step.advance,
+                                   skip_bad_files)
+    _list_skipped(scored.skipped)
+    counts = Counter((d.machine_type, d.machine_id) for d in scored.decisions)
+    table = Table(title=f"Thresholds of {trained.system} from {len(scored.decisions)} normal recordings "
+                        f"({', '.join(f'{k}={v}' for k, v in calibrated_by.record().items())})")
+    for name in ("machine", "recordings", "before", "after", "flagged now"):
+        table.add_column(name, justify="left" if name == "machine" else "right")
+    for machine in trained.machines:
+        n = counts.get(machine, 0)
+        flagged = sum(d.score > trained.thresholds[machine] for d in scored.decisions
+                      if (d.machine_type, d.machine_id) == machine)
+        table.add_row(trained.name(machine), str(n), f"{before[machine]:.6g}",
+                      f"{trained.thresholds[machine]:.6g}" if n else "[dim]kept[/dim]", f"{flagged}/{n}" if n else "")
+    console.print(table)
+    _write_bundle_folder(trained, out)
+    kept = [trained.name(m) for m in trained.machines if not counts.get(m)]
+    note = f"; no recordings of {', '.join(kept)}: their thresholds are kept" if kept else ""
+    err_console.print(f"Wrote the recalibrated model to {out}{note}", highlight=False)
 
 
 @click.command("eval", epilog=MODEL_HELP)
@@ -176,19 +246,28 @@ def eval_command(model: str, dataset: str | None, root: Path | None, protocol: s
     err_console.print(f"Done in {time.perf_counter() - started:.1f} s; MLflow run {run.run_id}{where}", highlight=False)
 
 
+def _check_new_folder(folder: Path) -> None:
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise AsdbenchError(f"{folder} exists and is not empty; choose a new folder")
+
+
+def _write_bundle_folder(trained, folder: Path) -> None:
+    """The model as a bundle in ``folder``, renamed into place whole: no half-written bundle is ever left there."""
+    partial = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    trained.save(partial)
+    if folder.exists():
+        folder.rmdir()
+    os.replace(partial, folder)
+
+
 @click.command("export", epilog=MODEL_HELP)
 @click.argument("model")
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--tracking-uri", default=None, help="MLflow store of MODEL (default: MLFLOW_TRACKING_URI).")
 def export_command(model: str, folder: Path, tracking_uri: str | None) -> None:
     """Write a trained MODEL as a bundle FOLDER (manifest.json + safetensors weights), to score without MLflow."""
-    if folder.exists() and any(folder.iterdir()):
-        raise AsdbenchError(f"{folder} exists and is not empty; choose a new folder")
+    _check_new_folder(folder)
     trained = _load(model, "cpu", tracking_uri)
-    partial = folder.with_name(f".{folder.name}.partial")  # renamed into place whole: no half-written bundle
-    shutil.rmtree(partial, ignore_errors=True)
-    trained.save(partial)
-    if folder.exists():
-        folder.rmdir()
-    os.replace(partial, folder)
+    _write_bundle_folder(trained, folder)
     console.print(f"Wrote {trained.system} model ({len(trained.machines)} machine IDs) to {folder}", highlight=False)

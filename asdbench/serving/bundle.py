@@ -34,6 +34,7 @@ from asdbench.data.groups import UNITS, id_name
 from asdbench.data.groups import slug as model_slug
 from asdbench.errors import AsdbenchError, reason
 from asdbench.plugins import Plugins
+from asdbench.serving.calibration import threshold_entry
 
 FORMAT = "asdbench-model"
 FORMAT_VERSION = 1
@@ -56,7 +57,6 @@ def manifest(config: RunConfig, plugins: Plugins, result: Any, sample_rate: int,
     for kind in COMPONENT_KINDS:
         entry = plugins.registry(kind).get(config.component(kind))
         components[kind] = {"name": entry.name, "package": entry.package, "package_version": _version(entry.package)}
-    counts = {key: len(values) for key, values in result.train_scores.items()}
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -80,7 +80,7 @@ def manifest(config: RunConfig, plugins: Plugins, result: Any, sample_rate: int,
         "threshold": {"rule": config["threshold.rule"], "q": config["threshold.q"]},
         "evaluation": result.rule,
         "unit": UNITS[result.rule],
-        "thresholds": {id_name(t, i, UNITS[result.rule]): {"value": value, "n_train": counts.get((t, i), 0)}
+        "thresholds": {id_name(t, i, UNITS[result.rule]): threshold_entry(value, result.train_scores.get((t, i), []))
                        for (t, i), value in result.thresholds.items()},
     }
 
@@ -192,6 +192,11 @@ def _check_shape(path: Path, data: dict[str, Any]) -> None:
             isinstance(t, dict) and isinstance(t.get("value"), (int, float)) and not isinstance(t.get("value"), bool)
             for t in thresholds.values()):
         raise wrong("thresholds", "a table of {\"value\": number} per machine")
+    for name, entry in thresholds.items():
+        scores = entry.get("train_scores", [])
+        if not isinstance(scores, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                   for v in scores):
+            raise wrong(f"thresholds.{name}.train_scores", "a list of numbers")
 
 
 def read_weights(folder: Path, model: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -33,6 +33,7 @@ from asdbench.evaluation.scoring import score_examples
 from asdbench.plugins import Plugins, get_plugins
 from asdbench.runtime import pick_device, prepare
 from asdbench.serving.bundle import locate, read_manifest, read_weights, write_bundle
+from asdbench.serving.calibration import Override, Rule, recalibrated
 from asdbench.serving.decision import DEFAULT_BATCH, Decision, wav_files
 
 
@@ -77,7 +78,30 @@ class TrainedModel:
             self._models[slug] = self._build(plugins, folder, slug, entry)
             for name in entry["decides"]:
                 self._owner[self._machine(name)] = slug
-        self.thresholds = {self._machine(name): float(t["value"]) for name, t in self.manifest["thresholds"].items()}
+        self._read_thresholds()
+
+    def _read_thresholds(self) -> None:
+        entries = self.manifest["thresholds"].items()
+        self.thresholds = {self._machine(name): float(t["value"]) for name, t in entries}
+        self.normal_scores = {self._machine(name): list(t.get("train_scores", [])) for name, t in entries}
+
+    def override_thresholds(self, override: Override) -> None:
+        """Decide with ``override``'s thresholds (``score --threshold`` / ``--fpr``) instead of the calibrated ones."""
+        self.thresholds = override.apply(self.thresholds, self.normal_scores, self.name)
+
+    def calibrate(self, paths: Sequence[Path], rule: Rule, sources: Sequence[Path], machine_type: str | None = None,
+                  machine_id: str | None = None, batch_size: int = DEFAULT_BATCH,
+                  on_batch: Callable[[int], None] = lambda n: None, skip_bad_files: bool = False) -> Scored:
+        """Refit the thresholds of the machines ``paths`` (normal recordings, never seen in training) are of, on
+        their scores, by ``rule``; the manifest records the calibration (:func:`recalibrated`). The scores are
+        returned: :meth:`save` writes the recalibrated bundle."""
+        scored = self.score_files(paths, machine_type, machine_id, batch_size, on_batch, skip_bad_files)
+        by_machine: dict[str, list[float]] = {}
+        for d in scored.decisions:
+            by_machine.setdefault(self.name((d.machine_type, d.machine_id)), []).append(d.score)
+        self.manifest = recalibrated(self.manifest, by_machine, rule, sources, len(scored.skipped))
+        self._read_thresholds()
+        return scored
 
     def _machine(self, name: str) -> tuple[str, ...]:
         """``fan/id_00`` as ``("fan", "00")``, ``fan/section_00/spd_A`` as ``("fan", "00", "spd_A")``."""
@@ -135,21 +159,26 @@ class TrainedModel:
         the ID from the name, the type from the nearest folder named like one of the model's machine types, or
         the model's only type)."""
         types = sorted({t for t, _ in self._owner})
-        if machine_id is None:
-            found = self._id_in_name.search(path.name)
-            if found is None:
-                raise AsdbenchError(f"{path}: the file name holds no machine ID (DCASE names hold {self.unit}_NN); "
-                                    "pass --machine-id")
-            machine_id = found.group(1)
         if machine_type is None:
             machine_type = next((p.name for p in path.parents if p.name in types), types[0] if len(types) == 1 else None)
-            if machine_type is None:
-                raise AsdbenchError(f"{path}: no folder on its path names a machine type of this model "
-                                    f"({', '.join(types)}); pass --machine-type")
+        if machine_id is None:
+            found = self._id_in_name.search(path.name)
+            ids = [i for t, i in self._owner if t == machine_type]
+            if found is None and len(ids) != 1:
+                raise AsdbenchError(f"{path}: the file name holds no machine ID (DCASE names hold {self.unit}_NN); "
+                                    "pass --machine-id")
+            machine_id = found.group(1) if found else ids[0]  # a type of one machine needs no ID in the name
+        if machine_type is None:
+            raise AsdbenchError(f"{path}: no folder on its path names a machine type of this model "
+                                f"({', '.join(types)}); pass --machine-type")
         if (machine_type, machine_id) not in self._owner:
             raise AsdbenchError(f"{path}: this model has no {self.name((machine_type, machine_id))}; it decides for "
                                 + ", ".join(self.name(m) for m in self.machines))
         return machine_type, machine_id
+
+    def clip_samples(self, machine: tuple[str, str]) -> int:
+        """The clip length, in samples, of the model that decides for ``machine``: what a monitor's window is."""
+        return self._models[self._owner[machine]].num_samples
 
     def score(self, files: Iterable[str | Path], machine_type: str | None = None, machine_id: str | None = None,
               batch_size: int = DEFAULT_BATCH, on_batch: Callable[[int], None] = lambda n: None) -> list[Decision]:
