@@ -28,6 +28,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "Score a trained MODEL on a data set's test clips without training, logged as a new MLflow run."),
     "export": ("asdbench.cli.model_cmd", "export_command",
                "Write a trained MODEL as a bundle FOLDER (manifest.json + safetensors weights), to score without MLflow."),
+    "monitor": ("asdbench.cli.monitor_cmd", "monitor_command",
+                "Watch SOURCE with a trained MODEL: sliding windows, a score per window, events where the score stays "
+                "above the threshold; JSON lines on stdout."),
     "sweep": ("asdbench.cli.sweep_cmd", "sweep_command",
               "Run every run of SUITE.toml (systems x seeds x a grid of settings) as Ray tasks; finished runs are "
               "skipped, interrupted ones resumed."),

@@ -19,9 +19,9 @@ from asdbench.atomic import write_text
 from asdbench.cli.output import console, err_console, metrics_table
 from asdbench.config import parse_assignments
 from asdbench.errors import AsdbenchError
+from asdbench.evaluation.thresholds import RULES
 from asdbench.plugins import get_plugins
 from asdbench.progress import RichReporter
-from asdbench.evaluation.thresholds import RULES
 from asdbench.serving.calibration import Override, Rule
 from asdbench.serving.decision import DEFAULT_BATCH, Decision, wav_files
 
@@ -41,9 +41,11 @@ def threshold_options(fn):
     return fn
 
 
-def model_options(fn):
+def model_options(fn=None, *, batch_size: int = DEFAULT_BATCH):
+    if fn is None:
+        return lambda f: model_options(f, batch_size=batch_size)
     for option in reversed([
-        click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH, show_default=True,
+        click.option("--batch-size", type=click.IntRange(min=1), default=batch_size, show_default=True,
                      help="Clips scored at once (memory holds one batch of audio)."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N."),
         click.option("--tracking-uri", default=None,

@@ -75,6 +75,25 @@ def histogram_figures(rows: ClipRows, folder: Path, unit: str = "id") -> list[Pa
     return paths
 
 
+def timeline_figure(times: np.ndarray, scores: np.ndarray, threshold: float, events: list[tuple[float, float]],
+                    path: Path, title: str, frames: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
+    """A monitored recording: the score of each window at its centre, the threshold, the events shaded; with
+    ``frames`` (times, scores) the per-frame scores beneath, where a frame-based model has them."""
+    fig, axes = plt.subplots(2 if frames else 1, 1, figsize=(9, 5 if frames else 3), sharex=True, squeeze=False)
+    ax = axes[0, 0]
+    ax.plot(times, scores, lw=1, color="C0", label="window score")
+    ax.axhline(threshold, color="C3", lw=0.9, ls="--", label=f"threshold {threshold:.4g}")
+    for start, end in events:
+        ax.axvspan(start, end, color="C3", alpha=0.15, lw=0)
+    ax.set(ylabel="anomaly score", title=title)
+    ax.legend(loc="upper right", fontsize=8)
+    if frames:
+        axes[1, 0].plot(frames[0], frames[1], lw=0.6, color="C1")
+        axes[1, 0].set(ylabel="frame score")
+    axes[-1, 0].set(xlabel="time (s)")
+    return _save(fig, path)
+
+
 def _unprojectable(points: np.ndarray) -> str | None:
     """Why t-SNE cannot project these embeddings, or None: non-finite values, or all alike (a collapsed model). Its
     PCA start divides by their variance, and the NaNs that gives crashed t-SNE's compiled code (a segfault that

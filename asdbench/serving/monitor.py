@@ -142,6 +142,7 @@ class Monitor:
         self.hop_seconds = hop_seconds if hop_seconds > 0 else self.length / self.rate
         self.min_duration = min_duration
         self.threshold = model.thresholds[machine]
+        self.interrupted = False
 
     def watch(self, source: str, blocks: Iterable[np.ndarray],
               on_window: Callable[[Window], None] = lambda w: None) -> Iterator[Event]:
@@ -149,7 +150,15 @@ class Monitor:
         by the model's channel rule); every scored window is passed to ``on_window``."""
         windows = Windows(self.length, max(1, round(self.hop_seconds * self.rate)))
         events = Events(source, windows.hop / self.rate, self.min_duration)
-        for block in blocks:
+        blocks = iter(blocks)
+        while True:
+            try:
+                block = next(blocks, None)
+            except KeyboardInterrupt:  # Ctrl-C ends a live stream: what was heard is still reported
+                self.interrupted = True
+                block = None
+            if block is None:
+                break
             cut = windows.push(block)
             self.progress.audio_seconds += block.shape[-1] / self.rate
             if not cut:
@@ -160,7 +169,7 @@ class Monitor:
                 if event is not None:
                     self.progress.events += 1
                     yield event
-        if windows.samples < self.length:
+        if windows.samples < self.length and not self.interrupted:
             raise AsdbenchError(f"{source}: {windows.samples / self.rate:.2f} s of audio, shorter than the model's "
                                 f"{self.length / self.rate:g} s window: nothing could be scored")
         event = events.close()
