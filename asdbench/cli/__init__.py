@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
               "skipped, interrupted ones resumed."),
     "list": ("asdbench.cli.list_cmd", "list_command",
              "List datasets, frontends, backbones, losses, scorers and systems."),
-    "data": ("asdbench.cli.data", "data_group", "Data sets: check what a dataset finds, generate the synthetic one."),
+    "data": ("asdbench.cli.data", "data_group", "Data sets: download the official ones, check what a dataset finds, generate the synthetic one."),
     "config": ("asdbench.cli.config_cmd", "config_group", "Inspect configurations."),
     "compare": ("asdbench.cli.compare_cmd", "compare_command",
                 "Compare logged runs side by side: one row per system and comparable set of runs (mean ± std over seeds)."),

@@ -123,7 +123,8 @@ def _root_env(release: Release) -> str:
 def download_help(release: Release) -> str:
     return (f"{release.name} needs the data set: pass --root DIR (or set {_root_env(release)}). Download the DCASE "
             f"{release.year} Task 2 zips (Zenodo records {release.zenodo}: development, additional training and "
-            f"evaluation sets) and unzip them into DIR/dev_data and DIR/eval_data; for evaluation metrics also "
+            f"evaluation sets: `asdbench data download {release.name} --part dev --out DIR`) and unzip them into "
+            f"DIR/dev_data and DIR/eval_data; for evaluation metrics also "
             f"eval_data_list_{release.year}.csv (--eval-labels). Without a download: `asdbench data synth --layout "
             f"{release.name} --out DIR`")
 
@@ -436,6 +437,7 @@ def _factory(release: Release):
         return SectionsDataset(release, root, protocol, eval_labels, strict, channel, classes)
 
     make.recognises = lambda root: release.name in layouts_under(root)
+    make.zenodo = dict(zip(("dev", "additional", "eval"), release.zenodo.split(", ")))  # `asdbench data download`
     make.__doc__ = (f"DCASE {release.year} Challenge Task 2 ({', '.join(release.dev_types[:3])}...; sections, "
                     "source/target domains), from the official zips (needs --root)")
     return make

@@ -104,7 +104,7 @@ def test_help_texts_carry_no_markup_and_data_check_only_its_own_options():
     from asdbench.cli.reference import _contexts
 
     helps = {ctx.command_path: ctx.command.get_help(ctx) for ctx in _contexts(cli, "asdbench")}
-    assert len(helps) == 22  # the group, its 16 commands, and data's, config's and cache's subcommands
+    assert len(helps) == 23  # the group, its 16 commands, and data's (3), config's and cache's subcommands
     for path, text in helps.items():
         assert text.startswith(f"Usage: {path} ") and "`" not in text and ":class:" not in text, path
     check = helps["asdbench data check"]
