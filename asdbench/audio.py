@@ -65,7 +65,8 @@ def _check_finite(path: Path, nonfinite: int) -> None:
         raise AsdbenchError(f"{path}: {nonfinite} samples are not finite (NaN or infinite): a broken recording")
 
 
-def read_wav(path: Path, sample_rate: int, channel: str = "first", max_samples: int | None = None) -> np.ndarray:
+def read_wav(path: Path, sample_rate: int, channel: str = "first", max_samples: int | None = None,
+             start: float = 0.0) -> np.ndarray:
     """Mono float32 waveform at ``sample_rate``, at the file's full precision (24-bit and float samples are not
     rounded; float samples beyond [-1, 1] are kept). A multi-channel file gives its first channel (as DCASE
     2020 did; DCASE 2026's near microphone), with ``channel="second"`` its second (2026's far microphone), with
@@ -76,17 +77,20 @@ def read_wav(path: Path, sample_rate: int, channel: str = "first", max_samples: 
 
     ``max_samples``: only the start of the file that gives this many samples (and one more, so that a longer file
     still shows as longer) is read, with a second more for the resampler's filter: an hour-long 48 kHz recording
-    of six channels took 10 GB to score its first second when it was read whole."""
+    of six channels took 10 GB to score its first second when it was read whole. ``start``: seconds into the file
+    where reading begins (a clip cut from a long recording)."""
     try:
         with sf.SoundFile(str(path)) as fh:
             rate, frames = fh.samplerate, fh.frames
+            if start:
+                frames -= fh.seek(min(frames, round(start * rate)))
             if max_samples is not None:
                 frames = min(frames, math.ceil((max_samples + 1) * rate / sample_rate) + (rate if rate != sample_rate else 0))
             data = fh.read(frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError) as exc:
         raise AsdbenchError(f"cannot read WAV {path}: {reason(exc, last=True)}") from None
     if data.shape[0] == 0:
-        raise AsdbenchError(f"{path}: the file holds no samples")
+        raise AsdbenchError(f"{path}: the file holds no samples" + (f" from {start:g} s on" if start else ""))
     wave = channel_signal(data, channel, path)
     if rate != sample_rate:
         wave = np.stack([resample(w, rate, sample_rate) for w in wave]) if wave.ndim == 2 else \
@@ -103,7 +107,7 @@ def channel_signal(data: np.ndarray, channel: str, where: object) -> np.ndarray:
     if channel not in CHANNEL_RULES:
         raise AsdbenchError(f"channel={channel!r} is not one of: {', '.join(CHANNEL_RULES)}")
     if channel in SECOND_CHANNEL_RULES and data.shape[1] < 2:
-        raise AsdbenchError(f"{where}: channel={channel} asks for a second channel, but the recording has one")
+        raise AsdbenchError(f"{where}: channel={channel} asks for a second channel, but the file has one")
     if channel == "both":
         return data[:, :2].T
     if channel == "difference":

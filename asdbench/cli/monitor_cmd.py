@@ -41,6 +41,8 @@ def _emit(record: dict) -> None:
 @click.option("--min-duration", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Seconds an event must last (scores above the threshold throughout) to be reported.")
 @click.option("--events-only", is_flag=True, help="Write only events to stdout, not every window's score.")
+@click.option("--frames", is_flag=True, help="Also score each window's frames (frame-based systems: dcase-ae, idnn, "
+              "dcase2023-ae): in the window lines and as a lane of the plot, where a score comes from.")
 @click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Draw score over time, the threshold and the events to this PNG (a file or standard input).")
 @click.option("--machine-type", default=None, help="Machine type of the source (default: from its folders, or the "
@@ -59,21 +61,23 @@ def _emit(record: dict) -> None:
               help="Folder: stop after this many seconds without a new file (0: watch until Ctrl-C).")
 @threshold_options
 @model_options(batch_size=MONITOR_BATCH)
-def monitor_command(model: str, source: str, hop: float, min_duration: float, events_only: bool, plot: Path | None,
+def monitor_command(model: str, source: str, hop: float, min_duration: float, events_only: bool, frames: bool,
+                    plot: Path | None,
                     machine_type: str | None, machine_id: str | None, rate: int | None, channels: int,
                     sample_format: str, poll: float, idle_timeout: float, threshold: float | None,
                     fpr: float | None, batch_size: int, device: str, tracking_uri: str | None) -> None:
     """Watch SOURCE with a trained MODEL: sliding windows, a score per window, events where the score stays above
     the threshold; JSON lines on stdout."""
     try:
-        found = _monitor(model, source, hop, min_duration, events_only, plot, machine_type, machine_id, rate,
+        found = _monitor(model, source, hop, min_duration, events_only, frames, plot, machine_type, machine_id, rate,
                          channels, sample_format, poll, idle_timeout, threshold, fpr, batch_size, device, tracking_uri)
     except AsdbenchError as exc:
         raise MonitorError(str(exc)) from None
     sys.exit(EXIT_FOUND if found else EXIT_NOTHING)
 
 
-def _monitor(model: str, source: str, hop: float, min_duration: float, events_only: bool, plot: Path | None,
+def _monitor(model: str, source: str, hop: float, min_duration: float, events_only: bool, frames: bool,
+             plot: Path | None,
              machine_type: str | None, machine_id: str | None, rate: int | None, channels: int, sample_format: str,
              poll: float, idle_timeout: float, threshold: float | None, fpr: float | None, batch_size: int,
              device: str, tracking_uri: str | None) -> int:
@@ -104,7 +108,7 @@ def _monitor(model: str, source: str, hop: float, min_duration: float, events_on
 
     def watch(name: str, machine: tuple[str, str], blocks) -> Monitor:
         nonlocal found
-        monitor = Monitor(trained, machine, hop, min_duration, batch_size, progress)
+        monitor = Monitor(trained, machine, hop, min_duration, batch_size, progress, frames)
         for event in monitor.watch(name, blocks, on_window):
             found += 1
             spans.append((event.start, event.end))
@@ -145,6 +149,9 @@ def _draw(path: Path, timeline, spans: list[tuple[float, float]], threshold: flo
 
     from asdbench.evaluation.figures import timeline_figure
 
+    lane = None
+    if timeline[0].frames:  # every frame score at its time; overlapping windows give several per time
+        lane = (np.concatenate([w.frame_times() for w in timeline]), np.concatenate([w.frames for w in timeline]))
     timeline_figure(np.array([w.centre for w in timeline]), np.array([w.score for w in timeline]), threshold, spans,
-                    path, title)
+                    path, title, lane)
     err_console.print(f"Wrote {path}", highlight=False)

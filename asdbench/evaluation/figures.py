@@ -88,7 +88,7 @@ def timeline_figure(times: np.ndarray, scores: np.ndarray, threshold: float, eve
     ax.set(ylabel="anomaly score", title=title)
     ax.legend(loc="upper right", fontsize=8)
     if frames:
-        axes[1, 0].plot(frames[0], frames[1], lw=0.6, color="C1")
+        axes[1, 0].scatter(frames[0], frames[1], s=2, color="C1")
         axes[1, 0].set(ylabel="frame score")
     axes[-1, 0].set(xlabel="time (s)")
     return _save(fig, path)

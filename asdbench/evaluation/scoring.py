@@ -55,6 +55,22 @@ def score_targets(scorer, output: ModelOutput, targets: torch.Tensor, loss) -> t
     return torch.stack(each).amin(dim=0)
 
 @torch.no_grad()
+def frame_scores(model: AnomalyModel, scorer, data: Examples, device: torch.device, batch_size: int) -> torch.Tensor:
+    """``(clips, frames)``: each frame of a frame-based model's clips scored as a clip of one frame, to show where in
+    a clip its score comes from (for a scorer that averages over frames, as recon-error, the clip's score is their
+    mean)."""
+    model.to(device).eval()
+    out = []
+    for idx in indices_on(data.inputs.device, torch.arange(len(data)).split(batch_size)):
+        x, y = data.batch(idx, device)
+        features = x if data.features_ready else model.frontend(x)
+        clips, frames = features.shape[:2]
+        output = model(features.flatten(0, 1).unsqueeze(1), True, frame_axis=True)
+        scores = score_targets(scorer, output, y.repeat_interleave(frames, dim=0), model.loss)
+        out.append(scores.reshape(clips, frames))
+    return torch.cat(out).cpu() if out else torch.zeros(0, 0)
+
+@torch.no_grad()
 def batch_scores(model: AnomalyModel, scorer, data: Examples, device: torch.device,
                  batches: list[torch.Tensor]) -> list[float]:
     """The score of each batch of examples (frames) taken as the frames of one clip: what the official DCASE

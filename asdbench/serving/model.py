@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from asdbench.data.groups import alternatives, id_name
 from asdbench.data.wave_cache import decode_into, wave_shape
 from asdbench.errors import AsdbenchError
 from asdbench.evaluation import fitted
-from asdbench.evaluation.scoring import score_examples
+from asdbench.evaluation.scoring import frame_scores, score_examples
 from asdbench.plugins import Plugins, get_plugins
 from asdbench.runtime import pick_device, prepare
 from asdbench.serving.bundle import locate, read_manifest, read_weights, write_bundle
@@ -236,6 +236,30 @@ class TrainedModel:
         first ``num_samples``: the clip length of the model that decides for it), in their order. Items are scored
         model by model in batches of ``batch_size``: memory holds one batch of audio, whatever the count."""
         out = np.empty(len(items), dtype=np.float64)
+        for rows, model, data in self._batches(items, machines, load, batch_size):
+            out[rows] = score_examples(model.network, model.scorer, data, self.device, batch_size, self.framed)[0].numpy()
+            on_batch(len(rows))
+        return out
+
+    @torch.no_grad()
+    def frame_scores(self, items: Sequence[Hashable], machines: Sequence[tuple[str, str]],
+                     load: Callable[[Hashable, int], np.ndarray], batch_size: int = DEFAULT_BATCH) -> list[np.ndarray]:
+        """Per item, the score of each of its frames (:func:`asdbench.evaluation.scoring.frame_scores`): for models
+        that score frames (``train_unit=frame``); another model is one line saying so."""
+        if not self.framed:
+            raise AsdbenchError(f"{self.system} scores whole clips, not frames: frame scores need a frame-based system "
+                                "(train_unit=frame, e.g. dcase-ae, idnn, dcase2023-ae)")
+        out: list[np.ndarray] = [np.zeros(0)] * len(items)
+        for rows, model, data in self._batches(items, machines, load, batch_size):
+            for row, values in zip(rows, frame_scores(model.network, model.scorer, data, self.device, batch_size)):
+                out[row] = values.numpy().astype(np.float64)
+        return out
+
+    def _batches(self, items: Sequence[Hashable], machines: Sequence[tuple[str, str]],
+                 load: Callable[[Hashable, int], np.ndarray], batch_size: int) -> Iterator[tuple[list[int], _Model,
+                                                                                               Examples]]:
+        """The items model by model, a batch at a time: their rows, the model deciding for them, their examples
+        (features first where the frontend has no weights, as a run computes them)."""
         rows_of: dict[str, list[int]] = {}
         for row, machine in enumerate(machines):
             rows_of.setdefault(self._owner[machine], []).append(row)
@@ -251,10 +275,7 @@ class TrainedModel:
                 inputs = torch.from_numpy(waves)
                 if not frontend.has_weights:  # as a run does: features first, then the model on them
                     inputs = frontend(as_float(inputs.to(self.device))).cpu()
-                data = Examples(inputs, targets, features_ready=not frontend.has_weights)
-                out[chunk] = score_examples(model.network, model.scorer, data, self.device, batch_size, self.framed)[0].numpy()
-                on_batch(len(chunk))
-        return out
+                yield chunk, model, Examples(inputs, targets, features_ready=not frontend.has_weights)
 
 
 def load_model(source: str | Path, device: str = "auto", tracking_uri: str | None = None,

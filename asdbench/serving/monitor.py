@@ -29,6 +29,7 @@ class Window:
     end: float
     score: float
     threshold: float
+    frames: tuple[float, ...] = ()  # with frame scores asked for: each frame's score, in time order
 
     @property
     def centre(self) -> float:
@@ -39,7 +40,14 @@ class Window:
         return self.score > self.threshold
 
     def record(self) -> dict[str, Any]:
-        return {"type": "window", **asdict(self), "anomalous": self.anomalous}
+        record = {"type": "window", **asdict(self), "anomalous": self.anomalous}
+        if not self.frames:
+            del record["frames"]
+        return record
+
+    def frame_times(self) -> np.ndarray:
+        """The centre of each frame's share of the window (frame ``j`` of ``F`` stands for its ``j``-th ``F``-th)."""
+        return self.start + (np.arange(len(self.frames)) + 0.5) * (self.end - self.start) / len(self.frames)
 
 
 @dataclass(frozen=True)
@@ -135,8 +143,11 @@ class Monitor:
     """
 
     def __init__(self, model, machine: tuple[str, str], hop_seconds: float, min_duration: float,
-                 batch_size: int, progress: Progress) -> None:
+                 batch_size: int, progress: Progress, frames: bool = False) -> None:
         self.model, self.machine, self.batch_size, self.progress = model, machine, batch_size, progress
+        self.frames = frames  # also score each window's frames (frame-based models): where a window's score comes from
+        if frames and not model.framed:
+            model.frame_scores([], [], lambda i, n: None)  # the one-line refusal, before anything is read
         self.rate = model.sample_rate
         self.length = model.clip_samples(machine)
         self.hop_seconds = hop_seconds if hop_seconds > 0 else self.length / self.rate
@@ -185,5 +196,7 @@ class Monitor:
         self.progress.windows += len(cut)
         if not np.isfinite(scores).all():
             raise AsdbenchError(f"{source}: the model's score of a window is not finite, so no decision can be made")
-        return [Window(source, start / self.rate, (start + self.length) / self.rate, float(value), self.threshold)
-                for (start, _), value in zip(cut, scores)]
+        frames = self.model.frame_scores(list(range(len(cut))), [self.machine] * len(cut), lambda i, n: cut[i][1],
+                                         self.batch_size) if self.frames else [()] * len(cut)
+        return [Window(source, start / self.rate, (start + self.length) / self.rate, float(value), self.threshold,
+                       tuple(float(f) for f in each)) for (start, _), value, each in zip(cut, scores, frames)]

@@ -33,10 +33,11 @@ SUBSETS = ("dev_data", "eval_data")
 
 DOWNLOAD_HELP = (
     f"dcase2020t2 needs the data set: pass --root DIR (or set {ROOT_ENV}, or dataset.root in a --config file). "
-    "`asdbench data download dcase2020t2 --part dev,additional --out DIR` fetches it; or download from Zenodo the development set dev_data_<Type>.zip (record 3678171), the additional training set "
+    "Download from Zenodo the development set dev_data_<Type>.zip (record 3678171), the additional training set "
     "eval_data_train_<Type>.zip (record 3727685), the evaluation set eval_data_test_<Type>.zip (record 3841772) and, "
     "for evaluation metrics, its ground truth eval_data_list.csv (record 3951620); unzip the dev_data_* zips inside "
-    "DIR/dev_data and the eval_data_* zips inside DIR/eval_data. To try asdbench without a download: --dataset synthetic"
+    "DIR/dev_data and the eval_data_* zips inside DIR/eval_data (`asdbench data download dcase2020t2 --part "
+    "dev,additional,eval,labels --out DIR` does all this). To try asdbench without a download: --dataset synthetic"
 )
 
 

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from asdbench import hookimpl
 from asdbench.api import Clip, Split
-from asdbench.audio import CHANNEL_RULES, WavFormat, channel_signal, microphones, resample, wav_format
-from asdbench.errors import AsdbenchError, reason
+from asdbench.audio import CHANNEL_RULES, WavFormat, microphones, read_wav, wav_format
+from asdbench.errors import AsdbenchError
 
 MACHINE_ID = "00"
 LABELS = {"normal": 0, "anomaly": 1, "abnormal": 1}
@@ -135,29 +134,12 @@ class FolderDataset:
         return list(self._clips.get(split, []))
 
     def load(self, clip: Clip, max_samples: int | None = None) -> np.ndarray:
-        """The clip's samples at ``sample_rate`` by the ``channel`` rule: from ``start`` for an excerpt, else from the
-        file's start; only ``max_samples`` (plus the resampler's margin) are decoded where given."""
-        start = getattr(clip, "start", 0.0)
-        wanted = max_samples if max_samples is not None else (
-            round(self.clip_seconds * self.sample_rate) if isinstance(clip, Excerpt) else None)
-        try:
-            with sf.SoundFile(str(clip.path)) as fh:
-                rate = fh.samplerate
-                fh.seek(min(fh.frames, round(start * rate)))
-                frames = -1 if wanted is None else math.ceil((wanted + 1) * rate / self.sample_rate) + (
-                    rate if rate != self.sample_rate else 0)
-                data = fh.read(frames, dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError) as exc:
-            raise AsdbenchError(f"cannot read WAV {clip.path}: {reason(exc, last=True)}") from None
-        if data.shape[0] == 0:
-            raise AsdbenchError(f"{clip.path}: no samples at {start:g} s")
-        wave = channel_signal(data, self.channel, clip.path)
-        if rate != self.sample_rate:
-            wave = np.stack([resample(w, rate, self.sample_rate) for w in wave]) if wave.ndim == 2 else \
-                resample(wave, rate, self.sample_rate)
-        if wanted is not None:
-            wave = wave[..., : wanted + 1]
-        return np.ascontiguousarray(wave, dtype=np.float32)
+        """The clip's samples at ``sample_rate`` by the ``channel`` rule, from ``start`` for an excerpt (no more than
+        a clip of it: the rest of the file is other clips), else from the file's start."""
+        if isinstance(clip, Excerpt):
+            wanted = round(self.clip_seconds * self.sample_rate)
+            return read_wav(clip.path, self.sample_rate, self.channel, min(max_samples or wanted, wanted), clip.start)
+        return read_wav(clip.path, self.sample_rate, self.channel, max_samples)
 
     def check(self, clip: Clip) -> WavFormat:
         return wav_format(clip.path)

@@ -216,3 +216,30 @@ def test_arriving_files_waits_for_a_file_to_stop_growing(tmp_path):
 
     assert list(arriving_files(tmp_path, 0.0, 1e-9, sleep)) == [growing]
     assert growing.stat().st_size == 3
+
+
+def test_frame_scores_show_where_a_windows_score_comes_from(tmp_path, tracking_uri):
+    """The DCASE autoencoder scores a clip as the mean squared error over its frames: each window's frame scores
+    average to its score, and a burst lifts the frames it falls in. Clip-scoring systems refuse in one line."""
+    run_id = train_run(tracking_uri, "dcase-ae")
+    clips = sorted((tiny_data_root() / "fan" / "test").glob("normal_id_00_*.wav"))[:2]
+    wave = np.concatenate([sf.read(str(c), dtype="float32")[0] for c in clips])
+    wave[24000:26000] += np.float32(0.8) * np.sin(np.arange(2000, dtype=np.float32) * 0.9)  # 1.5-1.625 s
+    path = tmp_path / "fan" / "burst_id_00.wav"
+    path.parent.mkdir()
+    sf.write(str(path), wave, RATE, subtype="FLOAT")
+    plot = tmp_path / "frames.png"
+    result = CliRunner().invoke(cli, ["monitor", run_id, str(path), "--hop", "0.5", "--frames", "--plot", str(plot),
+                                      "--tracking-uri", tracking_uri])
+    assert result.exit_code in (0, 1), result.output
+    windows = [r for r in _lines(result.output) if r["type"] == "window"]
+    assert len(windows) == 3 and all(len(w["frames"]) > 5 for w in windows)
+    for w in windows:
+        assert np.mean(w["frames"]) == pytest.approx(w["score"], rel=1e-4)
+    last = windows[2]  # 1.0-2.0 s: the frames whose score the burst moves most lie around 1.5 s
+    times = last["start"] + (np.arange(len(last["frames"])) + 0.5) / len(last["frames"])
+    frames = np.array(last["frames"])
+    assert 1.4 < times[int(np.argmax(np.abs(frames - np.median(frames))))] < 1.75
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    clip_based = CliRunner().invoke(cli, ["monitor", run_id, str(path), "--frames", "--set", "x"])
+    assert clip_based.exit_code == 2  # an unknown option is a usage error: 2, as click exits
