@@ -45,8 +45,11 @@ from asdbench.errors import AsdbenchError
               help="Per-ID AUC difference of row A over row B (a system name or a row label), paired bootstrap with "
               "Holm-adjusted p-values. With one seed per row it resamples test clips only, so it measures test-set "
               "noise, not training noise; with several seeds per row it resamples seeds as well.")
+@click.option("--clip", "clips", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --format html: a WAV file whose score over time (and per frame, for frame-based systems) "
+              "each row's first model is drawn for (repeatable).")
 @click.option("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
-def compare_command(dataset, systems, tags, run_ids, which, fmt, out, reference, group_by, ci, paired,
+def compare_command(dataset, systems, tags, run_ids, which, fmt, out, reference, group_by, ci, paired, clips,
                     tracking_uri) -> None:
     """Compare logged runs side by side: one row per system and comparable set of runs (mean ± std over seeds).
 
@@ -58,6 +61,8 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, out, reference,
 
     if out and fmt == "rich":
         raise AsdbenchError("--out writes a file: choose --format markdown, csv, latex, json or html")
+    if clips and fmt != "html":
+        raise AsdbenchError("--clip draws figures of the HTML page: add --format html")
     store = Store(tracking_uri, create=False)
     runs = compare.load_runs(store, dataset, systems, {k: str(v) for k, v in parse_assignments(tags).items()}, run_ids)
     rows = compare.rows_from_runs(runs, group_by)
@@ -100,7 +105,8 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, out, reference,
     if fmt == "html":
         from asdbench.report import html
 
-        page = html.Page(runs[0].dataset, store.uri, tables, rows, extra, compare.first_run_figures(store, rows), notes)
+        page = html.Page(runs[0].dataset, store.uri, tables, rows, extra, compare.first_run_figures(store, rows), notes,
+                         compare.clip_figures(store, rows, list(clips)) if clips else {})
         text = html.render(page)
     else:
         text = compare.render(tables, fmt) + "".join(

@@ -83,7 +83,7 @@ def _monitor(model: str, source: str, hop: float, min_duration: float, events_on
              device: str, tracking_uri: str | None) -> int:
     """The number of events found."""
     from asdbench.serving.calibration import Override
-    from asdbench.serving.monitor import Monitor, Progress, Window
+    from asdbench.serving.monitor import Monitor, Progress, Window, draw
     from asdbench.serving.sources import MICROPHONE, arriving_files, microphone_blocks, pcm_blocks, wav_blocks
 
     override = Override(threshold, fpr)
@@ -136,22 +136,11 @@ def _monitor(model: str, source: str, hop: float, min_duration: float, events_on
             blocks = wav_blocks(path, trained.sample_rate, trained.channel)
         monitor = watch("standard input" if source == "-" else source, machine, blocks)
         if plot is not None and timeline:
-            _draw(plot, timeline, spans, monitor.threshold, f"{trained.system}: {source}")
+            draw(timeline, spans, monitor.threshold, plot, f"{trained.system}: {source}")
+            err_console.print(f"Wrote {plot}", highlight=False)
     err_console.print(
         f"{progress.windows} windows, {found} events in {progress.audio_seconds:.1f} s of audio; scored at "
         f"{progress.real_time_factor:.1f}x real time ({time.perf_counter() - started:.1f} s in all; {trained.system}, "
         f"{trained.device}; {override.describe()})", highlight=False)
     return found
 
-
-def _draw(path: Path, timeline, spans: list[tuple[float, float]], threshold: float, title: str) -> None:
-    import numpy as np
-
-    from asdbench.evaluation.figures import timeline_figure
-
-    lane = None
-    if timeline[0].frames:  # every frame score at its time; overlapping windows give several per time
-        lane = (np.concatenate([w.frame_times() for w in timeline]), np.concatenate([w.frames for w in timeline]))
-    timeline_figure(np.array([w.centre for w in timeline]), np.array([w.score for w in timeline]), threshold, spans,
-                    path, title, lane)
-    err_console.print(f"Wrote {path}", highlight=False)

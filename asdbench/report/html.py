@@ -52,6 +52,7 @@ class Page:
     extras: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)  # intervals, paired
     figures: dict[str, tuple[str, list[tuple[str, bytes]]]] = field(default_factory=dict)  # label -> run, PNGs
     notes: list[str] = field(default_factory=list)
+    clip_figures: dict[str, tuple[str, list[tuple[str, bytes]]]] = field(default_factory=dict)  # the chosen clips
 
 
 def colour(value: float) -> tuple[int, int, int]:
@@ -131,7 +132,7 @@ def figures_html(figures: dict[str, tuple[str, list[tuple[str, bytes]]]]) -> str
         items = "".join(
             f'<figure><img alt="{html.escape(name, quote=True)}" '
             f'src="data:image/png;base64,{base64.b64encode(data).decode()}"><figcaption>{html.escape(name)}</figcaption>'
-            f"</figure>" for name, data in images)
+            f"</figure>" if data else f'<p class="note">{html.escape(name)}</p>' for name, data in images)
         parts.append(f"<details{' open' if index == 0 else ''}><summary>{html.escape(label)} <span class=\"note\">(run {html.escape(run_id)})</span>"
                      f"</summary>{items or '<p class=note>This run logged no figures.</p>'}</details>")
     return "".join(parts)
@@ -154,6 +155,10 @@ def render(page: Page) -> str:
     sections += [extra_html(*extra) for extra in page.extras]
     if page.figures:
         sections += ["<h2>Figures of each row's first run</h2>", figures_html(page.figures)]
+    if page.clip_figures:
+        sections += ["<h2>Where the score of a chosen clip comes from</h2><p class=\"note\">Each row's first model "
+                     "over the clip, a window every tenth of its clip length (and each frame's score, for frame-based "
+                     "systems), as <code>asdbench monitor</code> watches a recording.</p>", figures_html(page.clip_figures)]
     sections.append("<h2>Runs</h2><ul>" + "".join(
         f"<li>{html.escape(r.label)}: {', '.join(html.escape(run.run_id) for run in r.runs)}</li>"
         for r in page.rows if r.runs) + "</ul>")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -200,3 +201,28 @@ class Monitor:
                                          self.batch_size) if self.frames else [()] * len(cut)
         return [Window(source, start / self.rate, (start + self.length) / self.rate, float(value), self.threshold,
                        tuple(float(f) for f in each)) for (start, _), value, each in zip(cut, scores, frames)]
+
+
+def draw(windows: list[Window], spans: list[tuple[float, float]], threshold: float, path: Path, title: str) -> Path:
+    """Score over time (each window at its centre), the threshold, the events shaded and, where the windows carry
+    frame scores, every frame's score at its time (overlapping windows give several per time)."""
+    from asdbench.evaluation.figures import timeline_figure
+
+    lane = None
+    if windows[0].frames:
+        lane = (np.concatenate([w.frame_times() for w in windows]), np.concatenate([w.frames for w in windows]))
+    return timeline_figure(np.array([w.centre for w in windows]), np.array([w.score for w in windows]), threshold,
+                           spans, path, title, lane)
+
+
+def timeline_of(model, path: Path, windows_per_clip: int = 10) -> tuple[list[Window], list[Event], float]:
+    """A recording watched as ``monitor`` watches it, windows every tenth of the model's clip length (with frame
+    scores for frame-based models): its windows, events and threshold, for a figure of where its score comes from."""
+    from asdbench.serving.sources import wav_blocks
+
+    machine = model.machine_of(path)
+    hop = model.clip_samples(machine) / model.sample_rate / windows_per_clip
+    monitor = Monitor(model, machine, hop, 0.0, 8, Progress(), frames=model.framed)
+    seen: list[Window] = []
+    events = list(monitor.watch(str(path), wav_blocks(path, model.sample_rate, model.channel), seen.append))
+    return seen, events, monitor.threshold

@@ -97,8 +97,8 @@ def test_config_show_cli():
 def test_numbers_out_of_range_are_refused_before_anything_runs(assignment, message, tmp_path):
     """An epochs=0 run used to end FINISHED untrained (and compare showed it); a threshold.q of 1.5 was refused only
     after training. Now: one line, and no MLflow store or run."""
-    result = CliRunner().invoke(cli, ["run", "dcase-ae", "--set", assignment, "--tracking-uri",
-                                      f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    result = CliRunner().invoke(cli, ["run", "dcase-ae", "--set", assignment, "--set", "dataset.size=tiny",
+                                      "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
     assert result.exit_code == 1 and result.output == f"Error: {message}\n"
     assert not (tmp_path / "mlflow.db").exists()
 

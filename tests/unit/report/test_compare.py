@@ -297,6 +297,35 @@ def test_html_report_is_one_self_contained_page(store, tmp_path):
     assert rich.exit_code == 1 and "--out writes a file" in rich.output and not (tmp_path / "x.txt").exists()
 
 
+def test_html_report_draws_where_a_chosen_clips_score_comes_from(store, tmp_path):
+    import base64
+
+    import numpy as np
+    import soundfile as sf
+
+    uri, seeds, idnn = store
+    long = tmp_path / "fan" / "three_id_00.wav"  # three of the models' 1 s clips long
+    long.parent.mkdir()
+    sf.write(str(long), np.random.default_rng(0).uniform(-0.2, 0.2, 48000), 16000, subtype="PCM_16")
+    other = tmp_path / "pump" / "x_id_07.wav"
+    other.parent.mkdir()
+    sf.write(str(other), np.zeros(16000, np.int16), 16000, subtype="PCM_16")
+    out = tmp_path / "report.html"
+    only = ["--tracking-uri", uri, "--dataset", "synthetic", "--system", "dcase-ae,idnn"]
+    result = CliRunner().invoke(cli, ["compare", *only, "--format", "html", "--out", str(out), "--clip", str(long),
+                                      "--clip", str(other)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    section = text[text.index("Where the score of a chosen clip comes from"):]
+    page = _Page(section)
+    images = [attrs for tag, attrs in page.tags if tag == "img"]
+    assert [i["alt"] for i in images] == ["three_id_00.wav", "three_id_00.wav"]  # one per row: dcase-ae, idnn
+    assert all(base64.b64decode(i["src"].split(",", 1)[1])[:4] == b"\x89PNG" for i in images)
+    assert section.count("<p class=\"note\">x_id_07.wav: ") == 2 and "no folder on its path names a machine type" in section
+    plain = CliRunner().invoke(cli, ["compare", *only, "--clip", str(long)])
+    assert plain.exit_code == 1 and "--clip draws figures of the HTML page: add --format html" in plain.output
+
+
 def test_a_file_is_written_whole_or_not_at_all(tmp_path):
     from asdbench.atomic import write_text
 
