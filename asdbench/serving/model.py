@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from asdbench.api import Scorer
-from asdbench.audio import microphones, read_wav, wav_format
+from asdbench.audio import channel_signal, microphones, read_wav, resample, wav_format
 from asdbench.build import AnomalyModel, build_frontend, build_model
 from asdbench.config import RunConfig
 from asdbench.data.examples import Examples, as_float, target_matrix
@@ -175,6 +175,15 @@ class TrainedModel:
             raise AsdbenchError(f"{path}: this model has no {self.name((machine_type, machine_id))}; it decides for "
                                 + ", ".join(self.name(m) for m in self.machines))
         return machine_type, machine_id
+
+    def as_signal(self, data: np.ndarray, rate: int, where: str) -> np.ndarray:
+        """``(frames, channels)`` samples at ``rate`` (a recording sent to a served model) as the run's data set read
+        its clips: its channel rule, resampled to the model's rate."""
+        wave = channel_signal(np.asarray(data, dtype=np.float32), self.channel, where)
+        if rate != self.sample_rate:
+            wave = np.stack([resample(w, rate, self.sample_rate) for w in wave]) if wave.ndim == 2 else \
+                resample(wave, rate, self.sample_rate)
+        return np.ascontiguousarray(wave, dtype=np.float32)
 
     def clip_samples(self, machine: tuple[str, str]) -> int:
         """The clip length, in samples, of the model that decides for ``machine``: what a monitor's window is."""
