@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
 
 from asdbench.environment import require
 from asdbench.errors import AsdbenchError, reason
@@ -66,7 +65,7 @@ def _check_finite(path: Path, nonfinite: int) -> None:
 
 
 def read_wav(path: Path, sample_rate: int, channel: str = "first", max_samples: int | None = None,
-             start: float = 0.0) -> np.ndarray:
+             start: float = 0.0, torch_free: bool = False) -> np.ndarray:
     """Mono float32 waveform at ``sample_rate``, at the file's full precision (24-bit and float samples are not
     rounded; float samples beyond [-1, 1] are kept). A multi-channel file gives its first channel (as DCASE
     2020 did; DCASE 2026's near microphone), with ``channel="second"`` its second (2026's far microphone), with
@@ -78,7 +77,7 @@ def read_wav(path: Path, sample_rate: int, channel: str = "first", max_samples: 
     ``max_samples``: only the start of the file that gives this many samples (and one more, so that a longer file
     still shows as longer) is read, with a second more for the resampler's filter: an hour-long 48 kHz recording
     of six channels took 10 GB to score its first second when it was read whole. ``start``: seconds into the file
-    where reading begins (a clip cut from a long recording)."""
+    where reading begins (a clip cut from a long recording). ``torch_free``: see :func:`resample`."""
     try:
         with sf.SoundFile(str(path)) as fh:
             rate, frames = fh.samplerate, fh.frames
@@ -93,8 +92,8 @@ def read_wav(path: Path, sample_rate: int, channel: str = "first", max_samples: 
         raise AsdbenchError(f"{path}: the file holds no samples" + (f" from {start:g} s on" if start else ""))
     wave = channel_signal(data, channel, path)
     if rate != sample_rate:
-        wave = np.stack([resample(w, rate, sample_rate) for w in wave]) if wave.ndim == 2 else \
-            resample(wave, rate, sample_rate)
+        wave = resample(wave, rate, sample_rate, torch_free) if torch_free else np.stack(
+            [resample(w, rate, sample_rate) for w in wave]) if wave.ndim == 2 else resample(wave, rate, sample_rate)
     if max_samples is not None:
         wave = wave[..., : max_samples + 1]
     return np.ascontiguousarray(wave, dtype=np.float32)
@@ -161,14 +160,20 @@ class StreamResampler:
             resample(wave, self.rate, self.target)
 
 
-def resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
+def resample(wave: np.ndarray, rate: int, target: int, torch_free: bool = False) -> np.ndarray:
     """``wave`` at ``target`` Hz: torchaudio's band-limited sinc interpolation where the reduced ratio is small
     (44.1 -> 16 kHz is 441/160), else (an odd rate, whose sinc kernel would need gigabytes) FFT resampling to
-    ``ceil(len * target / rate)`` samples."""
+    ``ceil(len * target / rate)`` samples. ``torch_free``: SciPy's polyphase filter instead of torchaudio's (an
+    exported model scores without torch; its resampled recordings differ from torch's by the filters' difference)."""
     g = math.gcd(rate, target)
-    if max(rate, target) // g <= 1000:
-        functional = require("torchaudio.functional")  # only files at another rate pay for the import
+    if torch_free:
+        from scipy.signal import resample_poly
 
+        return resample_poly(wave, target // g, rate // g, axis=-1).astype(np.float32)
+    if max(rate, target) // g <= 1000:
+        import torch
+
+        functional = require("torchaudio.functional")  # only files at another rate pay for the import
         return functional.resample(torch.from_numpy(np.ascontiguousarray(wave)), rate, target).numpy()
     from scipy.signal import resample as fft_resample
 

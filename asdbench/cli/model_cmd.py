@@ -55,8 +55,16 @@ def model_options(fn=None, *, batch_size: int = DEFAULT_BATCH):
     return fn
 
 
-def _load(model: str, device: str, tracking_uri: str | None):
-    """The trained model (torch and MLflow load here, not at import: the commands' help does not wait for them)."""
+def _load(model: str, device: str, tracking_uri: str | None, onnx: bool = False):
+    """The trained model (torch and MLflow load here, not at import: the commands' help does not wait for them);
+    with ``onnx``, an exported ONNX folder is read by ONNX Runtime alone, without torch."""
+    from asdbench.serving.onnx_model import OnnxModel, is_onnx_folder
+
+    if is_onnx_folder(model):
+        if not onnx:
+            raise AsdbenchError(f"{model} is an ONNX export: `asdbench score` scores it; this command takes a run or a "
+                                "bundle")
+        return OnnxModel(Path(model).expanduser())
     from asdbench.serving.model import load_model
 
     with err_console.status(f"Loading model {model}..."):
@@ -133,7 +141,7 @@ def score_command(model: str, files: tuple[Path, ...], machine_type: str | None,
     if outside:
         err_console.print(f"[yellow]Note:[/yellow] {len(outside)} links lead out of the folders named and are not "
                           f"followed, e.g. {outside[0]}", highlight=False)
-    trained = _load(model, device, tracking_uri)
+    trained = _load(model, device, tracking_uri, onnx=True)
     trained.override_thresholds(override)
     with RichReporter(err_console).task("Scoring", len(paths)) as step:
         scored = trained.score_files(paths, machine_type, machine_id, batch_size, step.advance, skip_bad_files)
@@ -266,10 +274,30 @@ def _write_bundle_folder(trained, folder: Path) -> None:
 @click.command("export", epilog=MODEL_HELP)
 @click.argument("model")
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["bundle", "onnx"]), default="bundle", show_default=True,
+              help="bundle: manifest.json + safetensors weights (scored with asdbench and torch); onnx: one ONNX graph "
+              "per model from the waveform to the score, scored by `asdbench score FOLDER` with onnxruntime alone.")
 @click.option("--tracking-uri", default=None, help="MLflow store of MODEL (default: MLFLOW_TRACKING_URI).")
-def export_command(model: str, folder: Path, tracking_uri: str | None) -> None:
+def export_command(model: str, folder: Path, fmt: str, tracking_uri: str | None) -> None:
     """Write a trained MODEL as a bundle FOLDER (manifest.json + safetensors weights), to score without MLflow."""
     _check_new_folder(folder)
     trained = _load(model, "cpu", tracking_uri)
+    if fmt == "onnx":
+        from asdbench.serving.onnx_export import export_onnx
+
+        partial = folder.with_name(f".{folder.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            with err_console.status(f"Exporting {trained.system} to ONNX..."):
+                export_onnx(trained, partial)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        if folder.exists():
+            folder.rmdir()
+        os.replace(partial, folder)
+        console.print(f"Wrote {trained.system} as ONNX ({len(trained.machines)} machine IDs) to {folder}; score it "
+                      f"with `asdbench score {folder} FILES` (onnxruntime, no torch)", highlight=False)
+        return
     _write_bundle_folder(trained, folder)
     console.print(f"Wrote {trained.system} model ({len(trained.machines)} machine IDs) to {folder}", highlight=False)

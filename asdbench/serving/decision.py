@@ -32,6 +32,14 @@ class Decision:
         return self.score > self.threshold
 
 
+@dataclass(frozen=True)
+class Scored:
+    """The decisions on the files that could be scored, and the files left out with the reason of each."""
+
+    decisions: list[Decision]
+    skipped: list[tuple[Path, str]]
+
+
 def _wavs_below(folder: Path, on_outside: Callable[[Path], None]) -> list[Path]:
     """Every ``*.wav`` below ``folder``, sorted; links that lead out of it (a file or a folder elsewhere) are not
     followed but passed to ``on_outside``: scoring a folder scores what is in it."""

@@ -34,15 +34,7 @@ from asdbench.plugins import Plugins, get_plugins
 from asdbench.runtime import pick_device, prepare
 from asdbench.serving.bundle import locate, read_manifest, read_weights, write_bundle
 from asdbench.serving.calibration import Override, Rule, recalibrated
-from asdbench.serving.decision import DEFAULT_BATCH, Decision, wav_files
-
-
-@dataclass(frozen=True)
-class Scored:
-    """The decisions on the files that could be scored, and the files left out with the reason of each."""
-
-    decisions: list[Decision]
-    skipped: list[tuple[Path, str]]
+from asdbench.serving.decision import DEFAULT_BATCH, Decision, Scored, wav_files
 
 
 @dataclass(frozen=True)
