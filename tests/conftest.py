@@ -70,6 +70,29 @@ def _isolated(monkeypatch, tmp_path_factory, tmp_path, _empty_store):
     reset_plugins()
 
 
+@pytest.fixture(scope="session")
+def dcase_ae_run(tmp_path_factory) -> tuple[str, str]:
+    """One dcase-ae run on the tiny synthetic set (1 epoch), shared by the tests that only read it (score, export,
+    monitor, serve it): its run ID and store. Made in the environment ``_isolated`` gives each test, which a session
+    fixture runs before."""
+    from support import train_run
+
+    folder = tmp_path_factory.mktemp("dcase-ae-run")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setenv("ASDBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "asdbench-cache"))
+        patch.setenv("ASDBENCH_LOAD_PLUGINS", "asdbench")
+        patch.setenv("ASDBENCH_FIGURES", "0")
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        reset_plugins()
+        try:
+            run_id = train_run(uri, "dcase-ae")
+        finally:
+            reset_plugins()
+    return run_id, uri
+
+
 @pytest.fixture
 def tracking_uri(tmp_path):
     return f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -106,7 +106,7 @@ def compare_command(dataset, systems, tags, run_ids, which, fmt, out, reference,
         from asdbench.report import html
 
         page = html.Page(runs[0].dataset, store.uri, tables, rows, extra, compare.first_run_figures(store, rows), notes,
-                         compare.clip_figures(store, rows, list(clips)) if clips else {})
+                         _clip_figures(store, rows, list(clips)) if clips else {})
         text = html.render(page)
     else:
         text = compare.render(tables, fmt) + "".join(
@@ -140,3 +140,31 @@ def _print_rich(tables: list, extra: list[tuple[str, list[str], list[list[str]]]
         for values in body:
             shown.add_row(*values)
         Console(width=max(console.width, 30 + 16 * len(head))).print(shown)
+
+
+def _clip_figures(store, rows: list, clips: list[Path]) -> dict[str, tuple[str, list[tuple[str, bytes]]]]:
+    """For each row's first run, a figure per chosen clip of where its score comes from: the model's windows over the
+    clip (every tenth of its clip length, as ``monitor`` watches) and, for frame-based systems, each frame's score.
+    A clip the model cannot watch (another machine, too short) is a note in its caption, not a failure of the page."""
+    import tempfile
+
+    from asdbench.serving.model import load_model
+    from asdbench.serving.monitor import draw, timeline_of
+
+    found = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for index, row in enumerate(r for r in rows if r.runs):
+            run_id = row.runs[0].run_id
+            model = load_model(run_id, "cpu", store.uri)
+            images = []
+            for number, clip in enumerate(clips):
+                try:
+                    windows, events, threshold = timeline_of(model, clip)
+                except AsdbenchError as exc:
+                    images.append((f"{clip.name}: {exc}", b""))
+                    continue
+                png = draw(windows, [(e.start, e.end) for e in events], threshold,
+                           Path(tmp) / f"{index}-{number}.png", f"{row.label}: {clip.name}")
+                images.append((clip.name, png.read_bytes()))
+            found[row.label] = (run_id, images)
+    return found

@@ -342,32 +342,6 @@ def first_run_figures(store: Store, rows: list[Row]) -> dict[str, tuple[str, lis
     return found
 
 
-def clip_figures(store: Store, rows: list[Row], clips: list[Path]) -> dict[str, tuple[str, list[tuple[str, bytes]]]]:
-    """For each row's first run, a figure per chosen clip of where its score comes from: the model's windows over the
-    clip (every tenth of its clip length, as ``monitor`` watches) and, for frame-based systems, each frame's score.
-    A clip the model cannot watch (another machine, too short) is a note in its caption, not a failure of the page."""
-    from asdbench.serving.model import load_model
-    from asdbench.serving.monitor import draw, timeline_of
-
-    found = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for index, row in enumerate(r for r in rows if r.runs):
-            run_id = row.runs[0].run_id
-            model = load_model(run_id, "cpu", store.uri)
-            images = []
-            for number, clip in enumerate(clips):
-                try:
-                    windows, events, threshold = timeline_of(model, clip)
-                except AsdbenchError as exc:
-                    images.append((f"{clip.name}: {exc}", b""))
-                    continue
-                png = draw(windows, [(e.start, e.end) for e in events], threshold,
-                           Path(tmp) / f"{index}-{number}.png", f"{row.label}: {clip.name}")
-                images.append((clip.name, png.read_bytes()))
-            found[row.label] = (run_id, images)
-    return found
-
-
 def row_named(rows: list[Row], name: str) -> Row:
     """The row ``name`` designates: its exact label, or a system name that has a single row."""
     exact = [r for r in rows if not r.reference and r.label == name]

@@ -22,23 +22,14 @@ import pytest
 import soundfile as sf
 
 from asdbench.serving.model import load_model
-from support import tiny_data_root, train_run
+from support import tiny_data_root
 
 
 @pytest.fixture(scope="module")
-def served_model(tmp_path_factory):
-    """One trained model for the module, made in the isolated environment every test gets (conftest's _isolated,
-    which a module fixture runs before)."""
-    folder = tmp_path_factory.mktemp("served")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        patch.setenv("ASDBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "asdbench-cache"))
-        patch.setenv("ASDBENCH_LOAD_PLUGINS", "asdbench")
-        patch.setenv("ASDBENCH_FIGURES", "0")
-        run_id = train_run(uri, "dcase-ae")
-        model_dir = Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model", dst_path=str(folder / "copy"),
-                                                             tracking_uri=uri))
+def served_model(dcase_ae_run, tmp_path_factory):
+    run_id, uri = dcase_ae_run
+    model_dir = Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model", tracking_uri=uri,
+                                                         dst_path=str(tmp_path_factory.mktemp("served"))))
     return run_id, uri, model_dir
 
 

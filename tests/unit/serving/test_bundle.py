@@ -57,8 +57,8 @@ def test_eval_on_the_runs_own_test_set_reproduces_its_metrics_and_files(tmp_path
     wrong = CliRunner().invoke(cli, ["eval", run_id, "--set", "epochs=3", "--tracking-uri", tracking_uri])
     assert wrong.exit_code == 1 and "eval takes dataset keys only" in wrong.output
 
-def test_registered_model_exported_bundle_and_other_recordings(tmp_path, tracking_uri, monkeypatch):
-    run_id = train_run(tracking_uri, "dcase-ae")
+def test_registered_model_exported_bundle_and_other_recordings(tmp_path, monkeypatch, dcase_ae_run):
+    run_id, tracking_uri = dcase_ae_run
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)  # the registry's store (not mlflow.set_tracking_uri: global)
     version = mlflow.register_model(f"runs:/{run_id}/model", "pump-monitor")
     clip = tiny_data_root() / "valve" / "test" / "anomaly_id_02_00000003.wav"
@@ -99,8 +99,8 @@ def test_registered_model_exported_bundle_and_other_recordings(tmp_path, trackin
     bad_format = CliRunner().invoke(cli, ["score", str(bundle), str(clip), "-o", str(tmp_path / "s.txt")])
     assert bad_format.exit_code == 1 and "write a .csv or .json file" in bad_format.output
 
-def test_bad_bundles_get_one_line_errors(tmp_path, tracking_uri):
-    run_id = train_run(tracking_uri, "dcase-ae")
+def test_bad_bundles_get_one_line_errors(tmp_path, dcase_ae_run):
+    run_id, tracking_uri = dcase_ae_run
     bundle = tmp_path / "bundle"
     assert CliRunner().invoke(cli, ["export", run_id, str(bundle), "--tracking-uri", tracking_uri]).exit_code == 0
     clip = str(tiny_data_root() / "fan" / "test" / "normal_id_00_00000000.wav")
@@ -145,9 +145,9 @@ def test_bad_bundles_get_one_line_errors(tmp_path, tracking_uri):
     assert nothing.exit_code == 1 and "neither a folder, a run ID nor a runs:/ or models:/ URI" in nothing.output
 
 
-def test_a_recording_with_nan_samples_is_an_error_never_a_decision(tmp_path, tracking_uri):
+def test_a_recording_with_nan_samples_is_an_error_never_a_decision(tmp_path, dcase_ae_run):
     """A broken sensor's WAV used to score NaN, be decided normal and exit 0 (with -o x.json, a bare NaN)."""
-    run_id = train_run(tracking_uri, "dcase-ae")
+    run_id, tracking_uri = dcase_ae_run
     broken = tmp_path / "fan" / "test" / "normal_id_00_99999999.wav"
     broken.parent.mkdir(parents=True)
     sf.write(str(broken), np.tile(np.float32([0.1, np.nan, -0.1]), 8000), 16000, subtype="FLOAT")
@@ -159,10 +159,10 @@ def test_a_recording_with_nan_samples_is_an_error_never_a_decision(tmp_path, tra
         load_model(f"runs:/{run_id}", tracking_uri=tracking_uri).score([broken])
 
 
-def test_score_reads_headers_first_skips_bad_files_on_request_and_stays_in_its_folder(tmp_path, tracking_uri):
+def test_score_reads_headers_first_skips_bad_files_on_request_and_stays_in_its_folder(tmp_path, dcase_ae_run):
     """One bad file among many used to stop the job at its end with nothing written; a link out of the folder was
     followed."""
-    run_id = train_run(tracking_uri, "dcase-ae")
+    run_id, tracking_uri = dcase_ae_run
     folder = tmp_path / "fan" / "test"
     folder.mkdir(parents=True)
     good = sorted((tiny_data_root() / "fan" / "test").glob("*id_00*.wav"))[:4]

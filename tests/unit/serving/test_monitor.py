@@ -26,7 +26,7 @@ from asdbench.serving.bundle import manifest, write_bundle
 from asdbench.serving.monitor import Events, Window, Windows
 from asdbench.serving.sources import arriving_files
 from asdbench.training.runner import execute
-from support import tiny_data_root, train_run
+from support import tiny_data_root
 
 RATE = known.SR
 WINDOW = known.SECONDS  # the peak-level model's clip length: 0.25 s
@@ -159,10 +159,10 @@ def test_a_watched_folder_scores_each_file_once_it_is_whole(tmp_path, with_known
     assert f"{2 * (int(9.75 / 0.1 + 1e-9) + 1)} windows, 1 events in 20.0 s of audio" in " ".join(result.output.split())
 
 
-def test_window_scores_equal_the_scores_of_the_same_samples_as_clips(tmp_path, tracking_uri):
+def test_window_scores_equal_the_scores_of_the_same_samples_as_clips(tmp_path, dcase_ae_run):
     """A real model (the DCASE autoencoder): three test clips end to end, windows of the clip length with no overlap,
     score exactly as `score` scores the three clips."""
-    run_id = train_run(tracking_uri, "dcase-ae")
+    run_id, tracking_uri = dcase_ae_run
     clips = sorted((tiny_data_root() / "fan" / "test").glob("*_id_00_*.wav"))[:3]
     waves = [sf.read(str(c), dtype="int16")[0] for c in clips]
     assert len({len(w) for w in waves}) == 1
@@ -218,10 +218,10 @@ def test_arriving_files_waits_for_a_file_to_stop_growing(tmp_path):
     assert growing.stat().st_size == 3
 
 
-def test_frame_scores_show_where_a_windows_score_comes_from(tmp_path, tracking_uri):
+def test_frame_scores_show_where_a_windows_score_comes_from(tmp_path, dcase_ae_run):
     """The DCASE autoencoder scores a clip as the mean squared error over its frames: each window's frame scores
     average to its score, and a burst lifts the frames it falls in. Clip-scoring systems refuse in one line."""
-    run_id = train_run(tracking_uri, "dcase-ae")
+    run_id, tracking_uri = dcase_ae_run
     clips = sorted((tiny_data_root() / "fan" / "test").glob("normal_id_00_*.wav"))[:2]
     wave = np.concatenate([sf.read(str(c), dtype="float32")[0] for c in clips])
     wave[24000:26000] += np.float32(0.8) * np.sin(np.arange(2000, dtype=np.float32) * 0.9)  # 1.5-1.625 s

@@ -13,7 +13,7 @@ from asdbench.cli import cli
 from asdbench.errors import AsdbenchError
 from asdbench.serving.calibration import Override, Rule, fpr_threshold, recalibrated
 from asdbench.serving.model import load_model
-from support import tiny_data_root, train_run
+from support import tiny_data_root
 
 
 def test_the_fpr_threshold_flags_at_most_that_share_of_the_normal_scores():
@@ -59,8 +59,8 @@ def _flagged(output_json) -> dict[str, int]:
     return {r["file"]: r["decision"] for r in rows}
 
 
-def test_score_with_a_threshold_or_an_fpr_and_calibrate_on_a_sites_normal_recordings(tmp_path, tracking_uri):
-    run_id = train_run(tracking_uri, "dcase-ae")
+def test_score_with_a_threshold_or_an_fpr_and_calibrate_on_a_sites_normal_recordings(tmp_path, dcase_ae_run):
+    run_id, tracking_uri = dcase_ae_run
     bundle = tmp_path / "bundle"
     assert CliRunner().invoke(cli, ["export", run_id, str(bundle), "--tracking-uri", tracking_uri]).exit_code == 0
     model = load_model(bundle)
