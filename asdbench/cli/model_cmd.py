@@ -276,7 +276,7 @@ def _write_bundle_folder(trained, folder: Path) -> None:
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["bundle", "onnx"]), default="bundle", show_default=True,
               help="bundle: manifest.json + safetensors weights (scored with asdbench and torch); onnx: one ONNX graph "
-              "per model from the waveform to the score, scored by `asdbench score FOLDER` with onnxruntime alone.")
+              "per model from the waveform to the score, scored by 'asdbench score FOLDER' with onnxruntime alone.")
 @click.option("--tracking-uri", default=None, help="MLflow store of MODEL (default: MLFLOW_TRACKING_URI).")
 def export_command(model: str, folder: Path, fmt: str, tracking_uri: str | None) -> None:
     """Write a trained MODEL as a bundle FOLDER (manifest.json + safetensors weights), to score without MLflow."""
