@@ -92,8 +92,7 @@ def read_wav(path: Path, sample_rate: int, channel: str = "first", max_samples: 
         raise AsdbenchError(f"{path}: the file holds no samples" + (f" from {start:g} s on" if start else ""))
     wave = channel_signal(data, channel, path)
     if rate != sample_rate:
-        wave = resample(wave, rate, sample_rate, torch_free) if torch_free else np.stack(
-            [resample(w, rate, sample_rate) for w in wave]) if wave.ndim == 2 else resample(wave, rate, sample_rate)
+        wave = resample(wave, rate, sample_rate, torch_free)
     if max_samples is not None:
         wave = wave[..., : max_samples + 1]
     return np.ascontiguousarray(wave, dtype=np.float32)
@@ -142,7 +141,7 @@ class StreamResampler:
         if ready <= 0:
             return self.pending[..., :0]
         segment = self.pending[..., : self.context + ready + self.margin]
-        out = self._resampled(segment)[..., self._out(self.context): self._out(self.context + ready)]
+        out = resample(segment, self.rate, self.target)[..., self._out(self.context): self._out(self.context + ready)]
         keep = max(0, self.context + ready - self.margin)
         self.pending, self.context = self.pending[..., keep:], self.context + ready - keep
         return out
@@ -151,17 +150,14 @@ class StreamResampler:
         """The rest of the output, once the input has ended."""
         if self.rate == self.target or self.pending is None or self.pending.shape[-1] <= self.context:
             return np.zeros(0, dtype=np.float32) if self.pending is None else self.pending[..., :0]
-        out = self._resampled(self.pending)[..., self._out(self.context):]
+        out = resample(self.pending, self.rate, self.target)[..., self._out(self.context):]
         self.pending, self.context = None, 0
         return out
 
-    def _resampled(self, wave: np.ndarray) -> np.ndarray:
-        return np.stack([resample(w, self.rate, self.target) for w in wave]) if wave.ndim == 2 else \
-            resample(wave, self.rate, self.target)
-
 
 def resample(wave: np.ndarray, rate: int, target: int, torch_free: bool = False) -> np.ndarray:
-    """``wave`` at ``target`` Hz: torchaudio's band-limited sinc interpolation where the reduced ratio is small
+    """``wave`` (time on the last axis, each channel alone) at ``target`` Hz: torchaudio's band-limited sinc
+    interpolation where the reduced ratio is small
     (44.1 -> 16 kHz is 441/160), else (an odd rate, whose sinc kernel would need gigabytes) FFT resampling to
     ``ceil(len * target / rate)`` samples. ``torch_free``: SciPy's polyphase filter instead of torchaudio's (an
     exported model scores without torch; its resampled recordings differ from torch's by the filters' difference)."""
@@ -177,7 +173,7 @@ def resample(wave: np.ndarray, rate: int, target: int, torch_free: bool = False)
         return functional.resample(torch.from_numpy(np.ascontiguousarray(wave)), rate, target).numpy()
     from scipy.signal import resample as fft_resample
 
-    return fft_resample(wave, math.ceil(wave.shape[0] * target / rate)).astype(np.float32)
+    return fft_resample(wave, math.ceil(wave.shape[-1] * target / rate), axis=-1).astype(np.float32)
 
 
 def write_wav(path: Path, wave: np.ndarray, sample_rate: int) -> None:

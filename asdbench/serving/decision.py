@@ -7,10 +7,12 @@ and scripts that only read decisions do not load it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from asdbench.data.groups import id_name
 from asdbench.errors import AsdbenchError
 
 DEFAULT_BATCH = 64  # the batch a run scores its test clips in
@@ -38,6 +40,30 @@ class Scored:
 
     decisions: list[Decision]
     skipped: list[tuple[Path, str]]
+
+
+def machine_of(path: Path, owned: Collection[tuple[str, str]], unit: str, machine_type: str | None = None,
+               machine_id: str | None = None) -> tuple[str, str]:
+    """The machine (of ``owned``, a model's) a recording is of: as given, else read from a DCASE-style path
+    (``<type>/test/..._id_II_...``: the ID from the name, ``unit`` naming it; the type from the nearest folder named
+    like one of the model's machine types, or the model's only type); a type of one machine needs no ID in the name."""
+    types = sorted({t for t, _ in owned})
+    if machine_type is None:
+        machine_type = next((p.name for p in path.parents if p.name in types), types[0] if len(types) == 1 else None)
+    if machine_id is None:
+        found = re.search(rf"(?:^|_){unit}_(\d+)(?=[_.])", path.name)
+        ids = [i for t, i in owned if t == machine_type]
+        if found is None and len(ids) != 1:
+            raise AsdbenchError(f"{path}: the file name holds no machine ID (DCASE names hold {unit}_NN); "
+                                "pass --machine-id")
+        machine_id = found.group(1) if found else ids[0]
+    if machine_type is None:
+        raise AsdbenchError(f"{path}: no folder on its path names a machine type of this model "
+                            f"({', '.join(types)}); pass --machine-type")
+    if (machine_type, machine_id) not in owned:
+        raise AsdbenchError(f"{path}: this model has no {id_name(machine_type, machine_id, unit)}; it decides for "
+                            + ", ".join(id_name(t, i, unit) for t, i in sorted(owned)))
+    return machine_type, machine_id
 
 
 def _wavs_below(folder: Path, on_outside: Callable[[Path], None]) -> list[Path]:

@@ -11,7 +11,6 @@ the run's sample rate, in float32. So the scores of a run's test clips come back
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from asdbench.plugins import Plugins, get_plugins
 from asdbench.runtime import pick_device, prepare
 from asdbench.serving.bundle import locate, read_manifest, read_weights, write_bundle
 from asdbench.serving.calibration import Override, Rule, recalibrated
-from asdbench.serving.decision import DEFAULT_BATCH, Decision, Scored, wav_files
+from asdbench.serving.decision import DEFAULT_BATCH, Decision, Scored, machine_of, wav_files
 
 
 @dataclass(frozen=True)
@@ -60,8 +59,6 @@ class TrainedModel:
         self.framed = self.config["train_unit"] == "frame"
         self.unit = self.manifest.get("unit", "id")  # what a machine ID is: an ID (DCASE 2020) or a section (2021+)
         self.evaluation = self.manifest.get("evaluation", "dcase2020")
-        # DCASE names: normal_id_00_00000000.wav, id_00_00000000.wav; section_00_source_test_normal_0000_a_1.wav
-        self._id_in_name = re.compile(rf"(?:^|_){self.unit}_(\d+)(?=[_.])")
         plugins = plugins or get_plugins()
         self._check_plugins(plugins, folder)
         self._models: dict[str, _Model] = {}
@@ -147,34 +144,15 @@ class TrainedModel:
                                                     for slug, m in self._models.items()})
 
     def machine_of(self, path: Path, machine_type: str | None = None, machine_id: str | None = None) -> tuple[str, str]:
-        """The machine a recording is of: as given, else read from a DCASE-style path (``<type>/test/..._id_II_...``:
-        the ID from the name, the type from the nearest folder named like one of the model's machine types, or
-        the model's only type)."""
-        types = sorted({t for t, _ in self._owner})
-        if machine_type is None:
-            machine_type = next((p.name for p in path.parents if p.name in types), types[0] if len(types) == 1 else None)
-        if machine_id is None:
-            found = self._id_in_name.search(path.name)
-            ids = [i for t, i in self._owner if t == machine_type]
-            if found is None and len(ids) != 1:
-                raise AsdbenchError(f"{path}: the file name holds no machine ID (DCASE names hold {self.unit}_NN); "
-                                    "pass --machine-id")
-            machine_id = found.group(1) if found else ids[0]  # a type of one machine needs no ID in the name
-        if machine_type is None:
-            raise AsdbenchError(f"{path}: no folder on its path names a machine type of this model "
-                                f"({', '.join(types)}); pass --machine-type")
-        if (machine_type, machine_id) not in self._owner:
-            raise AsdbenchError(f"{path}: this model has no {self.name((machine_type, machine_id))}; it decides for "
-                                + ", ".join(self.name(m) for m in self.machines))
-        return machine_type, machine_id
+        """The machine a recording is of (:func:`asdbench.serving.decision.machine_of`)."""
+        return machine_of(path, self._owner, self.unit, machine_type, machine_id)
 
     def as_signal(self, data: np.ndarray, rate: int, where: str) -> np.ndarray:
         """``(frames, channels)`` samples at ``rate`` (a recording sent to a served model) as the run's data set read
         its clips: its channel rule, resampled to the model's rate."""
         wave = channel_signal(np.asarray(data, dtype=np.float32), self.channel, where)
         if rate != self.sample_rate:
-            wave = np.stack([resample(w, rate, self.sample_rate) for w in wave]) if wave.ndim == 2 else \
-                resample(wave, rate, self.sample_rate)
+            wave = resample(wave, rate, self.sample_rate)
         return np.ascontiguousarray(wave, dtype=np.float32)
 
     def clip_samples(self, machine: tuple[str, str]) -> int:

@@ -6,7 +6,6 @@ so only such files can score slightly differently from the bundle."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 from asdbench.audio import fit_length, read_wav, wav_format
 from asdbench.errors import AsdbenchError, reason
 from asdbench.serving.calibration import Override
-from asdbench.serving.decision import DEFAULT_BATCH, Decision, Scored
+from asdbench.serving.decision import DEFAULT_BATCH, Decision, Scored, machine_of
 
 FORMAT = "asdbench-onnx"  # as onnx_export writes; repeated here so that reading needs no torch
 
@@ -41,7 +40,6 @@ class OnnxModel:
         self.system, self.device = self.manifest["system"], "onnxruntime"
         self.sample_rate, self.channel = int(self.manifest["sample_rate"]), self.manifest["channel"]
         self.unit = self.manifest["unit"]
-        self._id_in_name = re.compile(rf"(?:^|_){self.unit}_(\d+)(?=[_.])")
         self._sessions, self._owner, self._class = {}, {}, {}
         for slug, entry in self.manifest["models"].items():
             try:
@@ -68,19 +66,7 @@ class OnnxModel:
         return sorted(self._owner)
 
     def machine_of(self, path: Path, machine_type: str | None = None, machine_id: str | None = None) -> tuple[str, str]:
-        types = sorted({t for t, _ in self._owner})
-        if machine_type is None:
-            machine_type = next((p.name for p in path.parents if p.name in types), types[0] if len(types) == 1 else None)
-        if machine_id is None:
-            found = self._id_in_name.search(path.name)
-            ids = [i for t, i in self._owner if t == machine_type]
-            if found is None and len(ids) != 1:
-                raise AsdbenchError(f"{path}: the file name holds no machine ID; pass --machine-id")
-            machine_id = found.group(1) if found else ids[0]
-        if (machine_type, machine_id) not in self._owner:
-            raise AsdbenchError(f"{path}: this model has no {self.name((str(machine_type), machine_id))}; it decides "
-                                "for " + ", ".join(self.name(m) for m in self.machines))
-        return machine_type, machine_id
+        return machine_of(path, self._owner, self.unit, machine_type, machine_id)
 
     def scores(self, waves: Sequence[np.ndarray], machines: Sequence[tuple[str, str]],
                batch_size: int = DEFAULT_BATCH) -> np.ndarray:
