@@ -35,10 +35,18 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--exports", action="store_true",
+                     help="also export every built-in system to ONNX (tests marked exports; minutes on 2 cores)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    every_export = config.getoption("--exports")
     for item in items:
         if INTEGRATION in item.path.parents:
             item.add_marker(pytest.mark.integration)
+        if "exports" in item.keywords and not every_export:
+            item.add_marker(pytest.mark.skip(reason="the ONNX export of every built-in system: pytest --exports"))
 
 
 @pytest.fixture(scope="session")

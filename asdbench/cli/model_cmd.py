@@ -277,26 +277,40 @@ def _write_bundle_folder(trained, folder: Path) -> None:
 @click.option("--format", "fmt", type=click.Choice(["bundle", "onnx"]), default="bundle", show_default=True,
               help="bundle: manifest.json + safetensors weights (scored with asdbench and torch); onnx: one ONNX graph "
               "per model from the waveform to the score, scored by 'asdbench score FOLDER' with onnxruntime alone.")
+@click.option("--int8", "calibration", default=None, type=click.Path(path_type=Path, exists=True),
+              help="With --format onnx: quantise the backbone to INT8 (weights and activations), its activation "
+              "ranges calibrated on the normal recordings in this folder (WAVs of each machine, named as for score).")
 @click.option("--tracking-uri", default=None, help="MLflow store of MODEL (default: MLFLOW_TRACKING_URI).")
-def export_command(model: str, folder: Path, fmt: str, tracking_uri: str | None) -> None:
+def export_command(model: str, folder: Path, fmt: str, calibration: Path | None, tracking_uri: str | None) -> None:
     """Write a trained MODEL as a bundle FOLDER (manifest.json + safetensors weights), to score without MLflow."""
+    if calibration is not None and fmt != "onnx":
+        raise AsdbenchError("--int8 quantises an ONNX export: add --format onnx")
     _check_new_folder(folder)
+    calibration_files = wav_files([calibration]) if calibration is not None else []
     trained = _load(model, "cpu", tracking_uri)
     if fmt == "onnx":
         from asdbench.serving.onnx_export import export_onnx
+        from asdbench.serving.onnx_quantize import check_calibration, quantize_int8
+
+        if calibration_files:
+            check_calibration(trained, calibration_files, calibration)
 
         partial = folder.with_name(f".{folder.name}.partial")
         shutil.rmtree(partial, ignore_errors=True)
         try:
             with err_console.status(f"Exporting {trained.system} to ONNX..."):
                 export_onnx(trained, partial)
+            if calibration_files:
+                with err_console.status(f"Quantising to INT8 on {len(calibration_files)} recordings..."):
+                    quantize_int8(partial, calibration_files, calibration)
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
         if folder.exists():
             folder.rmdir()
         os.replace(partial, folder)
-        console.print(f"Wrote {trained.system} as ONNX ({len(trained.machines)} machine IDs) to {folder}; score it "
+        kind = "INT8 ONNX" if calibration_files else "ONNX"
+        console.print(f"Wrote {trained.system} as {kind} ({len(trained.machines)} machine IDs) to {folder}; score it "
                       f"with `asdbench score {folder} FILES` (onnxruntime, no torch)", highlight=False)
         return
     _write_bundle_folder(trained, folder)

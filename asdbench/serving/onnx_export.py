@@ -15,6 +15,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,75 @@ class WaveToScore(nn.Module):
         return self.scorer.score(output, class_index, self.network.loss).float()
 
 
+class _Quiet:
+    """torch prints the traced graph and its steps, and warns at length: kept out of the terminal."""
+
+    def __enter__(self) -> None:
+        self._log = logging.getLogger("torch")
+        self._level, self._log.level = self._log.level, logging.ERROR
+        self._stack = contextlib.ExitStack()
+        self._stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore")
+        self._stack.enter_context(torch.no_grad())
+        output = io.StringIO()
+        self._stack.enter_context(contextlib.redirect_stdout(output))
+        self._stack.enter_context(contextlib.redirect_stderr(output))
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+        self._log.setLevel(self._level)
+
+
+def _to_onnx(module: nn.Module, example: tuple[torch.Tensor, ...], names: list[str], path: Path) -> None:
+    batch = torch.export.Dim("batch", min=1)
+    with _Quiet():
+        torch.onnx.export(module, example, str(path), input_names=names, output_names=["score"],
+                          dynamic_shapes=tuple({0: batch} for _ in example), opset_version=OPSET, dynamo=True,
+                          verbose=False, external_data=False)
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of what torch found, or for an operation ONNX has no translation of, that operation."""
+    cause = exc.__cause__ or exc  # torch.onnx wraps what torch.export found
+    text = str(cause).strip()
+    operation = re.search(r"target=torch\.ops\.([\w.]+)", text)
+    if operation:
+        return f"torch.onnx has no translation of {operation.group(1)}"
+    return f"{type(cause).__name__}: {text.splitlines()[0][:200]}"
+
+
+def _part_that_fails(module: WaveToScore, example: torch.Tensor, exc: BaseException, folder: Path) -> list[str]:
+    """Which of frontend, backbone (with its loss head) and scorer stops the export. The frontend is exported on
+    its own; past it, the deepest frame of the error that runs a method of a part's object names the part."""
+    probe = folder / ".frontend-probe.onnx"
+    try:
+        _to_onnx(_Frontend(module.network.frontend), (example,), ["waveform"], probe)
+    except Exception:  # noqa: BLE001 - the frontend alone fails: it is the part
+        return ["frontend"]
+    finally:
+        probe.unlink(missing_ok=True)
+    owner = {id(m): kind for kind, part in (("backbone", module.network.backbone), ("backbone", module.network.loss))
+             for m in part.modules()}
+    owner[id(module.scorer)] = "scorer"
+    found = None
+    while exc is not None:
+        tb = exc.__traceback__
+        while tb is not None:
+            found = owner.get(id(tb.tb_frame.f_locals.get("self")), found)
+            tb = tb.tb_next
+        exc = exc.__cause__ or exc.__context__
+    return [found] if found else ["backbone", "scorer"]
+
+
+class _Frontend(nn.Module):
+    def __init__(self, frontend: nn.Module) -> None:
+        super().__init__()
+        self.frontend = frontend
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return self.frontend(waveform)
+
+
 def export_onnx(trained, folder: Path) -> dict[str, Any]:
     """``folder/<model>.onnx`` per model and ``folder/manifest.json``; an error naming the system, the model and
     the part that cannot be exported."""
@@ -63,26 +133,15 @@ def export_onnx(trained, folder: Path) -> dict[str, Any]:
             classes[trained.name(machine)] = matching[0]
         module = WaveToScore(model.network, model.scorer, trained.framed).eval()
         example = (torch.zeros(2, model.num_samples), torch.zeros(2, dtype=torch.long))
-        batch = torch.export.Dim("batch", min=1)
         path = folder / f"{slug}.onnx"
-        exporter_output = io.StringIO()  # torch prints the traced graph and its steps: kept out of the terminal
-        torch_log = logging.getLogger("torch")
-        level, torch_log.level = torch_log.level, logging.ERROR
         try:
-            with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(exporter_output), \
-                    contextlib.redirect_stderr(exporter_output):
-                warnings.simplefilter("ignore")
-                torch.onnx.export(module, example, str(path), input_names=["waveform", "class_index"],
-                                  output_names=["score"], dynamic_shapes=({0: batch}, {0: batch}), opset_version=OPSET,
-                                  dynamo=True, verbose=False, external_data=False)
+            _to_onnx(module, example, ["waveform", "class_index"], path)
         except Exception as exc:  # noqa: BLE001 - torch.export and the ONNX translation raise many types
             path.unlink(missing_ok=True)
-            part = " and ".join(f"{kind} '{trained.config.component(kind)}'" for kind in ("frontend", "backbone", "scorer"))
-            cause = exc.__cause__ or exc  # torch.onnx wraps what torch.export found
-            raise AsdbenchError(f"{trained.system} cannot be exported to ONNX: its {part} do not trace "
-                                f"({type(cause).__name__}: {str(cause).strip().splitlines()[0][:200]})") from None
-        finally:
-            torch_log.setLevel(level)
+            parts = _part_that_fails(module, example[0], exc, folder)
+            named = " or ".join(f"{kind} '{trained.config.component(kind)}'" for kind in parts)
+            raise AsdbenchError(f"{trained.system} cannot be exported to ONNX: its {named} does not trace "
+                                f"({_reason(exc)})") from None
         models[slug] = {"graph": path.name, "num_samples": model.num_samples, "classes": classes}
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "system": trained.system,

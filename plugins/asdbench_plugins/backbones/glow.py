@@ -27,7 +27,7 @@ class ActNorm(nn.Module):
         self.register_buffer("initialized", torch.tensor(False))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self.initialized:
+        if not torch.compiler.is_exporting() and not self.initialized:  # an exported model is a trained one
             with torch.no_grad():
                 self.bias.copy_(-x.mean(0))
                 self.log_scale.copy_(-torch.log(x.std(0) + 1e-6))

@@ -35,6 +35,19 @@ class _Block(nn.Module):
         return self.layers(x)
 
 
+def adaptive_max_pool1d(x: torch.Tensor, size: int) -> torch.Tensor:
+    """``F.adaptive_max_pool1d``; under ``torch.export`` (ONNX export), which has no translation of it for lengths
+    that ``size`` does not divide, the same maxima over the same windows (``floor(i L / size)`` to
+    ``ceil((i + 1) L / size)``) gathered by a constant index, each window's last sample repeated to the widest."""
+    if not torch.compiler.is_exporting():
+        return F.adaptive_max_pool1d(x, size)
+    length = x.shape[-1]
+    bounds = [((i * length) // size, -(-(i + 1) * length // size)) for i in range(size)]
+    width = max(end - start for start, end in bounds)
+    index = torch.tensor([[min(start + k, end - 1) for k in range(width)] for start, end in bounds], device=x.device)
+    return x[..., index].amax(dim=-1)
+
+
 class TFgramNet(nn.Module):
     """Raw waveform ``(B, L)`` to ``(B, 1, 128, N)``."""
 
@@ -47,8 +60,8 @@ class TFgramNet(nn.Module):
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         x = F.max_pool1d(self.block1(self.pre(wave.unsqueeze(1))), 4)
-        x = F.adaptive_max_pool1d(self.block2(x), 2 * self.frames)
-        return F.adaptive_max_pool1d(self.block3(x), self.frames).unsqueeze(1)
+        x = adaptive_max_pool1d(self.block2(x), 2 * self.frames)
+        return adaptive_max_pool1d(self.block3(x), self.frames).unsqueeze(1)
 
 
 class TFgram(Frontend):

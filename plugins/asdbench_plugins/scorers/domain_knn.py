@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from asdbench import hookimpl
 from asdbench.api import Loss, ModelOutput
-from asdbench_plugins.scorers.embedding import per_class, pooled_embeddings
+from asdbench_plugins.scorers.embedding import every_class, per_class, pooled_embeddings
 
 METRICS = ("euclidean", "cosine")
 
@@ -90,6 +90,8 @@ class DomainKNN:
             self._fits[c] = fitted
 
     def score(self, output: ModelOutput, target: torch.Tensor, loss: Loss) -> torch.Tensor:
+        if torch.compiler.is_exporting():
+            return every_class(self._embed(pooled_embeddings(output)), target, self._fits, self._nearer).float()
         e = self._embed(pooled_embeddings(output)) if self._fits else None
         return per_class(e, target, self._fits, self._nearer, "knn-domains").float().to(output.embedding.device)
 

@@ -47,6 +47,16 @@ def per_class(e: torch.Tensor, target: torch.Tensor, fits: dict, score_class, na
     return out
 
 
+def every_class(e: torch.Tensor, target: torch.Tensor, fits: dict, score_class) -> torch.Tensor:
+    """:func:`per_class` for ``torch.export`` (ONNX export), which cannot branch on the classes a batch holds: every
+    clip scored against every class's fit, each clip's own column taken. The fits become the graph's constants."""
+    classes = sorted(fits)
+    scores = torch.stack([score_class(e, fits[c]) for c in classes], dim=1)
+    column = torch.zeros(max(classes) + 1, dtype=torch.long, device=e.device)
+    column[classes] = torch.arange(len(classes), device=e.device)
+    return scores.gather(1, column[target].unsqueeze(1)).squeeze(1)
+
+
 class EmbeddingScorer:
     """Per class, what ``_fit_class`` keeps of its normalised training embeddings; a clip's score is
     ``_score_class`` of its embedding against its own class's fit."""
@@ -60,6 +70,8 @@ class EmbeddingScorer:
         self._fits = {int(c): self._fit_class(e[targets == c], int(c), loss) for c in targets.unique()}
 
     def score(self, output: ModelOutput, target: torch.Tensor, loss: Loss) -> torch.Tensor:
+        if torch.compiler.is_exporting():
+            return every_class(clip_embeddings(output).double(), target, self._fits, self._score_class).float()
         e = clip_embeddings(output).double().cpu() if self._fits else None
         return per_class(e, target, self._fits, self._score_class, type(self).__name__).float().to(
             output.embedding.device)
@@ -152,11 +164,16 @@ class GMMScorer(EmbeddingScorer):
             init = init if init.shape[0] == k else None
         gmm = GaussianMixture(n_components=k, covariance_type="full", reg_covar=self.reg_covar, means_init=init,
                               random_state=0).fit(e.numpy())
-        return torch.distributions.MultivariateNormal(torch.from_numpy(gmm.means_),
-                                                      covariance_matrix=torch.from_numpy(gmm.covariances_))
+        return torch.from_numpy(gmm.means_), torch.from_numpy(gmm.precisions_cholesky_)
 
-    def _score_class(self, e, mixture):
-        return -mixture.log_prob(e.unsqueeze(1)).max(dim=1).values
+    def _score_class(self, e, fit):
+        """scikit-learn's component log-density (``_estimate_log_gaussian_prob``): through the Cholesky factors of
+        the precisions it fitted, matrix products only, so that the score exports to ONNX as it is computed here."""
+        means, precision_cholesky = fit
+        y = torch.einsum("nd,kde->nke", e, precision_cholesky) - torch.einsum("kd,kde->ke", means, precision_cholesky)
+        log_det = torch.diagonal(precision_cholesky, dim1=1, dim2=2).log().sum(dim=1)
+        log_density = -0.5 * (e.shape[1] * math.log(2 * math.pi) + y.square().sum(dim=2)) + log_det
+        return -log_density.max(dim=1).values
 
 
 class Mahalanobis(EmbeddingScorer):

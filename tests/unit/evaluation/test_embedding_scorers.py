@@ -54,6 +54,32 @@ def test_kmeans_scores_the_cosine_distance_to_the_nearest_centre():
     assert _scores(scorer, [[1.0, 0.0], [0.6, 0.8], [-0.6, 0.8]], [0, 0, 0]) == pytest.approx([0.0, 0.4, 0.4], abs=1e-6)
 
 
+def test_gmm_scores_minus_the_largest_component_log_density_as_scikit_learn_computes_it_in_every_class():
+    """Per class, its own mixture (two components, full covariances); the scores under torch.export's path (every
+    clip against every class, its own column taken: what the ONNX graph computes) are the same numbers."""
+    from unittest import mock
+
+    from sklearn.mixture import GaussianMixture
+
+    g = torch.Generator().manual_seed(0)
+    embeddings = torch.randn(60, 3, generator=g)
+    targets = torch.tensor([0] * 30 + [2] * 30)
+    scorer = _scorer("gmm", n_components=2)
+    scorer.fit(embeddings, targets)
+    test = torch.randn(10, 3, generator=g)
+    test_targets = torch.tensor([0, 2] * 5)
+    scores = _scores(scorer, test.tolist(), test_targets.tolist())
+    unit = torch.nn.functional.normalize
+    for c in (0, 2):
+        mixture = GaussianMixture(n_components=2, covariance_type="full", reg_covar=1e-3, random_state=0).fit(
+            unit(embeddings[targets == c].double(), dim=1).numpy())
+        rows = (test_targets == c).nonzero().squeeze(1)
+        expected = -mixture._estimate_log_prob(unit(test[rows].double(), dim=1).numpy()).max(axis=1)
+        assert [scores[i] for i in rows.tolist()] == pytest.approx(expected.tolist(), rel=1e-6)
+    with mock.patch("torch.compiler.is_exporting", return_value=True):
+        assert _scores(scorer, test.tolist(), test_targets.tolist()) == scores
+
+
 def test_mahalanobis_by_hand_and_a_one_component_gmm_is_the_same_distance_up_to_a_constant():
     maha = _scorer("mahalanobis")
     maha.fit(torch.tensor([[0.8, 0.6], [0.8, -0.6]]), torch.tensor([0, 0]))

@@ -181,6 +181,21 @@ def test_glow_is_invertible_bookkeeping_and_its_likelihood_is_exact():
     assert ll[0].item() == pytest.approx(expected.item(), abs=1e-3)
 
 
+def test_glows_actnorm_initialises_from_the_first_batch_except_under_torch_export(monkeypatch):
+    """A trained flow exports (its ActNorm was initialised by training); tracing never runs the data-dependent
+    branch, which ONNX cannot hold, nor touches the scale and shift."""
+    from asdbench_plugins.backbones.glow import ActNorm
+
+    x = torch.randn(32, 4) * 3 + 1
+    norm = ActNorm(4)
+    y, _ = norm(x)
+    assert bool(norm.initialized) and torch.allclose(y.mean(0), torch.zeros(4), atol=1e-5)
+    fresh = ActNorm(4)
+    monkeypatch.setattr(torch.compiler, "is_exporting", lambda: True)
+    y, _ = fresh(x)
+    assert not bool(fresh.initialized) and torch.equal(y, x)  # bias 0, log-scale 0: left as they were
+
+
 def test_the_run_seed_initialises_glow_like_every_other_weight():
     """Glow's random rotations come from the run's seed (once a fixed ``backbone.seed``, the same for every seed)."""
     from asdbench.errors import AsdbenchError

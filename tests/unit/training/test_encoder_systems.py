@@ -17,6 +17,7 @@ from asdbench.progress import Reporter
 from asdbench.runtime import resolve_runtime
 from asdbench.serving.bundle import manifest, write_bundle
 from asdbench.serving.model import load_model
+from asdbench.serving.onnx_export import export_onnx
 from asdbench.training.runner import execute
 from asdbench_plugins.datasets.synthetic_sections import LAYOUTS
 from test_encoders import write_ast, write_beats
@@ -42,6 +43,17 @@ def _bundle_scores_equal_the_runs(plugins, cfg, result, folder):
     bundle = write_bundle(folder, manifest(cfg, plugins, result, dataset.sample_rate, result.num_samples), result.models)
     decided = {d.path: d.score for d in load_model(bundle).score([c.path for c, _ in result.scores])}
     assert {c.path: s for c, s in result.scores} == decided
+    return bundle
+
+
+def _refuses_onnx_export(bundle, system: str, frontend: str, folder):
+    """The encoders' Kaldi filter bank (a symmetric Hann window, torch.onnx has no translation of it; BEATs' computed
+    clip by clip): the export stops in one line naming the frontend, and leaves no graph behind."""
+    with pytest.raises(AsdbenchError) as refused:
+        export_onnx(load_model(bundle), folder)
+    assert str(refused.value) == (f"{system} cannot be exported to ONNX: its frontend '{frontend}' does not trace "
+                                  "(torch.onnx has no translation of aten.hann_window.periodic)")
+    assert not list(folder.iterdir())
 
 
 def _feature_entries() -> int:
@@ -59,7 +71,8 @@ def test_beats_knn_trains_nothing_keeps_only_a_digest_and_serves_any_back_end_fr
     assert set(result.selected_epochs.values()) == {0} and result.n_params == 0
     for state in result.models.values():  # the digest and the back-end's fit: no encoder weight
         assert {k for k in state if not k.startswith("scorer_fit.")} == {"frontend.checkpoint_sha256"}
-    _bundle_scores_equal_the_runs(plugins, cfg, result, tmp_path / "bundle")
+    bundle = _bundle_scores_equal_the_runs(plugins, cfg, result, tmp_path / "bundle")
+    _refuses_onnx_export(bundle, "beats-knn", "beats", tmp_path / "onnx")
     entries = _feature_entries()
     assert entries  # the embeddings were cached
     for scorer in ("knn", "mahalanobis"):  # another back-end on the same encoder: no new embeddings computed
@@ -99,7 +112,8 @@ def test_ast_knn_runs_on_a_transformers_folder(tmp_path, layout_2023):
     plugins, cfg, result = _run("ast-knn", **{"dataset": "dcase2023t2", "dataset.root": str(layout_2023),
                                               "frontend.checkpoint": str(write_ast(tmp_path / "ast")),
                                               "scorer.mix_support": 1})
-    _bundle_scores_equal_the_runs(plugins, cfg, result, tmp_path / "bundle")
+    bundle = _bundle_scores_equal_the_runs(plugins, cfg, result, tmp_path / "bundle")
+    _refuses_onnx_export(bundle, "ast-knn", "hf-encoder", tmp_path / "onnx")
 
 
 @pytest.mark.parametrize("system,values,expected", [

@@ -228,3 +228,16 @@ def test_os_scl_trains_with_its_ema_teacher_and_keeps_the_average():
     result = execute(plugins, make_plan(plugins, cfg), Reporter(), lambda g, e, s: stats.append(s))
     assert len(result.scores) == 48 and all(math.isfinite(s) for _, s in result.scores)
     assert all(math.isfinite(s["select_score"]) for s in stats)
+
+
+@pytest.mark.parametrize("length, size", [(626, 313), (1000, 313), (7, 3), (313, 626)])
+def test_tfgram_pooling_under_torch_export_takes_the_maxima_of_adaptive_max_pooling(length, size, monkeypatch):
+    """ONNX has no translation of adaptive max pooling where the size does not divide the length: the traced path
+    gathers the same windows, and must give exactly PyTorch's maxima (1000 -> 313: windows of 4 and of 5)."""
+    import torch.nn.functional as F
+
+    from asdbench_plugins.frontends.tfgram import adaptive_max_pool1d
+
+    x = torch.randn(2, 3, length)
+    monkeypatch.setattr(torch.compiler, "is_exporting", lambda: True)
+    assert torch.equal(adaptive_max_pool1d(x, size), F.adaptive_max_pool1d(x, size))
