@@ -125,3 +125,24 @@ def test_int8_quantises_the_backbone_on_calibration_recordings_and_keeps_the_ran
     assert float_scores != int8_scores and spearmanr(float_scores, int8_scores).statistic > 0.95
     calibrate = CliRunner().invoke(cli, ["calibrate", str(folder), str(test), "--out", str(tmp_path / "c")])
     assert calibrate.exit_code == 1 and "is an ONNX export: `asdbench score` scores it" in calibrate.output
+
+
+def test_a_part_that_does_not_trace_is_named_in_one_line_and_nothing_is_left(dcase_ae_run, tmp_path, monkeypatch):
+    """A scorer that branches on the scores it computes (as a plugin might): the export stops naming the scorer,
+    after the frontend was found to export on its own; the CLI leaves neither the folder nor its partial copy."""
+    from asdbench_plugins.scorers.recon_error import ReconstructionError
+
+    score = ReconstructionError.score
+
+    def branching(self, output, target, loss):
+        values = score(self, output, target, loss)
+        return values * 2 if bool(values.sum() > 1e6) else values
+
+    monkeypatch.setattr(ReconstructionError, "score", branching)
+    run_id, uri = dcase_ae_run
+    result = CliRunner().invoke(cli, ["export", run_id, str(tmp_path / "onnx"), "--format", "onnx",
+                                      "--tracking-uri", uri])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert result.output.startswith("Error: dcase-ae cannot be exported to ONNX: its scorer 'recon-error' does not "
+                                    "trace (GuardOnDataDependentSymNode: "), result.output
+    assert list(tmp_path.iterdir()) == []

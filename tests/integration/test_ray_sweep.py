@@ -14,7 +14,7 @@ import pytest
 from support import SUITE, store_client
 from support import runs_of as _runs
 
-EPOCHS = 25  # per model: Ctrl-C comes at the second model's third epoch (22 to go, seconds on a busy machine)
+EPOCHS = 100  # per model: Ctrl-C comes at the second model's third epoch (97 to go, seconds on a busy machine)
 
 
 @pytest.mark.slow
