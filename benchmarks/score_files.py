@@ -36,11 +36,11 @@ from asdbench.serving.model import load_model, wav_files
 from asdbench.training.runner import execute
 
 
-def train_bundle(system: str, data: Path, folder: Path, seconds: float, device: str) -> Path:
+def train_bundle(system: str, data: Path, folder: Path, seconds: float, device: str, **values) -> Path:
     plugins = get_plugins()
     plan = make_plan(plugins, resolve(plugins, system, set_values={
         "dataset": "dcase2020t2", "dataset.root": str(data), "epochs": 1, "batch_size": 8, "device": device,
-        "clip_seconds": seconds}))
+        "clip_seconds": seconds, **values}))
     result = execute(plugins, plan, Reporter())
     return write_bundle(folder, manifest(plan.config, plugins, result, plan.dataset.sample_rate, result.num_samples),
                         result.models)
