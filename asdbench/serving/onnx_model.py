@@ -76,13 +76,28 @@ class OnnxModel:
         for row, machine in enumerate(machines):
             rows_of.setdefault(self._owner[machine], []).append(row)
         for slug, rows in rows_of.items():
-            length = int(self.manifest["models"][slug]["num_samples"])
             for start in range(0, len(rows), batch_size):
                 chunk = rows[start: start + batch_size]
-                batch = np.stack([fit_length(waves[r], length, self.manifest["pad"]) for r in chunk]).astype(np.float32)
-                classes = np.array([self._class[machines[r]] for r in chunk], dtype=np.int64)
-                out[chunk] = self._sessions[slug].run(["score"], {"waveform": batch, "class_index": classes})[0]
+                inputs = self.inputs([waves[r] for r in chunk], [machines[r] for r in chunk])
+                out[chunk] = self._sessions[slug].run(["score"], inputs)[0]
         return out
+
+    def owner(self, machine: tuple[str, str]) -> str:
+        """The model (graph) that decides for ``machine``."""
+        return self._owner[machine]
+
+    def inputs(self, waves: Sequence[np.ndarray], machines: Sequence[tuple[str, str]]) -> dict[str, np.ndarray]:
+        """A batch of one model's graph: each signal cut or padded to its clip length, with its machine's class."""
+        length = self._length(machines[0])
+        batch = np.stack([fit_length(w, length, self.manifest["pad"]) for w in waves]).astype(np.float32)
+        return {"waveform": batch, "class_index": np.array([self._class[m] for m in machines], dtype=np.int64)}
+
+    def read(self, path: Path, machine: tuple[str, str]) -> np.ndarray:
+        """A WAV file as the run read its clips (channel rule, clip length), at the model's rate, without torch."""
+        return read_wav(path, self.sample_rate, self.channel, self._length(machine), torch_free=True)
+
+    def _length(self, machine: tuple[str, str]) -> int:
+        return int(self.manifest["models"][self._owner[machine]]["num_samples"])
 
     def score_files(self, paths: Sequence[Path], machine_type: str | None = None, machine_id: str | None = None,
                     batch_size: int = DEFAULT_BATCH, on_batch: Callable[[int], None] = lambda n: None,
@@ -101,9 +116,7 @@ class OnnxModel:
         decisions = []
         for start in range(0, len(paths), batch_size):
             chunk = list(range(start, min(len(paths), start + batch_size)))
-            waves = [read_wav(paths[i], self.sample_rate, self.channel,
-                              int(self.manifest["models"][self._owner[machines[i]]]["num_samples"]), torch_free=True)
-                     for i in chunk]
+            waves = [self.read(paths[i], machines[i]) for i in chunk]
             values = self.scores(waves, [machines[i] for i in chunk], batch_size)
             for i, value in zip(chunk, values):
                 if not np.isfinite(value):

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from asdbench.audio import fit_length, read_wav
 from asdbench.errors import AsdbenchError
 from asdbench.serving.decision import DEFAULT_BATCH
 from asdbench.serving.onnx_model import OnnxModel
@@ -45,14 +44,11 @@ class _Calibration:
         return next(self._batches, None)
 
 
-def _batches(model: OnnxModel, slug: str, paths: Sequence[Path]) -> Iterator[dict[str, np.ndarray]]:
-    length = int(model.manifest["models"][slug]["num_samples"])
+def _batches(model: OnnxModel, paths: Sequence[Path]) -> Iterator[dict[str, np.ndarray]]:
     for start in range(0, len(paths), DEFAULT_BATCH):
         chunk = paths[start: start + DEFAULT_BATCH]
-        waves = [fit_length(read_wav(p, model.sample_rate, model.channel, length, torch_free=True), length,
-                            model.manifest["pad"]) for p in chunk]
-        classes = [model._class[model.machine_of(p)] for p in chunk]
-        yield {"waveform": np.stack(waves).astype(np.float32), "class_index": np.array(classes, dtype=np.int64)}
+        machines = [model.machine_of(p) for p in chunk]
+        yield model.inputs([model.read(p, m) for p, m in zip(chunk, machines)], machines)
 
 
 def check_calibration(model, paths: Sequence[Path], source: Path) -> list[tuple[str, str]]:
@@ -74,7 +70,7 @@ def quantize_int8(folder: Path, paths: Sequence[Path], source: Path) -> dict:
     model = OnnxModel(folder)
     by_model: dict[str, list[Path]] = {}
     for path, machine in zip(paths, check_calibration(model, paths, source)):
-        by_model.setdefault(model._owner[machine], []).append(path)
+        by_model.setdefault(model.owner(machine), []).append(path)
     manifest = model.manifest
     for slug, entry in manifest["models"].items():
         graph = folder / entry["graph"]
@@ -85,7 +81,7 @@ def quantize_int8(folder: Path, paths: Sequence[Path], source: Path) -> dict:
         quantised = graph.with_name(f".{graph.name}.int8")
         logging.disable(logging.WARNING)  # the quantiser advises shape pre-processing, which the STFT's graph fails
         try:
-            quantize_static(str(graph), str(quantised), _Calibration(_batches(model, slug, by_model[slug])),
+            quantize_static(str(graph), str(quantised), _Calibration(_batches(model, by_model[slug])),
                             quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
                             weight_type=QuantType.QInt8, per_channel=True, nodes_to_quantize=nodes,
                             op_types_to_quantize=list(QUANTISED), calibrate_method=CalibrationMethod.MinMax)
